@@ -1,0 +1,107 @@
+"""Driver side of a build: prepare the output, plan the work, run the Beam pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from curate.config import BuildConfig
+from curate.fileio import delete_tree, join, write_bytes
+from curate.process import sample_texts
+from tokenization.bpe import Encoder, TokenizerError, load_tokenizer, train_bpe
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """Sorted, de-duplicated file list; a pattern that matches nothing is an error."""
+    files: set[str] = set()
+    for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
+        found = [m.path for m in result.metadata_list]
+        if not found:
+            raise BuildError(f"input pattern {pattern!r} matches no file")
+        files.update(found)
+    return sorted(files)
+
+
+def prepare_output(out_dir: str, overwrite: bool) -> None:
+    """Refuse to clobber a finished corpus; clear what a crashed build left behind."""
+    if FileSystems.exists(join(out_dir, "manifest.json")) and not overwrite:
+        raise BuildError(
+            f"{out_dir} already holds a finished corpus (manifest.json); pass --overwrite to rebuild"
+        )
+    for name in ("manifest.json", "stats.json", "DATACARD.md", "tokenizer.json"):
+        path = join(out_dir, name)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+    for sub in ("tokens", "rejected", "quarantine", "_work"):
+        delete_tree(join(out_dir, sub))
+
+
+def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str, Any]]:
+    """Load or train the tokenizer; return its JSON and its manifest entry."""
+    tcfg = cfg.tokenizer
+    if tcfg.path:
+        tok = load_tokenizer(tcfg.path)
+    else:
+        texts = sample_texts(cfg, files, tcfg.train.sample_docs)
+        if not texts:
+            raise BuildError("no document passed the filters: nothing to train the tokenizer on")
+        tok = train_bpe(texts, tcfg.train.vocab_size, tcfg.eos_token, tcfg.train.min_frequency)
+    try:
+        encoder = Encoder(tok, tcfg.eos_token)
+    except TokenizerError as e:
+        raise BuildError(str(e)) from None
+    tok_json = tok.to_str()
+    info = {
+        "path": "tokenizer.json",
+        "sha256": hashlib.sha256(tok_json.encode()).hexdigest(),
+        "vocab_size": encoder.vocab_size,
+        "eos_token": tcfg.eos_token,
+        "eos_id": encoder.eos_id,
+        "trained": tcfg.train is not None,
+    }
+    return tok_json, info
+
+
+def default_beam_args() -> list[str]:
+    """DirectRunner on every core: the single-machine default."""
+    return [
+        "--runner=DirectRunner",
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={os.cpu_count() or 1}",
+    ]
+
+
+def run_build(cfg: BuildConfig, beam_args: Sequence[str] | None = None, overwrite: bool = False) -> dict:
+    """Build the corpus described by ``cfg``; returns the stats written to stats.json."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.build import BuildCorpus, BuildPlan
+
+    out_dir = cfg.output.dir
+    files = expand_inputs(cfg.input.paths)
+    prepare_output(out_dir, overwrite)
+    tok_json, tok_info = prepare_tokenizer(cfg, files)
+    write_bytes(join(out_dir, "tokenizer.json"), tok_json.encode())
+    plan = BuildPlan(
+        config_json=cfg.model_dump_json(),
+        files=tuple(files),
+        tokenizer_json=tok_json,
+        tokenizer_info=tok_info,
+        work_dir=cfg.output.work_dir or join(out_dir, "_work"),
+    )
+    args = list(beam_args) if beam_args else default_beam_args()
+    options = PipelineOptions(args)
+    with beam.Pipeline(options=options) as p:
+        _ = p | "BuildCorpus" >> BuildCorpus(plan)
+    with FileSystems.open(join(out_dir, "stats.json")) as f:
+        return json.loads(f.read())

@@ -1,0 +1,105 @@
+"""The ``curate`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _summary(stats: dict) -> str:
+    lines = [
+        f"input records  {stats['input_records']:>10,}",
+        f"kept           {stats['kept']['documents']:>10,}  ({stats['kept']['tokens']:,} tokens)",
+        f"removed        {stats['removed']['total']:>10,}",
+        f"duplicates     {stats['duplicates']['total']:>10,}",
+        f"quarantined    {stats['quarantined']['total']:>10,}",
+        f"balanced       {stats['balance']['balanced']!s:>10}",
+    ]
+    for split, sp in stats["splits"].items():
+        lines.append(f"  {split:<12} {sp['documents']:>8,} docs {sp['tokens']:>12,} tokens"
+                     f"  {len(sp['periods'])} periods")
+    return "\n".join(lines)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from curate.build import run_build
+    from curate.config import load_config
+
+    cfg = load_config(args.config)
+    if args.output:
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output})})
+    stats = run_build(cfg, args.beam_args or None, overwrite=args.overwrite)
+    print(_summary(stats))
+    print(f"corpus written to {cfg.output.dir}")
+    return 0 if stats["balance"]["balanced"] else 3
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from curate.demo import generate
+
+    gt = generate(args.dir, n_docs=args.docs, seed=args.seed)
+    print(f"demo corpus: {gt['documents']:,} documents + {gt['broken_total']} broken records "
+          f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json")
+    return 0
+
+
+def cmd_train_tokenizer(args: argparse.Namespace) -> int:
+    from curate.build import expand_inputs
+    from curate.config import load_config
+    from curate.process import sample_texts
+    from tokenization.bpe import train_bpe
+
+    cfg = load_config(args.config)
+    texts = sample_texts(cfg, expand_inputs(cfg.input.paths), args.sample_docs)
+    tok = train_bpe(texts, args.vocab_size, cfg.tokenizer.eos_token)
+    Path(args.out).write_text(tok.to_str())
+    print(f"trained byte-level BPE: {tok.get_vocab_size():,} tokens on {len(texts):,} documents -> {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    beam_args: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, beam_args = argv[:i], argv[i + 1 :]
+    p = argparse.ArgumentParser(prog="curate", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build a corpus; Beam options follow a '--'")
+    b.add_argument("config")
+    b.add_argument("--output", help="override output.dir")
+    b.add_argument("--overwrite", action="store_true", help="replace a finished corpus")
+    b.set_defaults(fn=cmd_build)
+    d = sub.add_parser("demo-data", help="generate the seeded demo corpus")
+    d.add_argument("dir")
+    d.add_argument("--docs", type=int, default=6000)
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(fn=cmd_demo_data)
+    t = sub.add_parser("train-tokenizer", help="train a byte-level BPE on a config's inputs")
+    t.add_argument("config")
+    t.add_argument("--out", required=True)
+    t.add_argument("--vocab-size", type=int, default=32000)
+    t.add_argument("--sample-docs", type=int, default=10000)
+    t.set_defaults(fn=cmd_train_tokenizer)
+    args = p.parse_args(argv)
+    args.beam_args = beam_args
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    # Beam warns on import that optional GCP client libraries are absent; they are not needed.
+    logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
+    from curate.build import BuildError
+    from curate.config import ConfigError
+    from tokenization.bpe import TokenizerError
+
+    try:
+        return args.fn(args)
+    except (ConfigError, BuildError, TokenizerError) as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

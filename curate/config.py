@@ -1,0 +1,215 @@
+"""Build configuration: a YAML file validated into typed models, with errors that name the key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config problem, worded for the person who wrote the YAML."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputConfig(_Strict):
+    paths: list[str] = Field(min_length=1)
+    format: Literal["auto", "jsonl", "parquet"] = "auto"
+    id_field: str = "id"
+    text_field: str = "text"
+    time_field: str = "timestamp"
+    source_field: str = "source"
+    url_field: str = "url"
+    default_source: str | None = None
+    max_doc_bytes: int = Field(default=10_000_000, gt=0)
+    batch_size: int = Field(default=512, gt=0)
+
+
+class DedupConfig(_Strict):
+    exact: bool = True
+    buckets: int = Field(default=64, gt=0, le=65536)
+
+
+class TokenizerTrainConfig(_Strict):
+    vocab_size: int = Field(default=32000, ge=300)
+    sample_docs: int = Field(default=10000, gt=0)
+    min_frequency: int = Field(default=2, ge=1)
+
+
+class TokenizerConfig(_Strict):
+    path: str | None = None
+    train: TokenizerTrainConfig | None = None
+    eos_token: str = "<|endoftext|>"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenizerConfig:
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give exactly one of 'path' or 'train'")
+        return self
+
+
+def _parse_bound(value: Any) -> datetime | None:
+    from curate.timeparse import parse_timestamp_us, us_to_datetime
+
+    if value is None:
+        return None
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    return us_to_datetime(parse_timestamp_us(value))
+
+
+class TemporalConfig(_Strict):
+    period: Literal["month", "quarter", "year"] = "quarter"
+    undated: Literal["quarantine", "keep"] = "quarantine"
+    undated_split: str = "train"
+    min_time: datetime = Field(default=datetime.fromisoformat("1971-01-01T00:00:00+00:00"))
+    max_time: datetime = Field(default=datetime.fromisoformat("2100-01-01T00:00:00+00:00"))
+    splits: dict[str, tuple[datetime | None, datetime | None]] = Field(
+        default_factory=lambda: {"train": (None, None)}
+    )
+
+    @field_validator("min_time", "max_time", mode="before")
+    @classmethod
+    def _bound(cls, v: Any) -> datetime:
+        parsed = _parse_bound(v)
+        if parsed is None:
+            raise ValueError("must be a date or time")
+        return parsed
+
+    @field_validator("splits", mode="before")
+    @classmethod
+    def _splits(cls, v: Any) -> dict[str, tuple[datetime | None, datetime | None]]:
+        if not isinstance(v, dict) or not v:
+            raise ValueError("must map split names to [start, end) pairs")
+        out = {}
+        for name, bounds in v.items():
+            if not isinstance(bounds, list | tuple) or len(bounds) != 2:
+                raise ValueError(f"split {name!r}: expected [start, end], got {bounds!r}")
+            try:
+                out[str(name)] = (_parse_bound(bounds[0]), _parse_bound(bounds[1]))
+            except ValueError as e:
+                raise ValueError(f"split {name!r}: {e}") from None
+        return out
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> TemporalConfig:
+        lo = datetime.min.replace(tzinfo=self.min_time.tzinfo)
+        hi = datetime.max.replace(tzinfo=self.min_time.tzinfo)
+        spans = sorted((s or lo, e or hi, n) for n, (s, e) in self.splits.items())
+        for start, end, name in spans:
+            if start >= end:
+                raise ValueError(f"split {name!r} is empty: start must be before end")
+        for (_, e1, n1), (s2, _, n2) in zip(spans, spans[1:], strict=False):
+            if s2 < e1:
+                raise ValueError(f"splits {n1!r} and {n2!r} overlap")
+        if self.min_time >= self.max_time:
+            raise ValueError("min_time must be before max_time")
+        return self
+
+
+class OutputConfig(_Strict):
+    dir: str
+    work_dir: str | None = None
+    shard_tokens: int = Field(default=50_000_000, gt=0)
+    rows_per_batch: int = Field(default=1024, gt=0)
+    keep_text: bool = True
+    run_bytes: int = Field(default=64_000_000, gt=0)
+
+
+class BuildConfig(_Strict):
+    input: InputConfig
+    filters: list[dict[str, dict[str, Any]]] = Field(default_factory=list)
+    dedup: DedupConfig = DedupConfig()
+    tokenizer: TokenizerConfig
+    temporal: TemporalConfig = TemporalConfig()
+    output: OutputConfig
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _filters(cls, v: Any) -> list[dict[str, dict[str, Any]]]:
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise ValueError("must be a list of {filter_name: {parameters}}")
+        out = []
+        for i, item in enumerate(v):
+            if isinstance(item, str):
+                item = {item: {}}
+            if not isinstance(item, dict) or len(item) != 1:
+                raise ValueError(f"item {i}: expected one {{filter_name: {{parameters}}}}")
+            (name, params), = item.items()
+            out.append({name: params or {}})
+        return out
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc or '<top>'}: {msg}")
+    return "invalid config:\n" + "\n".join(lines)
+
+
+def parse_config(data: Any, base_dir: Path | None = None) -> BuildConfig:
+    """Validate a config mapping; relative input/output/tokenizer paths resolve against base_dir."""
+    if not isinstance(data, dict):
+        raise ConfigError("invalid config: the top level must be a mapping")
+    try:
+        cfg = BuildConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e)) from None
+    if base_dir is not None:
+        cfg = _resolve_paths(cfg, base_dir)
+    from filters.registry import build_filters
+
+    build_filters(cfg.filters)  # fail now, with the filter's name, rather than on a worker
+    return cfg
+
+
+def _resolve(p: str, base: Path) -> str:
+    if "://" in p or Path(p).is_absolute():
+        return p
+    return str((base / p).resolve()) if not any(c in p for c in "*?[") else str(base.resolve() / p)
+
+
+def _resolve_paths(cfg: BuildConfig, base: Path) -> BuildConfig:
+    inp = cfg.input.model_copy(update={"paths": [_resolve(p, base) for p in cfg.input.paths]})
+    out = cfg.output.model_copy(
+        update={
+            "dir": _resolve(cfg.output.dir, base),
+            "work_dir": _resolve(cfg.output.work_dir, base) if cfg.output.work_dir else None,
+        }
+    )
+    tok = cfg.tokenizer
+    if tok.path:
+        tok = tok.model_copy(update={"path": _resolve(tok.path, base)})
+    return cfg.model_copy(update={"input": inp, "output": out, "tokenizer": tok})
+
+
+def load_config(path: str | Path, base_dir: Path | None = None) -> BuildConfig:
+    """Read YAML with ``yaml.safe_load``; relative paths resolve against ``base_dir`` (cwd)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path} is not valid YAML: {e}") from None
+    return parse_config(data, base_dir or Path.cwd())

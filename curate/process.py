@@ -1,0 +1,267 @@
+"""Per-input-file work: parse, normalize, filter, assign split/period, tokenize, spill sorted runs.
+
+Runs on one worker per input file with bounded memory: kept documents are buffered per
+(split, period) and spilled as sorted Arrow IPC *runs* to the work directory whenever the buffer
+passes ``output.run_bytes``. Only small records leave this stage: run paths, exact-dedup keys
+and counts. Filter rejections and quarantine entries are written beside the output here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from curate.config import BuildConfig
+from curate.fileio import AtomicWriter, join
+from curate.parse import RecordError, RecordParser
+from curate.readers import BadRecord, read_file
+from curate.schema import Document, metadata_json, origin_sort_key, shard_schema
+from curate.temporal import TemporalAssigner
+from curate.timeparse import us_to_iso
+from filters.registry import build_filters, signal_names
+from tokenization.bpe import Encoder, load_tokenizer
+
+RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
+
+
+def run_schema(signals: list[str], keep_text: bool) -> pa.Schema:
+    base = shard_schema(signals, keep_text)
+    return pa.schema(list(base) + RUN_EXTRA)
+
+
+def dedup_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass
+class DedupEntry:
+    """The small record that travels through the dedup shuffle instead of the document."""
+
+    key: bytes
+    ts_key: int
+    doc_id: str
+    origin: str
+    partition: tuple[str, str]
+    run: str
+    row: int
+
+    def rank(self) -> tuple:
+        return (self.key, self.ts_key, self.doc_id, origin_sort_key(self.origin))
+
+
+@dataclass
+class FileResult:
+    runs: list[tuple[tuple[str, str], str]] = field(default_factory=list)
+    dedup: list[DedupEntry] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    record_files: list[dict] = field(default_factory=list)
+
+
+class _RecordSink:
+    """Lazily opened JSONL file of rejected or quarantined records for one input file."""
+
+    def __init__(self, path: str, kind: str):
+        self.path, self.kind = path, kind
+        self._w: AtomicWriter | None = None
+        self.rows = 0
+
+    def add(self, row: dict) -> None:
+        if self._w is None:
+            self._w = AtomicWriter(self.path)
+        self._w.write((json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode())
+        self.rows += 1
+
+    def close(self) -> dict | None:
+        if self._w is None:
+            return None
+        info = self._w.commit()
+        return {"path": self.path, "kind": self.kind, "records": self.rows, **info}
+
+
+class Screen:
+    """Normalization check, the filter chain and the temporal split: the keep/remove decision."""
+
+    def __init__(self, cfg: BuildConfig):
+        self.parser = RecordParser(cfg.input, cfg.temporal)
+        self.filters = build_filters(cfg.filters)
+        self.signals = signal_names(self.filters)
+        self.temporal = TemporalAssigner(cfg.temporal)
+
+    def reason_to_remove(self, doc: Document) -> str | None:
+        """Apply filters in order (recording signals on the doc); None means keep."""
+        if not doc.text:
+            return "normalize.empty_text"
+        for f in self.filters:
+            d = f.apply(doc)
+            for k, v in d.signals.items():
+                doc.signals[f"{f.name}.{k}"] = v
+            if d.text is not None:
+                doc.text = d.text
+            if not d.keep:
+                return f"{f.name}.{d.reason}"
+        doc.split, doc.period = self.temporal.assign(doc.timestamp)
+        return "temporal.outside_splits" if doc.split is None else None
+
+
+def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
+    """The first ``n`` documents that pass the screen, in input order: the tokenizer sample."""
+    screen = Screen(cfg)
+    out: list[str] = []
+    for file_idx, path in enumerate(files):
+        for rec in read_file(path, cfg.input.format, cfg.input.max_doc_bytes):
+            if isinstance(rec, BadRecord):
+                continue
+            try:
+                doc = screen.parser.parse(rec.value, f"{file_idx}:{rec.position}")
+            except RecordError:
+                continue
+            if screen.reason_to_remove(doc) is None:
+                out.append(doc.text)
+                if len(out) >= n:
+                    return out
+    return out
+
+
+class FileProcessor:
+    """Holds the parsed config, the screen and the tokenizer; built once per worker."""
+
+    def __init__(self, cfg: BuildConfig, tokenizer_json: str, work_dir: str):
+        self.cfg = cfg
+        self.work_dir = work_dir
+        self.screen = Screen(cfg)
+        self.parser = self.screen.parser
+        self.signals = self.screen.signals
+        self.encoder = Encoder(load_tokenizer(tokenizer_json, from_string=True), cfg.tokenizer.eos_token)
+        self.schema = run_schema(self.signals, cfg.output.keep_text)
+
+    def process(self, file_idx: int, path: str) -> FileResult:
+        out_dir = self.cfg.output.dir
+        res = FileResult()
+        quarantine = _RecordSink(join(out_dir, "quarantine", f"part-{file_idx:05d}.jsonl"), "quarantine")
+        rejected = _RecordSink(join(out_dir, "rejected", f"filtered-{file_idx:05d}.jsonl"), "rejected")
+        spill = _Spill(self, file_idx, res)
+        batch: list[Document] = []
+        for rec in read_file(path, self.cfg.input.format, self.cfg.input.max_doc_bytes):
+            res.counts["input_records"] += 1
+            origin = f"{file_idx}:{rec.position}"
+            if isinstance(rec, BadRecord):
+                self._quarantine(quarantine, res, path, rec.position, rec.kind, rec.error, rec.raw)
+                continue
+            res.counts["input_bytes"] += rec.nbytes
+            try:
+                doc = self.parser.parse(rec.value, origin)
+            except RecordError as e:
+                raw = json.dumps(rec.value, ensure_ascii=False, default=str)[:500]
+                self._quarantine(quarantine, res, path, rec.position, e.kind, str(e), raw)
+                continue
+            res.counts["input_chars"] += doc.orig_chars
+            if self._screen(doc, path, rec.position, rejected, res):
+                batch.append(doc)
+            if len(batch) >= self.cfg.input.batch_size:
+                spill.add(batch, self.encoder.encode_batch([d.text for d in batch]))
+                batch = []
+        if batch:
+            spill.add(batch, self.encoder.encode_batch([d.text for d in batch]))
+        spill.flush()
+        for sink in (quarantine, rejected):
+            info = sink.close()
+            if info:
+                res.record_files.append(info)
+        return res
+
+    def _quarantine(self, sink, res, path, position, kind, error, raw) -> None:
+        res.counts[f"quarantined.{kind}"] += 1
+        sink.add({"file": path, "position": position, "kind": kind, "error": error, "raw": raw})
+
+    def _screen(self, doc: Document, path: str, position: int, rejected, res) -> bool:
+        """False (and a rejected entry) if the screen removes the document."""
+        reason = self.screen.reason_to_remove(doc)
+        if reason is None:
+            return True
+        res.counts[f"removed.{reason}"] += 1
+        rejected.add(
+            {
+                "id": doc.id,
+                "file": path,
+                "position": position,
+                "reason": reason,
+                "timestamp": us_to_iso(doc.timestamp),
+                "signals": doc.signals,
+                "text": doc.text,
+            }
+        )
+        return False
+
+
+class _Spill:
+    """Buffers tokenized documents per (split, period) and writes sorted runs."""
+
+    def __init__(self, proc: FileProcessor, file_idx: int, res: FileResult):
+        self.proc, self.file_idx, self.res = proc, file_idx, res
+        self.buf: dict[tuple[str, str], list] = defaultdict(list)
+        self.nbytes = 0
+        self.chunk = 0
+
+    def add(self, docs: list[Document], ids: list) -> None:
+        for doc, tok in zip(docs, ids, strict=True):
+            self.buf[(doc.split, doc.period)].append((doc, tok))
+            self.nbytes += len(doc.text) + tok.nbytes
+        if self.nbytes >= self.proc.cfg.output.run_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        for part in sorted(self.buf):
+            self._write_run(part, self.buf[part])
+        self.buf.clear()
+        self.nbytes = 0
+        self.chunk += 1
+
+    def _write_run(self, part: tuple[str, str], items: list) -> None:
+        proc = self.proc
+        items.sort(key=lambda it: it[0].sort_key())
+        split, period = part
+        name = f"{self.file_idx:05d}-{self.chunk:04d}.arrow"
+        path = join(proc.work_dir, "runs", f"split={split}", f"period={period}", name)
+        table = rows_to_table([d for d, _ in items], [t for _, t in items], proc.schema, proc.signals)
+        w = AtomicWriter(path)
+        with pa.ipc.new_stream(w, proc.schema) as writer:
+            writer.write_table(table, max_chunksize=proc.cfg.output.rows_per_batch)
+        w.commit()
+        self.res.runs.append((part, path))
+        for row, (doc, _) in enumerate(items):
+            self.res.dedup.append(
+                DedupEntry(dedup_key(doc.text), doc.sort_key()[0], doc.id, doc.origin, part, path, row)
+            )
+
+
+def rows_to_table(docs: list[Document], ids: list, schema: pa.Schema, signals: list[str]) -> pa.Table:
+    offsets = [0]
+    for t in ids:
+        offsets.append(offsets[-1] + len(t))
+    import numpy as np
+
+    flat = np.concatenate(ids) if ids else np.empty(0, dtype=np.uint32)
+    cols = {
+        "doc_id": pa.array([d.id for d in docs], pa.string()),
+        "timestamp": pa.array([d.timestamp for d in docs], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "source": pa.array([d.source for d in docs], pa.string()),
+        "url": pa.array([d.url for d in docs], pa.string()),
+        "input_ids": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.uint32())),
+        "n_tokens": pa.array([len(t) for t in ids], pa.uint32()),
+        "orig_chars": pa.array([d.orig_chars for d in docs], pa.uint32()),
+        "metadata": pa.array([metadata_json(d.metadata) for d in docs], pa.string()),
+        "_ts_key": pa.array([d.sort_key()[0] for d in docs], pa.int64()),
+        "_origin": pa.array([origin_sort_key(d.origin) for d in docs], pa.string()),
+    }
+    if "text" in schema.names:
+        cols["text"] = pa.array([d.text for d in docs], pa.large_string())
+    if signals:
+        cols["signals"] = pa.StructArray.from_arrays(
+            [pa.array([d.signals.get(s) for d in docs], pa.float64()) for s in signals],
+            fields=list(schema.field("signals").type),
+        )
+    return pa.table([cols[n] for n in schema.names], schema=schema)

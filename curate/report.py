@@ -1,0 +1,132 @@
+"""stats.json, manifest.json and DATACARD.md, written last from the pipeline's small results."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from curate import __version__
+from curate.fileio import join, write_bytes
+
+MANIFEST_VERSION = 1
+
+
+def _nest(counts: dict[str, int], prefix: str) -> dict[str, Any]:
+    """``{"removed.gopher_quality.too_few_words": 3}`` -> ``{"gopher_quality": {...}}``."""
+    out: dict[str, Any] = {}
+    for key in sorted(counts):
+        if not key.startswith(prefix + "."):
+            continue
+        head, _, reason = key[len(prefix) + 1 :].partition(".")
+        if reason:
+            out.setdefault(head, {})[reason] = counts[key]
+        else:
+            out[head] = counts[key]
+    return out
+
+
+def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
+    removed = _nest(counts, "removed")
+    quarantined = _nest(counts, "quarantined")
+    n_removed = sum(v for k, v in counts.items() if k.startswith("removed."))
+    n_quarantined = sum(v for k, v in counts.items() if k.startswith("quarantined."))
+    n_dup = counts.get("duplicates.exact", 0)
+    kept = sum(s["documents"] for s in shards)
+    tokens = sum(s["tokens"] for s in shards)
+    by_split: dict[str, dict[str, Any]] = {}
+    for s in shards:
+        sp = by_split.setdefault(s["split"], {"documents": 0, "tokens": 0, "periods": {}})
+        sp["documents"] += s["documents"]
+        sp["tokens"] += s["tokens"]
+        pe = sp["periods"].setdefault(s["period"], {"documents": 0, "tokens": 0, "shards": 0})
+        pe["documents"] += s["documents"]
+        pe["tokens"] += s["tokens"]
+        pe["shards"] += 1
+    for sp in by_split.values():
+        sp["periods"] = dict(sorted(sp["periods"].items()))
+    accounted = kept + n_removed + n_dup + n_quarantined
+    return {
+        "input_records": counts.get("input_records", 0),
+        "input_bytes": counts.get("input_bytes", 0),
+        "input_chars": counts.get("input_chars", 0),
+        "kept": {"documents": kept, "tokens": tokens},
+        "removed": {"total": n_removed, "by_reason": removed},
+        "duplicates": {
+            "total": n_dup,
+            "exact": n_dup,
+            "by_split": _nest(counts, "duplicates").get("exact_by_split", {}),
+        },
+        "quarantined": {"total": n_quarantined, "by_error": quarantined},
+        "balance": {
+            "accounted": accounted,
+            "balanced": accounted == counts.get("input_records", 0),
+            "equation": "input_records = kept + removed + duplicates + quarantined",
+        },
+        "splits": dict(sorted(by_split.items())),
+    }
+
+
+def build_manifest(
+    config: dict, config_hash: str, tokenizer: dict, shards: list[dict], record_files: list[dict]
+) -> dict[str, Any]:
+    shards = sorted(shards, key=lambda s: s["path"])
+    return {
+        "format": "curate-corpus",
+        "format_version": MANIFEST_VERSION,
+        "curate_version": __version__,
+        "config_hash": config_hash,
+        "config": config,
+        "tokenizer": tokenizer,
+        "schema": "see README: Shard schema",
+        "shards": shards,
+        "records": sorted(record_files, key=lambda r: r["path"]),
+    }
+
+
+def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
+    lines = [
+        "# Data card",
+        "",
+        f"Built by curate {manifest['curate_version']}; config hash `{manifest['config_hash'][:16]}`;"
+        f" tokenizer vocabulary {manifest['tokenizer']['vocab_size']}.",
+        "",
+        "## Accounting",
+        "",
+        "| | records |",
+        "|---|---:|",
+        f"| input records | {stats['input_records']:,} |",
+        f"| kept | {stats['kept']['documents']:,} |",
+        f"| removed by filters | {stats['removed']['total']:,} |",
+        f"| exact duplicates | {stats['duplicates']['total']:,} |",
+        f"| quarantined | {stats['quarantined']['total']:,} |",
+        "",
+        f"Balanced: **{stats['balance']['balanced']}** ({stats['balance']['equation']}).",
+        "",
+        "## Removed, by reason",
+        "",
+    ]
+    for flt, reasons in stats["removed"]["by_reason"].items():
+        items = reasons.items() if isinstance(reasons, dict) else [("", reasons)]
+        for reason, n in items:
+            lines.append(f"- `{flt}.{reason}`: {n:,}")
+    lines += ["", "## Quarantined, by error", ""]
+    for kind, n in stats["quarantined"]["by_error"].items():
+        lines.append(f"- `{kind}`: {n:,}")
+    lines += ["", "## Splits and periods", "", "| split | period | documents | tokens |", "|---|---|---:|---:|"]
+    for split, sp in stats["splits"].items():
+        for period, pe in sp["periods"].items():
+            lines.append(f"| {split} | {period} | {pe['documents']:,} | {pe['tokens']:,} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_reports(out_dir: str, stats: dict, manifest: dict) -> None:
+    """stats and data card first, the manifest last: its presence marks a complete build."""
+    write_bytes(join(out_dir, "stats.json"), _json(stats))
+    write_bytes(join(out_dir, "DATACARD.md"), datacard(stats, manifest).encode())
+    write_bytes(join(out_dir, "manifest.json"), _json(manifest))
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()

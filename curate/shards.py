@@ -1,0 +1,143 @@
+"""Merge a partition's sorted runs into final token shards.
+
+A streaming k-way merge on (timestamp, id, input position) gives one canonical order whatever
+the number of workers or runs, and record batches of a fixed row count, so the shards are
+byte-identical across runners. Memory is one record batch per run plus one output batch.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from curate.fileio import AtomicWriter, join
+from curate.timeparse import us_to_iso
+
+
+def _run_rows(path: str, run_idx: int, drop: set[int]) -> Iterator[tuple]:
+    from apache_beam.io.filesystems import FileSystems
+
+    row = 0
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        reader = pa.ipc.open_stream(f)
+        for batch in reader:
+            ts = batch.column("_ts_key").to_pylist()
+            ids = batch.column("doc_id").to_pylist()
+            origins = batch.column("_origin").to_pylist()
+            ntok = batch.column("n_tokens").to_pylist()
+            for i in range(batch.num_rows):
+                if row not in drop:
+                    yield (ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i])
+                row += 1
+
+
+class _ShardSink:
+    def __init__(self, out_dir: str, split: str, period: str, schema: pa.Schema, rows_per_batch: int):
+        self.dir = join(out_dir, "tokens", f"split={split}", f"period={period}")
+        self.split, self.period = split, period
+        self.schema = schema
+        self.rows_per_batch = rows_per_batch
+        self.infos: list[dict] = []
+        self._writer = None
+        self._w: AtomicWriter | None = None
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._docs = self._tokens = 0
+        self._tmin = self._tmax = None
+
+    def add(self, batch: pa.RecordBatch, tokens: int, ts_min, ts_max) -> None:
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self._docs += batch.num_rows
+        self._tokens += tokens
+        if ts_min is not None:
+            self._tmin = ts_min if self._tmin is None else min(self._tmin, ts_min)
+            self._tmax = ts_max if self._tmax is None else max(self._tmax, ts_max)
+        if self._pending_rows >= self.rows_per_batch:
+            self._write_pending()
+
+    def _write_pending(self, final: bool = False) -> None:
+        if not self._pending:
+            return
+        if self._writer is None:
+            path = join(self.dir, f"shard-{len(self.infos):05d}.arrow")
+            self._w = AtomicWriter(path)
+            self._writer = pa.ipc.new_file(self._w, self.schema)
+        table = pa.Table.from_batches(self._pending, self.schema).combine_chunks()
+        full = table.num_rows if final else table.num_rows // self.rows_per_batch * self.rows_per_batch
+        # batch boundaries depend only on the row count, never on how the input was chunked
+        self._writer.write_table(table.slice(0, full), max_chunksize=self.rows_per_batch)
+        rest = table.slice(full)
+        self._pending = rest.to_batches() if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def tokens(self) -> int:
+        return self._tokens
+
+    def close_shard(self) -> None:
+        self._write_pending(final=True)
+        if self._writer is None:
+            return
+        self._writer.close()
+        info = self._w.commit()
+        self.infos.append(
+            {
+                "path": f"tokens/split={self.split}/period={self.period}/shard-{len(self.infos):05d}.arrow",
+                "split": self.split,
+                "period": self.period,
+                "documents": self._docs,
+                "tokens": self._tokens,
+                "min_time": us_to_iso(self._tmin),
+                "max_time": us_to_iso(self._tmax),
+                **info,
+            }
+        )
+        self._writer = self._w = None
+        self._docs = self._tokens = 0
+        self._tmin = self._tmax = None
+
+
+def merge_partition(
+    split: str,
+    period: str,
+    runs: list[str],
+    drops: dict[str, set[int]],
+    out_dir: str,
+    shard_schema: pa.Schema,
+    shard_tokens: int,
+    rows_per_batch: int,
+) -> list[dict]:
+    """Write the partition's shards; return one manifest entry per shard."""
+    runs = sorted(set(runs))
+    streams = [_run_rows(r, i, drops.get(r, set())) for i, r in enumerate(runs)]
+    sink = _ShardSink(out_dir, split, period, shard_schema, rows_per_batch)
+    names = shard_schema.names
+    seg: list = []  # consecutive rows of one source batch: [batch, start, stop]
+    seg_tokens = 0
+    seg_ts: list[int] = []
+
+    def emit() -> None:
+        nonlocal seg, seg_tokens, seg_ts
+        if seg:
+            batch, start, stop = seg
+            part = batch.slice(start, stop - start).select(names)
+            dated = [t for t in seg_ts if t != 2**63 - 1]
+            sink.add(part, seg_tokens, min(dated, default=None), max(dated, default=None))
+        seg, seg_tokens, seg_ts = [], 0, []
+
+    for ts, _id, _origin, _run, batch, i, n_tok in heapq.merge(*streams, key=lambda r: r[:4]):
+        if sink.tokens() + seg_tokens >= shard_tokens and (sink.tokens() or seg_tokens):
+            emit()
+            sink.close_shard()
+        if seg and seg[0] is batch and seg[2] == i:
+            seg[2] = i + 1
+        else:
+            emit()
+            seg = [batch, i, i + 1]
+        seg_tokens += n_tok
+        seg_ts.append(ts)
+    emit()
+    sink.close_shard()
+    return sink.infos

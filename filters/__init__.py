@@ -1,0 +1,1 @@
+"""Document filters: each module defines one filter class registered under its name."""

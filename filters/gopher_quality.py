@@ -1,0 +1,102 @@
+"""Gopher quality rules (Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights
+from Training Gopher", appendix A.1.1, MassiveWeb quality filter).
+
+Published defaults, each a parameter:
+- 50 <= words <= 100,000
+- 3 <= mean word length <= 10 characters
+- hash ("#") and ellipsis ("..." or "…") to word ratio <= 0.1
+- at most 90% of lines start with a bullet point
+- at most 30% of lines end with an ellipsis
+- at least 80% of words contain an alphabetic character
+- at least 2 of the stop words "the, be, to, of, and, that, have, with" (an English rule, as in
+  the paper; pass ``stop_words`` for another language or ``min_stop_words: 0`` to disable)
+
+Words are split with ``filters.words.split_words`` so CJK and Thai text is not one long "word".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from curate.schema import Document
+from filters.base import Decision, Filter
+from filters.words import split_words
+
+_ALPHA = re.compile(r"[^\W\d_]")
+_BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "–", "-", "*", "·", "➢", "►", "‣", "⁃")
+_ELLIPSES = ("...", "…")
+
+
+@dataclass
+class GopherQuality(Filter):
+    min_words: int = 50
+    max_words: int = 100_000
+    min_mean_word_length: float = 3.0
+    max_mean_word_length: float = 10.0
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_lines_ratio: float = 0.9
+    max_ellipsis_lines_ratio: float = 0.3
+    min_alpha_words_ratio: float = 0.8
+    min_stop_words: int = 2
+    stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+    name = "gopher_quality"
+    signals = (
+        "n_words",
+        "mean_word_length",
+        "symbol_word_ratio",
+        "bullet_lines_ratio",
+        "ellipsis_lines_ratio",
+        "alpha_words_ratio",
+        "stop_words",
+    )
+
+    def __post_init__(self) -> None:
+        if self.min_words > self.max_words:
+            raise ValueError("min_words must not exceed max_words")
+        if self.min_mean_word_length > self.max_mean_word_length:
+            raise ValueError("min_mean_word_length must not exceed max_mean_word_length")
+        self._stop = frozenset(w.lower() for w in self.stop_words)
+
+    def apply(self, doc: Document) -> Decision:
+        text = doc.text
+        words = split_words(text)
+        n = len(words)
+        lines = [ln for ln in text.split("\n") if ln.strip()] or [""]
+        mean_len = sum(map(len, words)) / n if n else 0.0
+        symbols = text.count("#") + text.count("...") + text.count("…")
+        bullet = sum(1 for ln in lines if ln.lstrip().startswith(_BULLETS)) / len(lines)
+        ellipsis = sum(1 for ln in lines if ln.rstrip().endswith(_ELLIPSES)) / len(lines)
+        alpha = sum(1 for w in words if _ALPHA.search(w)) / n if n else 0.0
+        stop = sum(1 for w in words if w.lower() in self._stop) if self._stop else 0
+        signals = {
+            "n_words": float(n),
+            "mean_word_length": mean_len,
+            "symbol_word_ratio": symbols / n if n else 0.0,
+            "bullet_lines_ratio": bullet,
+            "ellipsis_lines_ratio": ellipsis,
+            "alpha_words_ratio": alpha,
+            "stop_words": float(stop),
+        }
+        reason = self._reason(signals)
+        return Decision(keep=reason is None, reason=reason, signals=signals)
+
+    def _reason(self, s: dict[str, float]) -> str | None:
+        if s["n_words"] < self.min_words:
+            return "too_few_words"
+        if s["n_words"] > self.max_words:
+            return "too_many_words"
+        if not self.min_mean_word_length <= s["mean_word_length"] <= self.max_mean_word_length:
+            return "mean_word_length"
+        if s["symbol_word_ratio"] > self.max_symbol_word_ratio:
+            return "symbol_word_ratio"
+        if s["bullet_lines_ratio"] > self.max_bullet_lines_ratio:
+            return "bullet_lines"
+        if s["ellipsis_lines_ratio"] > self.max_ellipsis_lines_ratio:
+            return "ellipsis_lines"
+        if s["alpha_words_ratio"] < self.min_alpha_words_ratio:
+            return "alpha_words_ratio"
+        if s["stop_words"] < self.min_stop_words:
+            return "too_few_stop_words"
+        return None

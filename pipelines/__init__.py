@@ -1,0 +1,1 @@
+"""Beam wiring only: the logic lives in ``curate``, ``filters`` and ``tokenization``."""
