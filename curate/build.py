@@ -35,7 +35,8 @@ def prepare_output(out_dir: str, overwrite: bool) -> None:
     """Refuse to clobber a finished corpus; clear what a crashed build left behind."""
     if FileSystems.exists(join(out_dir, "manifest.json")) and not overwrite:
         raise BuildError(
-            f"{out_dir} already holds a finished corpus (manifest.json); pass --overwrite to rebuild"
+            f"{out_dir} already holds a finished corpus (manifest.json); "
+            "pass --overwrite to rebuild"
         )
     for name in ("manifest.json", "stats.json", "DATACARD.md", "tokenizer.json"):
         path = join(out_dir, name)
@@ -80,7 +81,9 @@ def default_beam_args() -> list[str]:
     ]
 
 
-def run_build(cfg: BuildConfig, beam_args: Sequence[str] | None = None, overwrite: bool = False) -> dict:
+def run_build(
+    cfg: BuildConfig, beam_args: Sequence[str] | None = None, overwrite: bool = False
+) -> dict:
     """Build the corpus described by ``cfg``; returns the stats written to stats.json."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -19,8 +18,10 @@ def _summary(stats: dict) -> str:
         f"balanced       {stats['balance']['balanced']!s:>10}",
     ]
     for split, sp in stats["splits"].items():
-        lines.append(f"  {split:<12} {sp['documents']:>8,} docs {sp['tokens']:>12,} tokens"
-                     f"  {len(sp['periods'])} periods")
+        lines.append(
+            f"  {split:<12} {sp['documents']:>8,} docs {sp['tokens']:>12,} tokens"
+            f"  {len(sp['periods'])} periods"
+        )
     return "\n".join(lines)
 
 
@@ -41,8 +42,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from curate.demo import generate
 
     gt = generate(args.dir, n_docs=args.docs, seed=args.seed)
-    print(f"demo corpus: {gt['documents']:,} documents + {gt['broken_total']} broken records "
-          f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json")
+    print(
+        f"demo corpus: {gt['documents']:,} documents + {gt['broken_total']} broken records "
+        f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json"
+    )
     return 0
 
 
@@ -56,7 +59,10 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     texts = sample_texts(cfg, expand_inputs(cfg.input.paths), args.sample_docs)
     tok = train_bpe(texts, args.vocab_size, cfg.tokenizer.eos_token)
     Path(args.out).write_text(tok.to_str())
-    print(f"trained byte-level BPE: {tok.get_vocab_size():,} tokens on {len(texts):,} documents -> {args.out}")
+    print(
+        f"trained byte-level BPE: {tok.get_vocab_size():,} tokens "
+        f"on {len(texts):,} documents -> {args.out}"
+    )
     return 0
 
 

@@ -145,7 +145,7 @@ class BuildConfig(_Strict):
                 item = {item: {}}
             if not isinstance(item, dict) or len(item) != 1:
                 raise ValueError(f"item {i}: expected one {{filter_name: {{parameters}}}}")
-            (name, params), = item.items()
+            ((name, params),) = item.items()
             out.append({name: params or {}})
         return out
 

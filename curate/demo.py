@@ -20,62 +20,239 @@ END = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 # topic -> (words, activity (start, peak, end) as fractional years; None = always active)
 TOPICS: dict[str, tuple[list[str], tuple[float, float, float] | None]] = {
-    "city": (["council", "budget", "library", "park", "mayor", "residents", "zoning", "bridge",
-              "housing", "traffic", "neighborhood", "transit"], None),
-    "sports": (["season", "coach", "league", "playoffs", "stadium", "striker", "goalkeeper",
-                "championship", "tournament", "roster", "fans", "referee"], None),
-    "science": (["researchers", "telescope", "experiment", "molecules", "climate", "glacier",
-                 "satellite", "genome", "laboratory", "samples", "fossils", "observatory"], None),
-    "cooking": (["recipe", "oven", "flour", "garlic", "simmer", "butter", "harvest", "orchard",
-                 "kitchen", "spices", "bakery", "sourdough"], None),
-    "blockchain": (["blockchain", "cryptocurrency", "bitcoin", "ledger", "tokens", "mining",
-                    "exchange", "wallet"], (2017.3, 2018.0, 2019.5)),
-    "scooters": (["scooters", "dockless", "sidewalk", "rideshare", "helmets", "micromobility"],
-                 (2018.2, 2018.9, 2020.2)),
-    "pandemic": (["pandemic", "covid", "lockdown", "vaccine", "quarantine", "masks",
-                  "distancing", "outbreak"], (2020.15, 2020.5, 2022.6)),
-    "remote": (["remote", "videoconference", "hybrid", "commute", "coworking", "telework"],
-               (2020.2, 2021.0, 2024.0)),
-    "chatbots": (["chatbot", "chatgpt", "prompts", "transformer", "hallucination",
-                  "generative"], (2022.9, 2023.8, 2024.0)),
+    "city": (
+        [
+            "council",
+            "budget",
+            "library",
+            "park",
+            "mayor",
+            "residents",
+            "zoning",
+            "bridge",
+            "housing",
+            "traffic",
+            "neighborhood",
+            "transit",
+        ],
+        None,
+    ),
+    "sports": (
+        [
+            "season",
+            "coach",
+            "league",
+            "playoffs",
+            "stadium",
+            "striker",
+            "goalkeeper",
+            "championship",
+            "tournament",
+            "roster",
+            "fans",
+            "referee",
+        ],
+        None,
+    ),
+    "science": (
+        [
+            "researchers",
+            "telescope",
+            "experiment",
+            "molecules",
+            "climate",
+            "glacier",
+            "satellite",
+            "genome",
+            "laboratory",
+            "samples",
+            "fossils",
+            "observatory",
+        ],
+        None,
+    ),
+    "cooking": (
+        [
+            "recipe",
+            "oven",
+            "flour",
+            "garlic",
+            "simmer",
+            "butter",
+            "harvest",
+            "orchard",
+            "kitchen",
+            "spices",
+            "bakery",
+            "sourdough",
+        ],
+        None,
+    ),
+    "blockchain": (
+        [
+            "blockchain",
+            "cryptocurrency",
+            "bitcoin",
+            "ledger",
+            "tokens",
+            "mining",
+            "exchange",
+            "wallet",
+        ],
+        (2017.3, 2018.0, 2019.5),
+    ),
+    "scooters": (
+        ["scooters", "dockless", "sidewalk", "rideshare", "helmets", "micromobility"],
+        (2018.2, 2018.9, 2020.2),
+    ),
+    "pandemic": (
+        [
+            "pandemic",
+            "covid",
+            "lockdown",
+            "vaccine",
+            "quarantine",
+            "masks",
+            "distancing",
+            "outbreak",
+        ],
+        (2020.15, 2020.5, 2022.6),
+    ),
+    "remote": (
+        ["remote", "videoconference", "hybrid", "commute", "coworking", "telework"],
+        (2020.2, 2021.0, 2024.0),
+    ),
+    "chatbots": (
+        ["chatbot", "chatgpt", "prompts", "transformer", "hallucination", "generative"],
+        (2022.9, 2023.8, 2024.0),
+    ),
 }
 # words that first appear with their topic: (word, first allowed year fraction)
 EVENTS = {
-    "covid": 2020.15, "lockdown": 2020.2, "chatgpt": 2022.92, "dockless": 2018.2,
-    "bitcoin": 2017.3, "telework": 2020.2,
+    "covid": 2020.15,
+    "lockdown": 2020.2,
+    "chatgpt": 2022.92,
+    "dockless": 2018.2,
+    "bitcoin": 2017.3,
+    "telework": 2020.2,
 }
 
-SUBJECTS = ["The city", "A local group", "The committee", "Our reporter", "The team", "Officials",
-            "A spokesperson", "The new study", "Many people", "The organizers", "Volunteers",
-            "The school board", "Critics", "Supporters", "The company", "Experts"]
-VERBS = ["announced", "discussed", "reviewed", "described", "questioned", "welcomed", "planned",
-         "reported", "explained", "considered", "approved", "delayed", "examined", "praised"]
-ADJS = ["new", "annual", "local", "recent", "major", "small", "public", "careful", "early",
-        "detailed", "popular", "unusual", "long", "quiet", "regional", "final"]
+SUBJECTS = [
+    "The city",
+    "A local group",
+    "The committee",
+    "Our reporter",
+    "The team",
+    "Officials",
+    "A spokesperson",
+    "The new study",
+    "Many people",
+    "The organizers",
+    "Volunteers",
+    "The school board",
+    "Critics",
+    "Supporters",
+    "The company",
+    "Experts",
+]
+VERBS = [
+    "announced",
+    "discussed",
+    "reviewed",
+    "described",
+    "questioned",
+    "welcomed",
+    "planned",
+    "reported",
+    "explained",
+    "considered",
+    "approved",
+    "delayed",
+    "examined",
+    "praised",
+]
+ADJS = [
+    "new",
+    "annual",
+    "local",
+    "recent",
+    "major",
+    "small",
+    "public",
+    "careful",
+    "early",
+    "detailed",
+    "popular",
+    "unusual",
+    "long",
+    "quiet",
+    "regional",
+    "final",
+]
 CONNECT = ["because", "although", "while", "after", "before", "since", "and", "but"]
-CLAUSES = ["the weather was cold", "the meeting ran late", "the results were clear",
-           "many questions remained open", "the plan had broad support", "costs kept rising",
-           "the numbers surprised everyone", "people wanted more time", "the data was limited",
-           "the schedule changed twice", "nobody expected such a turnout"]
+CLAUSES = [
+    "the weather was cold",
+    "the meeting ran late",
+    "the results were clear",
+    "many questions remained open",
+    "the plan had broad support",
+    "costs kept rising",
+    "the numbers surprised everyone",
+    "people wanted more time",
+    "the data was limited",
+    "the schedule changed twice",
+    "nobody expected such a turnout",
+]
 
 FOREIGN = {
-    "de": ["Die Stadt hat heute den neuen Haushalt vorgestellt.", "Viele Bürger waren mit dem Plan nicht zufrieden.",
-           "Der Bürgermeister sprach über die Zukunft des Verkehrs.", "Im Sommer wird die Brücke renoviert.",
-           "Die Schule bekommt eine neue Bibliothek.", "Nach der Sitzung blieben viele Fragen offen."],
-    "fr": ["La ville a présenté aujourd'hui son nouveau budget.", "Beaucoup d'habitants n'étaient pas satisfaits du projet.",
-           "Le maire a parlé de l'avenir des transports.", "Le pont sera rénové pendant l'été.",
-           "L'école recevra une nouvelle bibliothèque.", "Après la réunion, de nombreuses questions restaient ouvertes."],
-    "es": ["La ciudad presentó hoy su nuevo presupuesto.", "Muchos vecinos no estaban contentos con el plan.",
-           "El alcalde habló sobre el futuro del transporte.", "El puente será renovado durante el verano.",
-           "La escuela recibirá una nueva biblioteca.", "Después de la reunión quedaron muchas preguntas abiertas."],
-    "zh": ["市政府今天公布了新的预算。", "许多居民对这个计划并不满意。", "市长谈到了交通的未来。",
-           "这座桥将在夏天进行翻修。", "学校将有一个新的图书馆。", "会议结束后仍有许多问题没有解决。"],
+    "de": [
+        "Die Stadt hat heute den neuen Haushalt vorgestellt.",
+        "Viele Bürger waren mit dem Plan nicht zufrieden.",
+        "Der Bürgermeister sprach über die Zukunft des Verkehrs.",
+        "Im Sommer wird die Brücke renoviert.",
+        "Die Schule bekommt eine neue Bibliothek.",
+        "Nach der Sitzung blieben viele Fragen offen.",
+    ],
+    "fr": [
+        "La ville a présenté aujourd'hui son nouveau budget.",
+        "Beaucoup d'habitants n'étaient pas satisfaits du projet.",
+        "Le maire a parlé de l'avenir des transports.",
+        "Le pont sera rénové pendant l'été.",
+        "L'école recevra une nouvelle bibliothèque.",
+        "Après la réunion, de nombreuses questions restaient ouvertes.",
+    ],
+    "es": [
+        "La ciudad presentó hoy su nuevo presupuesto.",
+        "Muchos vecinos no estaban contentos con el plan.",
+        "El alcalde habló sobre el futuro del transporte.",
+        "El puente será renovado durante el verano.",
+        "La escuela recibirá una nueva biblioteca.",
+        "Después de la reunión quedaron muchas preguntas abiertas.",
+    ],
+    "zh": [
+        "市政府今天公布了新的预算。",
+        "许多居民对这个计划并不满意。",
+        "市长谈到了交通的未来。",
+        "这座桥将在夏天进行翻修。",
+        "学校将有一个新的图书馆。",
+        "会议结束后仍有许多问题没有解决。",
+    ],
 }
-TOXIC_LINES = ["You are a complete idiot and everyone here hates you.",
-               "Shut up, you worthless moron.", "What a pathetic loser, nobody wants your garbage opinions."]
-BOILERPLATE = ["Home | About | Contact | Privacy", "Accept cookies", "Subscribe to our newsletter",
-               "Share this: Facebook Twitter Email", "Copyright 2019 All rights reserved",
-               "Click here to read more", "Login | Register", "Related posts"]
+TOXIC_LINES = [
+    "You are a complete idiot and everyone here hates you.",
+    "Shut up, you worthless moron.",
+    "What a pathetic loser, nobody wants your garbage opinions.",
+]
+BOILERPLATE = [
+    "Home | About | Contact | Privacy",
+    "Accept cookies",
+    "Subscribe to our newsletter",
+    "Share this: Facebook Twitter Email",
+    "Copyright 2019 All rights reserved",
+    "Click here to read more",
+    "Login | Register",
+    "Related posts",
+]
 
 
 def _year_frac(dt: datetime) -> float:
@@ -88,7 +265,9 @@ def _activity(window: tuple[float, float, float] | None, t: float) -> float:
     start, peak, end = window
     if t < start or t >= end:
         return 0.0
-    return 3.0 * ((t - start) / (peak - start) if t < peak else 1.0 - 0.7 * (t - peak) / (end - peak))
+    return 3.0 * (
+        (t - start) / (peak - start) if t < peak else 1.0 - 0.7 * (t - peak) / (end - peak)
+    )
 
 
 class _Writer:
@@ -99,12 +278,16 @@ class _Writer:
         r = self.rng
         allowed = [w for w in words if EVENTS.get(w, 0) <= t]
         w1, w2 = r.choice(allowed), r.choice(allowed)
+        subj, verb, adj = r.choice(SUBJECTS), r.choice(VERBS), r.choice(ADJS)
+        conn, clause = r.choice(CONNECT), r.choice(CLAUSES)
+        day = r.choice(["Monday", "Friday", "Tuesday"])
+        theme = r.choice(["trust", "money", "time", "safety"])
         forms = [
-            f"{r.choice(SUBJECTS)} {r.choice(VERBS)} the {r.choice(ADJS)} {w1} plan on {r.choice(['Monday', 'Friday', 'Tuesday'])}, {r.choice(CONNECT)} {r.choice(CLAUSES)}.",
-            f"According to the {r.choice(ADJS)} report, the {w1} and the {w2} are now part of the same discussion.",
-            f"{r.choice(SUBJECTS)} said that the {w1} would have to wait {r.choice(CONNECT)} {r.choice(CLAUSES)}.",
-            f"For many residents, the question of the {w1} is about {r.choice(['trust', 'money', 'time', 'safety'])} and the {w2}.",
-            f"It was the {r.choice(ADJS)} {w2} that {r.choice(VERBS)} the debate, {r.choice(CONNECT)} {r.choice(CLAUSES)}.",
+            f"{subj} {verb} the {adj} {w1} plan on {day}, {conn} {clause}.",
+            f"According to the {adj} report, the {w1} and the {w2} are now in the same debate.",
+            f"{subj} said that the {w1} would have to wait {conn} {clause}.",
+            f"For many residents, the question of the {w1} is about {theme} and the {w2}.",
+            f"It was the {adj} {w2} that {verb} the debate, {conn} {clause}.",
         ]
         return r.choice(forms)
 
@@ -122,7 +305,9 @@ def _pick_topic(rng: random.Random, t: float) -> str:
     return rng.choices(names, weights=weights)[0]
 
 
-def generate(out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_bytes: int = 2_500_000) -> dict:
+def generate(
+    out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_bytes: int = 2_500_000
+) -> dict:
     """Write the demo corpus under ``out_dir/raw`` and ``out_dir/ground_truth.json``."""
     rng = random.Random(seed)
     out = Path(out_dir)
@@ -130,17 +315,32 @@ def generate(out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_by
     raw.mkdir(parents=True, exist_ok=True)
     w = _Writer(rng)
     span = (END - START).total_seconds()
-    truth: dict[str, list] = {k: [] for k in (
-        "clean", "exact_duplicates", "near_duplicates", "low_quality_boilerplate",
-        "low_quality_repetition", "low_quality_word_salad", "foreign", "toxic_lines", "pii")}
+    truth: dict[str, list] = {
+        k: []
+        for k in (
+            "clean",
+            "exact_duplicates",
+            "near_duplicates",
+            "low_quality_boilerplate",
+            "low_quality_repetition",
+            "low_quality_word_salad",
+            "foreign",
+            "toxic_lines",
+            "pii",
+        )
+    }
     truth_pairs: dict[str, list] = {"exact_duplicates": [], "near_duplicates": []}
     docs = []
     for i in range(n_docs):
         when = START + timedelta(seconds=rng.random() * span)
         t = _year_frac(when)
-        doc = {"id": f"doc-{i:06d}", "text": w.article(_pick_topic(rng, t), t),
-               "timestamp": when.isoformat(), "source": rng.choice(["news", "blog", "forum"]),
-               "url": f"https://example.{rng.choice(['com', 'org', 'net'])}/{i}"}
+        doc = {
+            "id": f"doc-{i:06d}",
+            "text": w.article(_pick_topic(rng, t), t),
+            "timestamp": when.isoformat(),
+            "source": rng.choice(["news", "blog", "forum"]),
+            "url": f"https://example.{rng.choice(['com', 'org', 'net'])}/{i}",
+        }
         kind = rng.random()
         if kind < 0.04:
             doc["text"] = "\n".join(rng.sample(BOILERPLATE, 5))
@@ -165,7 +365,9 @@ def generate(out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_by
             truth["toxic_lines"].append(doc["id"])
         elif kind < 0.20:
             user = rng.choice(["jane.doe", "m.smith", "info", "press"])
-            phone = rng.choice(["+1 415 555 0132", "(212) 555-0187", "+44 20 7946 0958", "+49 30 901820"])
+            phone = rng.choice(
+                ["+1 415 555 0132", "(212) 555-0187", "+44 20 7946 0958", "+49 30 901820"]
+            )
             doc["text"] += f"\n\nFor questions, write to {user}@example.org or call {phone}."
             truth["pii"].append(doc["id"])
         else:
@@ -186,8 +388,12 @@ def generate(out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_by
         for k in rng.sample(range(len(words)), max(1, len(words) // 50)):
             words[k] = rng.choice(ADJS)
         later = datetime.fromisoformat(orig["timestamp"]) + timedelta(days=rng.randint(1, 400))
-        near = dict(orig, id=f"near-{j:05d}", text=" ".join(words),
-                    timestamp=min(later, END - timedelta(seconds=1)).isoformat())
+        near = dict(
+            orig,
+            id=f"near-{j:05d}",
+            text=" ".join(words),
+            timestamp=min(later, END - timedelta(seconds=1)).isoformat(),
+        )
         if near["text"] != orig["text"]:
             docs.append(near)
             truth["near_duplicates"].append(near["id"])
@@ -197,8 +403,13 @@ def generate(out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_by
     for i in range(max(10, n_docs // 50)):
         when = START + timedelta(seconds=rng.random() * span)
         t = _year_frac(when)
-        filler.append({"id": f"trunc-{i:05d}", "text": w.article(_pick_topic(rng, t), t),
-                       "timestamp": when.isoformat()})
+        filler.append(
+            {
+                "id": f"trunc-{i:05d}",
+                "text": w.article(_pick_topic(rng, t), t),
+                "timestamp": when.isoformat(),
+            }
+        )
     broken = _write_files(raw, docs, filler, huge_doc_bytes)
     gt = {
         "seed": seed,
@@ -219,7 +430,9 @@ def _dumps(doc: dict) -> bytes:
     return (json.dumps(doc, ensure_ascii=False) + "\n").encode()
 
 
-def _write_files(raw: Path, docs: list[dict], filler: list[dict], huge_doc_bytes: int) -> dict[str, int]:
+def _write_files(
+    raw: Path, docs: list[dict], filler: list[dict], huge_doc_bytes: int
+) -> dict[str, int]:
     """Spread docs over plain, gzip, zstd and Parquet files and plant broken records."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -229,15 +442,30 @@ def _write_files(raw: Path, docs: list[dict], filler: list[dict], huge_doc_bytes
     parts = [docs[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
     broken_lines = [
         ("invalid_json", b'{"id": "bad-json", "text": "unterminated\n'),
-        ("invalid_utf8", b'{"id": "bad-utf8", "text": "caf\xe9 \xff\xfe", "timestamp": "2019-01-01"}\n'),
+        (
+            "invalid_utf8",
+            b'{"id": "bad-utf8", "text": "caf\xe9 \xff\xfe", "timestamp": "2019-01-01"}\n',
+        ),
         ("not_an_object", b'["a", "json", "array"]\n'),
         ("bad_type", b'{"id": "bad-type", "text": 12345, "timestamp": "2019-01-01"}\n'),
         ("missing_text", b'{"id": "no-text", "body": "wrong field", "timestamp": "2019-01-01"}\n'),
         ("timestamp_missing", b'{"id": "no-time", "text": "A document without any time."}\n'),
-        ("timestamp_unparseable", b'{"id": "bad-time", "text": "Bad time.", "timestamp": "last Tuesday"}\n'),
-        ("timestamp_out_of_range", b'{"id": "future", "text": "From the future.", "timestamp": "9999-12-31T00:00:00Z"}\n'),
-        ("timestamp_out_of_range", b'{"id": "ancient", "text": "Old.", "timestamp": -2208988800}\n'),
-        ("invalid_utf8", b'{"id": "surrogate", "text": "lone \\ud800 surrogate", "timestamp": "2019-01-01"}\n'),
+        (
+            "timestamp_unparseable",
+            b'{"id": "bad-time", "text": "Bad time.", "timestamp": "last Tuesday"}\n',
+        ),
+        (
+            "timestamp_out_of_range",
+            b'{"id": "future", "text": "From the future.", "timestamp": "9999-12-31T00:00:00Z"}\n',
+        ),
+        (
+            "timestamp_out_of_range",
+            b'{"id": "ancient", "text": "Old.", "timestamp": -2208988800}\n',
+        ),
+        (
+            "invalid_utf8",
+            b'{"id": "surrogate", "text": "lone \\ud800 surrogate", "timestamp": "2019-01-01"}\n',
+        ),
     ]
     counts: dict[str, int] = {}
     step = max(1, len(parts[0]) // len(broken_lines))
@@ -256,7 +484,9 @@ def _write_files(raw: Path, docs: list[dict], filler: list[dict], huge_doc_bytes
         f.writelines(_dumps(d) for d in parts[1])
     with open(raw / "part-00002.jsonl.zst", "wb") as f:
         f.write(zstandard.ZstdCompressor().compress(b"".join(_dumps(d) for d in parts[2])))
-    table = pa.Table.from_pylist([{k: d.get(k) for k in ("id", "text", "timestamp", "source", "url")} for d in parts[3]])
+    table = pa.Table.from_pylist(
+        [{k: d.get(k) for k in ("id", "text", "timestamp", "source", "url")} for d in parts[3]]
+    )
     pq.write_table(table, raw / "part-00003.parquet")
     # A truncated gzip: the records before the cut are read, the cut is one quarantine entry.
     buf = io.BytesIO()

@@ -27,12 +27,20 @@ class RecordParser:
         self.undated_ok = temporal.undated == "keep"
         self.min_us = datetime_to_us(temporal.min_time)
         self.max_us = datetime_to_us(temporal.max_time)
-        self._named = {inp.id_field, inp.text_field, inp.time_field, inp.source_field, inp.url_field}
+        self._named = {
+            inp.id_field,
+            inp.text_field,
+            inp.time_field,
+            inp.source_field,
+            inp.url_field,
+        }
 
     def parse(self, value: Any, origin: str) -> Document:
         inp = self.inp
         if not isinstance(value, dict):
-            raise RecordError("not_an_object", f"record is a JSON {type(value).__name__}, not an object")
+            raise RecordError(
+                "not_an_object", f"record is a JSON {type(value).__name__}, not an object"
+            )
         text = value.get(inp.text_field)
         if text is None:
             raise RecordError("missing_text", f"no {inp.text_field!r} field")
@@ -79,7 +87,8 @@ class RecordParser:
         if not self.min_us <= us < self.max_us:
             raise RecordError(
                 "timestamp_out_of_range",
-                f"timestamp {raw!r:.60} is outside [{self._iso(self.min_us)}, {self._iso(self.max_us)})",
+                f"timestamp {raw!r:.60} is outside "
+                f"[{self._iso(self.min_us)}, {self._iso(self.max_us)})",
             )
         return us
 

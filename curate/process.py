@@ -135,14 +135,20 @@ class FileProcessor:
         self.screen = Screen(cfg)
         self.parser = self.screen.parser
         self.signals = self.screen.signals
-        self.encoder = Encoder(load_tokenizer(tokenizer_json, from_string=True), cfg.tokenizer.eos_token)
+        self.encoder = Encoder(
+            load_tokenizer(tokenizer_json, from_string=True), cfg.tokenizer.eos_token
+        )
         self.schema = run_schema(self.signals, cfg.output.keep_text)
 
     def process(self, file_idx: int, path: str) -> FileResult:
         out_dir = self.cfg.output.dir
         res = FileResult()
-        quarantine = _RecordSink(join(out_dir, "quarantine", f"part-{file_idx:05d}.jsonl"), "quarantine")
-        rejected = _RecordSink(join(out_dir, "rejected", f"filtered-{file_idx:05d}.jsonl"), "rejected")
+        quarantine = _RecordSink(
+            join(out_dir, "quarantine", f"part-{file_idx:05d}.jsonl"), "quarantine"
+        )
+        rejected = _RecordSink(
+            join(out_dir, "rejected", f"filtered-{file_idx:05d}.jsonl"), "rejected"
+        )
         spill = _Spill(self, file_idx, res)
         batch: list[Document] = []
         for rec in read_file(path, self.cfg.input.format, self.cfg.input.max_doc_bytes):
@@ -226,7 +232,9 @@ class _Spill:
         split, period = part
         name = f"{self.file_idx:05d}-{self.chunk:04d}.arrow"
         path = join(proc.work_dir, "runs", f"split={split}", f"period={period}", name)
-        table = rows_to_table([d for d, _ in items], [t for _, t in items], proc.schema, proc.signals)
+        table = rows_to_table(
+            [d for d, _ in items], [t for _, t in items], proc.schema, proc.signals
+        )
         w = AtomicWriter(path)
         with pa.ipc.new_stream(w, proc.schema) as writer:
             writer.write_table(table, max_chunksize=proc.cfg.output.rows_per_batch)
@@ -234,11 +242,15 @@ class _Spill:
         self.res.runs.append((part, path))
         for row, (doc, _) in enumerate(items):
             self.res.dedup.append(
-                DedupEntry(dedup_key(doc.text), doc.sort_key()[0], doc.id, doc.origin, part, path, row)
+                DedupEntry(
+                    dedup_key(doc.text), doc.sort_key()[0], doc.id, doc.origin, part, path, row
+                )
             )
 
 
-def rows_to_table(docs: list[Document], ids: list, schema: pa.Schema, signals: list[str]) -> pa.Table:
+def rows_to_table(
+    docs: list[Document], ids: list, schema: pa.Schema, signals: list[str]
+) -> pa.Table:
     offsets = [0]
     for t in ids:
         offsets.append(offsets[-1] + len(t))
@@ -247,10 +259,14 @@ def rows_to_table(docs: list[Document], ids: list, schema: pa.Schema, signals: l
     flat = np.concatenate(ids) if ids else np.empty(0, dtype=np.uint32)
     cols = {
         "doc_id": pa.array([d.id for d in docs], pa.string()),
-        "timestamp": pa.array([d.timestamp for d in docs], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "timestamp": pa.array([d.timestamp for d in docs], pa.int64()).cast(
+            pa.timestamp("us", tz="UTC")
+        ),
         "source": pa.array([d.source for d in docs], pa.string()),
         "url": pa.array([d.url for d in docs], pa.string()),
-        "input_ids": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.uint32())),
+        "input_ids": pa.ListArray.from_arrays(
+            pa.array(offsets, pa.int32()), pa.array(flat, pa.uint32())
+        ),
         "n_tokens": pa.array([len(t) for t in ids], pa.uint32()),
         "orig_chars": pa.array([d.orig_chars for d in docs], pa.uint32()),
         "metadata": pa.array([metadata_json(d.metadata) for d in docs], pa.string()),

@@ -88,7 +88,8 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
     lines = [
         "# Data card",
         "",
-        f"Built by curate {manifest['curate_version']}; config hash `{manifest['config_hash'][:16]}`;"
+        f"Built by curate {manifest['curate_version']}; "
+        f"config hash `{manifest['config_hash'][:16]}`;"
         f" tokenizer vocabulary {manifest['tokenizer']['vocab_size']}.",
         "",
         "## Accounting",
@@ -113,7 +114,13 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
     lines += ["", "## Quarantined, by error", ""]
     for kind, n in stats["quarantined"]["by_error"].items():
         lines.append(f"- `{kind}`: {n:,}")
-    lines += ["", "## Splits and periods", "", "| split | period | documents | tokens |", "|---|---|---:|---:|"]
+    lines += [
+        "",
+        "## Splits and periods",
+        "",
+        "| split | period | documents | tokens |",
+        "|---|---|---:|---:|",
+    ]
     for split, sp in stats["splits"].items():
         for period, pe in sp["periods"].items():
             lines.append(f"| {split} | {period} | {pe['documents']:,} | {pe['tokens']:,} |")

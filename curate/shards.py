@@ -34,8 +34,10 @@ def _run_rows(path: str, run_idx: int, drop: set[int]) -> Iterator[tuple]:
 
 
 class _ShardSink:
-    def __init__(self, out_dir: str, split: str, period: str, schema: pa.Schema, rows_per_batch: int):
-        self.dir = join(out_dir, "tokens", f"split={split}", f"period={period}")
+    def __init__(
+        self, out_dir: str, split: str, period: str, schema: pa.Schema, rows_per_batch: int
+    ):
+        self.out_dir = out_dir
         self.split, self.period = split, period
         self.schema = schema
         self.rows_per_batch = rows_per_batch
@@ -62,16 +64,20 @@ class _ShardSink:
         if not self._pending:
             return
         if self._writer is None:
-            path = join(self.dir, f"shard-{len(self.infos):05d}.arrow")
-            self._w = AtomicWriter(path)
+            self._w = AtomicWriter(join(self.out_dir, self.relpath(len(self.infos))))
             self._writer = pa.ipc.new_file(self._w, self.schema)
         table = pa.Table.from_batches(self._pending, self.schema).combine_chunks()
-        full = table.num_rows if final else table.num_rows // self.rows_per_batch * self.rows_per_batch
+        full = (
+            table.num_rows if final else table.num_rows // self.rows_per_batch * self.rows_per_batch
+        )
         # batch boundaries depend only on the row count, never on how the input was chunked
         self._writer.write_table(table.slice(0, full), max_chunksize=self.rows_per_batch)
         rest = table.slice(full)
         self._pending = rest.to_batches() if rest.num_rows else []
         self._pending_rows = rest.num_rows
+
+    def relpath(self, n: int) -> str:
+        return f"tokens/split={self.split}/period={self.period}/shard-{n:05d}.arrow"
 
     def tokens(self) -> int:
         return self._tokens
@@ -84,7 +90,7 @@ class _ShardSink:
         info = self._w.commit()
         self.infos.append(
             {
-                "path": f"tokens/split={self.split}/period={self.period}/shard-{len(self.infos):05d}.arrow",
+                "path": self.relpath(len(self.infos)),
                 "split": self.split,
                 "period": self.period,
                 "documents": self._docs,

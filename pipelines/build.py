@@ -49,8 +49,7 @@ class _ProcessFiles(beam.DoFn):
         file_idx, path = item
         res = self.proc.process(file_idx, path)
         self.docs_in.inc(res.counts["input_records"])
-        for part, run in res.runs:
-            yield (part, run)
+        yield from res.runs
         buckets: dict[int, list] = {}
         n = self.proc.cfg.dedup.buckets
         for e in res.dedup:
@@ -69,8 +68,7 @@ class _ResolveDuplicates(beam.DoFn):
     def process(self, item):
         bucket, lists = item
         drops, rejected, counts = resolve_bucket((e for lst in lists for e in lst), self.plan.files)
-        for part, rows in sorted(drops.items()):
-            yield (part, rows)
+        yield from sorted(drops.items())
         if rejected:
             path = join(self.plan.config().output.dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
             info = write_jsonl(path, rejected)
@@ -135,7 +133,11 @@ class _Finalize(beam.DoFn):
         cfg = self.plan.config()
         stats = build_stats(Counter(counts), shards)
         manifest = build_manifest(
-            cfg.model_dump(mode="json"), cfg.config_hash(), self.plan.tokenizer_info, shards, records
+            cfg.model_dump(mode="json"),
+            cfg.config_hash(),
+            self.plan.tokenizer_info,
+            shards,
+            records,
         )
         write_reports(cfg.output.dir, stats, manifest)
         delete_tree(self.plan.work_dir)
@@ -155,16 +157,16 @@ class BuildCorpus(beam.PTransform):
             pbegin
             | "ListFiles" >> beam.Create(list(enumerate(plan.files)))
             | "Spread" >> beam.Reshuffle()
-            | "Process" >> beam.ParDo(_ProcessFiles(plan)).with_outputs(
+            | "Process"
+            >> beam.ParDo(_ProcessFiles(plan)).with_outputs(
                 "dedup", "counts", "records", main="runs"
             )
         )
         resolved = (
             processed.dedup
             | "GroupHashes" >> beam.GroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveDuplicates(plan)).with_outputs(
-                "counts", "records", main="drops"
-            )
+            | "Resolve"
+            >> beam.ParDo(_ResolveDuplicates(plan)).with_outputs("counts", "records", main="drops")
         )
         shards = (
             {"runs": processed.runs, "drops": resolved.drops}

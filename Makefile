@@ -1,0 +1,34 @@
+# curate: two set-up commands on a fresh machine, `make corpus` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DOCS ?= 6000
+
+.PHONY: install corpus test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+corpus: $(STAMP)  ## generate the demo corpus and build it end to end
+	$(BIN)/curate demo-data data/demo --docs $(DEMO_DOCS)
+	$(BIN)/curate build configs/demo.yaml --overwrite
+
+test: $(STAMP)  ## lint and the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)  ## throughput and memory figures, appended to BENCHMARKS.md
+	$(BIN)/pip install --quiet --disable-pip-version-check psutil
+	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) out data bench/work .pytest_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""Shared fixtures: a small seeded demo corpus and helpers to build and read corpora."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from curate.config import parse_config
+
+logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
+
+EVALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "evaldata"
+IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+MULTI_PROCESS = [
+    "--runner=DirectRunner",
+    "--direct_running_mode=multi_processing",
+    "--direct_num_workers=2",
+]
+
+
+def demo_config(raw_dir: Path, out_dir: Path, **overrides) -> dict:
+    cfg = {
+        "input": {"paths": [str(raw_dir / "*")], "max_doc_bytes": 2_000_000, "batch_size": 64},
+        "filters": [{"gopher_quality": {}}],
+        "dedup": {"exact": True, "buckets": 8},
+        "tokenizer": {"train": {"vocab_size": 2000, "sample_docs": 300}},
+        "temporal": {
+            "period": "quarter",
+            "splits": {
+                "train": [None, "2022-01-01"],
+                "val": ["2022-01-01", "2022-07-01"],
+                "test": ["2022-07-01", None],
+            },
+        },
+        # small runs and shards so that merging and shard cutting are exercised
+        "output": {
+            "dir": str(out_dir),
+            "shard_tokens": 3_000,
+            "rows_per_batch": 64,
+            "run_bytes": 200_000,
+        },
+    }
+    for key, value in overrides.items():
+        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
+    return cfg
+
+
+def build(cfg_dict: dict, beam_args=IN_MEMORY, overwrite: bool = False) -> dict:
+    from curate.build import run_build
+
+    return run_build(parse_config(cfg_dict), beam_args, overwrite=overwrite)
+
+
+def tree_digest(out_dir: Path, subdirs=("tokens", "rejected", "quarantine")) -> dict[str, str]:
+    return {
+        str(p.relative_to(out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in subdirs
+        for p in sorted((out_dir / sub).rglob("*"))
+        if p.is_file()
+    }
+
+
+def read_shards(out_dir: Path) -> pa.Table:
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    tables = []
+    for s in manifest["shards"]:
+        with pa.memory_map(str(out_dir / s["path"])) as f:
+            t = pa.ipc.open_file(f).read_all()
+        tables.append(
+            t.append_column("split", pa.array([s["split"]] * t.num_rows)).append_column(
+                "period", pa.array([s["period"]] * t.num_rows)
+            )
+        )
+    return pa.concat_tables(tables)
+
+
+def read_jsonl_dir(d: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted(d.glob("*.jsonl")) for line in p.open()]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """Generate the demo corpus once (700 documents plus planted records)."""
+    from curate.demo import generate
+
+    root = tmp_path_factory.mktemp("demo")
+    truth = generate(root, n_docs=700, seed=7, huge_doc_bytes=2_200_000)
+    return root, truth
+
+
+@pytest.fixture(scope="session")
+def demo_build(demo, tmp_path_factory):
+    """The demo corpus built once in memory, shared by read-only tests."""
+    root, truth = demo
+    out = tmp_path_factory.mktemp("demo_out") / "corpus"
+    stats = build(demo_config(root / "raw", out))
+    return out, stats, truth

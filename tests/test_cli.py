@@ -1,0 +1,63 @@
+"""The console script as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import demo_config
+
+
+def _curate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "curate"
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_demo_data_then_build_from_the_cli(tmp_path):
+    r = _curate("demo-data", "d", "--docs", "300", "--seed", "3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d" / "ground_truth.json").exists()
+    cfg = demo_config(Path("d/raw"), Path("out"))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = _curate("build", "c.yaml", "--", "--runner=DirectRunner", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "balanced             True" in r.stdout
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert f"{stats['kept']['documents']:,}" in r.stdout
+    assert "apitools" not in r.stderr
+    r = _curate("build", "c.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "already holds a finished corpus" in r.stderr
+    r = _curate(
+        "train-tokenizer",
+        "c.yaml",
+        "--out",
+        "tok.json",
+        "--vocab-size",
+        "500",
+        "--sample-docs",
+        "100",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "tok.json").read_text())["model"]["type"] == "BPE"
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "input: {paths: [x], txt_field: body}\ntokenizer: {path: t}\noutput: {dir: o}\n"
+    )
+    r = _curate("build", "c.yaml", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "input.txt_field: unknown key" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_input_is_a_clear_error(tmp_path):
+    cfg = demo_config(tmp_path / "nothing-here", tmp_path / "o")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = _curate("build", "c.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "matches no file" in r.stderr

@@ -1,0 +1,71 @@
+import pytest
+
+from curate.config import ConfigError, load_config, parse_config
+
+BASE = {
+    "input": {"paths": ["x.jsonl"]},
+    "tokenizer": {"path": "tok.json"},
+    "output": {"dir": "out"},
+}
+
+
+def _with(**parts):
+    cfg = {k: dict(v) if isinstance(v, dict) else v for k, v in BASE.items()}
+    for key, value in parts.items():
+        cfg[key] = value
+    return cfg
+
+
+def _error(cfg) -> str:
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    return str(e.value)
+
+
+def test_minimal_config_has_documented_defaults():
+    cfg = parse_config(BASE)
+    assert cfg.input.text_field == "text" and cfg.temporal.period == "quarter"
+    assert cfg.temporal.undated == "quarantine" and cfg.dedup.exact is True
+    assert cfg.output.shard_tokens == 50_000_000
+
+
+def test_unknown_key_is_named():
+    msg = _error(_with(input={"paths": ["x"], "text_feild": "body"}))
+    assert "input.text_feild: unknown key" in msg
+
+
+def test_bad_value_is_named():
+    msg = _error(_with(temporal={"period": "week"}))
+    assert "temporal.period" in msg
+
+
+def test_tokenizer_needs_exactly_one_source():
+    assert "exactly one of 'path' or 'train'" in _error(_with(tokenizer={}))
+
+
+def test_overlapping_splits_rejected():
+    msg = _error(_with(temporal={"splits": {"a": [None, "2021-01-01"], "b": ["2020-06-01", None]}}))
+    assert "overlap" in msg
+
+
+def test_unknown_filter_and_parameter_named():
+    assert "filters[0].nope: unknown filter" in _error(_with(filters=[{"nope": {}}]))
+    msg = _error(_with(filters=[{"gopher_quality": {"min_wrods": 3}}]))
+    assert "filters[0].gopher_quality.min_wrods: unknown parameter" in msg
+    assert "must not exceed" in _error(
+        _with(filters=[{"gopher_quality": {"min_words": 10, "max_words": 5}}])
+    )
+
+
+def test_yaml_errors_and_relative_paths(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("input: {paths: [raw/*.jsonl]}\ntokenizer: {path: t.json}\noutput: {dir: o}\n")
+    cfg = load_config(p, base_dir=tmp_path)
+    assert cfg.input.paths == [str(tmp_path.resolve() / "raw/*.jsonl")]
+    assert cfg.output.dir == str(tmp_path.resolve() / "o")
+    p.write_text("input: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+    p.write_text("!!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError):
+        load_config(p)  # safe_load refuses arbitrary objects

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from curate.schema import Document
+from filters.gopher_quality import GopherQuality
+from filters.words import split_words
+from tests.conftest import EVALDATA
+
+
+def _doc(text: str) -> Document:
+    return Document(id="d", text=text, timestamp=0)
+
+
+def test_word_split_handles_unspaced_scripts():
+    assert split_words("hello world") == ["hello", "world"]
+    assert split_words("市政府今天公布") == list("市政府今天公布")
+    assert split_words("Der Bürgermeister sprach") == ["Der", "Bürgermeister", "sprach"]
+    assert split_words("ภาษาไทย ok") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "ok"]
+
+
+@pytest.mark.skipif(not (EVALDATA / "prose").exists(), reason="shared evaldata not present")
+def test_real_prose_is_kept():
+    f = GopherQuality()
+    rows = [json.loads(line) for line in (EVALDATA / "prose" / "prose.jsonl").open()][:400]
+    kept = [f.apply(_doc(r["text"])).keep for r in rows]
+    assert sum(kept) / len(kept) > 0.95
+
+
+def test_each_rule_fires_with_its_reason():
+    f = GopherQuality()
+    sentence = "The committee and the residents talked with the mayor about the new budget. "
+    good = sentence * 10
+    assert f.apply(_doc(good)).keep
+    cases = {
+        "too_few_words": "The cat sat on the mat with the dog.",
+        "mean_word_length": "a b c d e of the and " * 20,
+        "symbol_word_ratio": good + " #tag" * 30,
+        "bullet_lines": "\n".join(
+            f"- the committee meeting {i} and discussion of that budget" for i in range(60)
+        ),
+        "ellipsis_lines": "\n".join(
+            f"the committee meeting {i} and discussion of that budget"
+            + ("..." if i % 3 == 0 else ".")
+            for i in range(60)
+        ),
+        "alpha_words_ratio": good + " 123 456" * 100,
+        "too_few_stop_words": "council budget library park mayor residents zoning bridge " * 10,
+    }
+    for reason, text in cases.items():
+        d = f.apply(_doc(text))
+        assert (d.keep, d.reason) == (False, reason), reason
+        assert set(d.signals) == set(GopherQuality.signals)
+
+
+def test_signals_are_reported_for_kept_documents():
+    d = GopherQuality().apply(_doc("the quick brown fox and the lazy dog " * 10))
+    assert d.keep and d.signals["n_words"] == 80.0 and d.signals["stop_words"] == 30.0
+
+
+def test_cjk_text_is_not_one_giant_word():
+    text = "市政府今天公布了新的预算。" * 20
+    d = GopherQuality(min_stop_words=0).apply(_doc(text))
+    assert d.signals["n_words"] == len(text)
+    assert d.reason == "mean_word_length"  # one character per word, as counted for CJK
