@@ -17,6 +17,7 @@ Words are split with ``filters.words.split_words`` so CJK and Thai text is not o
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from curate.schema import Document
@@ -68,8 +69,14 @@ class GopherQuality(Filter):
         symbols = text.count("#") + text.count("...") + text.count("…")
         bullet = sum(1 for ln in lines if ln.lstrip().startswith(_BULLETS)) / len(lines)
         ellipsis = sum(1 for ln in lines if ln.rstrip().endswith(_ELLIPSES)) / len(lines)
-        alpha = sum(1 for w in words if _ALPHA.search(w)) / n if n else 0.0
-        stop = sum(1 for w in words if w.lower() in self._stop) if self._stop else 0
+        # per-word checks once per distinct word: Zipf makes that a small fraction of words
+        n_alpha = stop = 0
+        for w, c in Counter(words).items():
+            if _ALPHA.search(w):
+                n_alpha += c
+                if w.lower() in self._stop:
+                    stop += c
+        alpha = n_alpha / n if n else 0.0
         signals = {
             "n_words": float(n),
             "mean_word_length": mean_len,

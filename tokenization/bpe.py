@@ -6,6 +6,7 @@ same order, which the build relies on for byte-identical shards.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -47,21 +48,37 @@ def load_tokenizer(path_or_json: str, from_string: bool = False) -> Tokenizer:
 
 
 class Encoder:
-    """Encodes batches of documents to uint32 ids with EOS appended to each."""
+    """Encodes batches of documents to uint32 ids with EOS appended to each.
 
-    def __init__(self, tokenizer: Tokenizer, eos_token: str):
+    ``fast=True`` uses tiktoken with the same vocabulary when ``fast_encoding`` proves it gives
+    the same ids (byte-level BPE); otherwise, or with ``fast=False``, HF ``tokenizers``.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, eos_token: str, fast: bool = True):
+        from tokenization.fast_bpe import fast_encoding
+
         eos = tokenizer.token_to_id(eos_token)
         if eos is None:
             raise TokenizerError(f"EOS token {eos_token!r} is not in the tokenizer's vocabulary")
         self.tokenizer = tokenizer
         self.eos_id = eos
         self.vocab_size = tokenizer.get_vocab_size()
+        self.fast = fast_encoding(tokenizer, {eos_token}) if fast else None
+        self.threads = min(4, os.cpu_count() or 1)
+
+    @property
+    def backend(self) -> str:
+        return "tiktoken" if self.fast is not None else "tokenizers"
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        if self.fast is not None:
+            seqs = self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
+        else:
+            seqs = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
         out = []
-        for enc in self.tokenizer.encode_batch(texts, add_special_tokens=False):
-            ids = np.empty(len(enc.ids) + 1, dtype=np.uint32)
-            ids[:-1] = enc.ids
+        for seq in seqs:
+            ids = np.empty(len(seq) + 1, dtype=np.uint32)
+            ids[:-1] = seq
             ids[-1] = self.eos_id
             out.append(ids)
         return out

@@ -1,0 +1,238 @@
+"""End-to-end build benchmark: throughput against the tokenizer's own speed, and peak memory
+at 1x and 4x the corpus size. Writes its section of BENCHMARKS.md.
+
+Corpus: windows of 3-12 consecutive paragraphs of real prose (../shared/evaldata/prose:
+Gutenberg novels, State of the Union addresses, WikiText) mixed with the demo generator's
+articles, each dated at random in 2016-2023, written as JSONL files of ~12 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+PROSE = ROOT.parent / "shared" / "evaldata" / "prose" / "prose.jsonl"
+WORK = ROOT / "bench" / "work"
+FILE_BYTES = 12_000_000
+
+
+def make_corpus(dest: Path, target_bytes: int, seed: int = 0) -> tuple[int, int]:
+    from curate.demo import TOPICS, _pick_topic, _Writer, _year_frac
+
+    if dest.exists() and (dest / "DONE").exists():
+        meta = json.loads((dest / "DONE").read_text())
+        return meta["docs"], meta["bytes"]
+    dest.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paras = [
+        p for line in PROSE.open() for p in json.loads(line)["text"].split("\n\n") if p.strip()
+    ]
+    writer = _Writer(rng)
+    start = datetime(2016, 1, 1, tzinfo=timezone.utc)
+    span = 8 * 365 * 86400
+    total = docs = file_idx = 0
+    f = None
+    while total < target_bytes:
+        if f is None or f.tell() > FILE_BYTES:
+            if f:
+                f.close()
+            f = open(dest / f"part-{file_idx:05d}.jsonl", "wb")  # noqa: SIM115
+            file_idx += 1
+        when = start + timedelta(seconds=rng.random() * span)
+        if rng.random() < 0.5:
+            i = rng.randrange(len(paras))
+            text = "\n\n".join(paras[i : i + rng.randint(3, 12)])
+        else:
+            t = _year_frac(when)
+            text = writer.article(_pick_topic(rng, t), t)
+            assert TOPICS
+        line = json.dumps({"id": f"b{docs:08d}", "text": text, "timestamp": when.isoformat()})
+        data = (line + "\n").encode()
+        f.write(data)
+        total += len(data)
+        docs += 1
+    f.close()
+    (dest / "DONE").write_text(json.dumps({"docs": docs, "bytes": total}))
+    return docs, total
+
+
+def tokenizer_speed(
+    tok_path: Path, corpus: Path, threads: int, sample_bytes: int = 20_000_000
+) -> float:
+    """MB/s of HF tokenizers encode_batch alone, in a fresh process with RAYON_NUM_THREADS."""
+    code = f"""
+import json, time
+from tokenizers import Tokenizer
+tok = Tokenizer.from_file({str(tok_path)!r})
+texts, n = [], 0
+for p in sorted(__import__('pathlib').Path({str(corpus)!r}).glob('*.jsonl')):
+    for line in open(p):
+        t = json.loads(line)['text']; texts.append(t); n += len(t.encode())
+        if n > {sample_bytes}: break
+    if n > {sample_bytes}: break
+t0 = time.perf_counter()
+for i in range(0, len(texts), 512):
+    tok.encode_batch(texts[i:i+512], add_special_tokens=False)
+print(n / (time.perf_counter() - t0) / 1e6)
+"""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run_build(corpus: Path, out: Path, workers: int, tokenizer: Path | None) -> dict:
+    cfg = {
+        "input": {"paths": [str(corpus / "*.jsonl")]},
+        "filters": [{"gopher_quality": {}}],
+        "dedup": {"exact": True},
+        "tokenizer": {"path": str(tokenizer)}
+        if tokenizer
+        else {"train": {"vocab_size": 32000, "sample_docs": 10000}},
+        "temporal": {
+            "period": "quarter",
+            "splits": {
+                "train": [None, "2022-01-01"],
+                "val": ["2022-01-01", "2022-07-01"],
+                "test": ["2022-07-01", None],
+            },
+        },
+        "output": {"dir": str(out)},
+    }
+    cfg_path = out.parent / f"{out.name}.yaml"
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(json.dumps(cfg))
+    cmd = [
+        str(Path(sys.executable).parent / "curate"),
+        "build",
+        str(cfg_path),
+        "--overwrite",
+        "--",
+        "--runner=DirectRunner",
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={workers}",
+    ]
+    peak = 0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            try:
+                tree = [ps, *ps.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"build failed:\n{stderr[-3000:]}")
+    stats = json.loads((out / "stats.json").read_text())
+    return {"wall_s": wall, "peak_rss_mb": peak / 1e6, "stats": stats}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--scale", type=int, default=4, help="second corpus is this many times larger")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+    if not PROSE.exists():
+        sys.exit(f"benchmark data not found: {PROSE}")
+    results = {}
+    c1 = WORK / f"corpus-{args.mb}mb"
+    docs1, bytes1 = make_corpus(c1, args.mb * 1_000_000)
+    r1 = run_build(c1, WORK / "out-1x", args.workers, None)
+    tok = WORK / "out-1x" / "tokenizer.json"
+    results["1x"] = {"docs": docs1, "bytes": bytes1, **r1}
+    speeds = {n: tokenizer_speed(tok, c1, n) for n in (1, args.workers)}
+    c4 = WORK / f"corpus-{args.mb * args.scale}mb"
+    docs4, bytes4 = make_corpus(c4, args.mb * args.scale * 1_000_000, seed=1)
+    r4 = run_build(c4, WORK / "out-4x", args.workers, tok)
+    results[f"{args.scale}x"] = {"docs": docs4, "bytes": bytes4, **r4}
+    write_section(Path(args.out), args, results, speeds)
+
+
+def write_section(path: Path, args, results: dict, speeds: dict) -> None:
+    machine = f"{platform.node() or 'host'}: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    r1 = results["1x"]
+    big = results[f"{args.scale}x"]
+    mbs = lambda r: r["bytes"] / r["wall_s"] / 1e6  # noqa: E731
+    lines = [
+        "<!-- build-bench:start -->",
+        "## End-to-end build (issue 2)",
+        "",
+        f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Machine: {machine}",
+        f"- Command: `make bench` (`python bench/build_bench.py --mb {args.mb} --scale {args.scale} --workers {args.workers}`)",
+        f"- Runner: DirectRunner, `multi_processing`, {args.workers} workers; filters: gopher_quality; exact dedup; byte-level BPE 32k",
+        "- Corpus: JSONL, half windows of real prose (`../shared/evaldata/prose`), half demo-generator articles, dated 2016-2023",
+        "",
+        "| corpus | documents | input MB | wall s | MB/s | docs/s | kept | peak RSS (all processes) MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['docs']:,} | {r['bytes'] / 1e6:,.0f} | {r['wall_s']:,.1f} | {mbs(r):.2f} | {r['docs'] / r['wall_s']:,.0f} | {r['stats']['kept']['documents']:,} | {r['peak_rss_mb']:,.0f} |"
+        )
+    lines += [
+        "",
+        "The 1x build includes training the 32k tokenizer on 10,000 documents; the larger build loads that tokenizer.",
+        "",
+        "Tokenizer alone (HF `tokenizers` `encode_batch`, same vocabulary, 20 MB of the same corpus):",
+        "",
+        "| threads | MB/s |",
+        "|---:|---:|",
+    ]
+    for n, s in speeds.items():
+        lines.append(f"| {n} | {s:.2f} |")
+    ratio1 = mbs(r1) / speeds[args.workers]
+    ratio4 = mbs(big) / speeds[args.workers]
+    lines += [
+        "",
+        f"- Whole build vs tokenizer alone on {args.workers} cores: **{ratio1:.0%}** (1x), **{ratio4:.0%}** ({args.scale}x); target >= 60%.",
+        f"- Peak memory at {args.scale}x the data: **{big['peak_rss_mb'] / r1['peak_rss_mb']:.2f}x** the 1x peak; target <= 1.5x.",
+        "<!-- build-bench:end -->",
+    ]
+    section = "\n".join(lines) + "\n"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Benchmarks\n\nFigures from `make bench`; each section names its machine, date and command.\n\n"
+    )
+    if "<!-- build-bench:start -->" in text:
+        head, rest = text.split("<!-- build-bench:start -->", 1)
+        text = head + section + rest.split("<!-- build-bench:end -->\n", 1)[-1]
+    else:
+        text += section
+    path.write_text(text)
+    (WORK / "build_bench.json").write_text(
+        json.dumps({"results": results, "tokenizer_mb_s": speeds}, indent=1, default=str)
+    )
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The tiktoken fast path must give exactly the ids HF tokenizers gives, or not be used."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tokenizers import Tokenizer, models, normalizers
+
+from tests.conftest import EVALDATA
+from tokenization.bpe import Encoder, train_bpe
+
+
+def _real_texts() -> list[str]:
+    texts = []
+    for name, limit in (
+        ("prose/prose.jsonl", 600),
+        ("langid/langid.jsonl", 6000),
+        ("temporal/temporal.jsonl", 3000),
+        ("toxicity/davidson.jsonl", 3000),
+    ):
+        path = EVALDATA / name
+        if not path.exists():
+            pytest.skip("shared evaldata not present")
+        with path.open() as f:
+            texts += [json.loads(line)["text"] for _, line in zip(range(limit), f)]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def trained():
+    texts = _real_texts()
+    return train_bpe(texts[::3], 4000), texts
+
+
+def test_fast_path_ids_identical_on_real_multilingual_text(trained):
+    tok, texts = trained
+    fast, slow = Encoder(tok, "<|endoftext|>"), Encoder(tok, "<|endoftext|>", fast=False)
+    assert (fast.backend, slow.backend) == ("tiktoken", "tokenizers")
+    for i in range(0, len(texts), 1000):
+        a, b = fast.encode_batch(texts[i : i + 1000]), slow.encode_batch(texts[i : i + 1000])
+        for text, x, y in zip(texts[i : i + 1000], a, b, strict=True):
+            assert x.tolist() == y.tolist(), text[:80]
+
+
+def test_incompatible_tokenizers_fall_back(trained):
+    tok, _ = trained
+    with_norm = Tokenizer.from_str(tok.to_str())
+    with_norm.normalizer = normalizers.Lowercase()
+    assert Encoder(with_norm, "<|endoftext|>").backend == "tokenizers"
+    wordlevel = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "[UNK]": 1}, unk_token="[UNK]"))
+    assert Encoder(wordlevel, "<|endoftext|>").backend == "tokenizers"
