@@ -165,7 +165,15 @@ class FileProcessor:
                 self._quarantine(quarantine, res, path, rec.position, e.kind, str(e), raw)
                 continue
             res.counts["input_chars"] += doc.orig_chars
-            if self._screen(doc, path, rec.position, rejected, res):
+            try:
+                keep = self._screen(doc, path, rec.position, rejected, res)
+            except Exception as e:  # noqa: BLE001 - dead letter: one bad document, not the build
+                error = f"{type(e).__name__}: {e}"
+                self._quarantine(
+                    quarantine, res, path, rec.position, "processing_error", error, None
+                )
+                continue
+            if keep:
                 batch.append(doc)
             if len(batch) >= self.cfg.input.batch_size:
                 spill.add(batch, self.encoder.encode_batch([d.text for d in batch]))
