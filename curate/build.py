@@ -57,7 +57,7 @@ def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str
             raise BuildError("no document passed the filters: nothing to train the tokenizer on")
         tok = train_bpe(texts, tcfg.train.vocab_size, tcfg.eos_token, tcfg.train.min_frequency)
     try:
-        encoder = Encoder(tok, tcfg.eos_token)
+        encoder = Encoder(tok, tcfg.eos_token, fast=tcfg.fast)
     except TokenizerError as e:
         raise BuildError(str(e)) from None
     tok_json = tok.to_str()
@@ -68,6 +68,7 @@ def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str
         "eos_token": tcfg.eos_token,
         "eos_id": encoder.eos_id,
         "trained": tcfg.train is not None,
+        "encoder": encoder.backend,
     }
     return tok_json, info
 

@@ -48,6 +48,7 @@ class TokenizerConfig(_Strict):
     path: str | None = None
     train: TokenizerTrainConfig | None = None
     eos_token: str = "<|endoftext|>"
+    fast: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> TokenizerConfig:

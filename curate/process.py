@@ -136,7 +136,9 @@ class FileProcessor:
         self.parser = self.screen.parser
         self.signals = self.screen.signals
         self.encoder = Encoder(
-            load_tokenizer(tokenizer_json, from_string=True), cfg.tokenizer.eos_token
+            load_tokenizer(tokenizer_json, from_string=True),
+            cfg.tokenizer.eos_token,
+            fast=cfg.tokenizer.fast,
         )
         self.schema = run_schema(self.signals, cfg.output.keep_text)
 
