@@ -33,8 +33,22 @@ class InputConfig(_Strict):
     batch_size: int = Field(default=512, gt=0)
 
 
+class NearDedupConfig(_Strict):
+    threshold: float = Field(default=0.8, gt=0, lt=1)
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    ngram: int = Field(default=5, ge=1, le=8)
+    seed: int = 1
+    candidate_threshold: float = Field(default=0.7, gt=0, lt=1)  # LSH bands x rows tuned here
+    false_positive_weight: float = Field(default=0.1, ge=0, le=1)
+    false_negative_weight: float = Field(default=0.9, ge=0, le=1)
+    verify: bool = True  # keep a candidate pair only if its estimated Jaccard >= threshold
+    max_bucket: int = Field(default=64, ge=2)  # larger LSH buckets are chained, not all-pairs
+    cc_rounds: int = Field(default=10, ge=1, le=64)
+
+
 class DedupConfig(_Strict):
     exact: bool = True
+    near: NearDedupConfig | None = None
     buckets: int = Field(default=64, gt=0, le=65536)
 
 

@@ -1,53 +1,147 @@
-"""Exact deduplication: one survivor per normalized text, chosen the same way on every runner.
+"""Exact and near-duplicate removal with one survivor rule, the same on every runner.
 
-The survivor is the copy with the earliest timestamp, ties broken by id and then by input
-position; undated copies sort last. Only ``DedupEntry`` records (hash, time, id, run position)
-are grouped, never the documents themselves.
+Documents are nodes of a duplicate graph, identified by their rank ``(timestamp, id, input
+position)`` (undated sorts last). Edges come from identical normalized text (exact) and from
+MinHash-LSH band collisions verified by estimated Jaccard (near). Each connected component keeps
+its smallest node: the earliest copy, ties broken by id. Splits are ordered in time, so a later
+split never keeps a copy of an earlier split's document: that is the no-leakage rule.
+
+Only small records move between stages: band keys, node tuples, run positions. Signatures stay
+in the work directory and are read back per input file for the few pairs that need them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import groupby
 
+import numpy as np
+
+from curate.minhash import estimated_jaccard
 from curate.process import DedupEntry
+from curate.schema import SORT_LAST
 from curate.timeparse import us_to_iso
 
+Node = tuple[int, str, str]
+Pair = tuple[Node, Node]
 
-def resolve_bucket(entries: Iterable[DedupEntry], files: list[str]):
-    """Return (drops per partition, rejected rows, counts) for one hash bucket."""
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """Where a document lives, so that a removed one can be dropped from its run."""
+
+    node: Node
+    partition: tuple[str, str]
+    run: str
+    row: int
+    key: bytes
+
+
+def info_of(e: DedupEntry) -> NodeInfo:
+    return NodeInfo(e.node(), e.partition, e.run, e.row, e.key)
+
+
+def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Pair], list[NodeInfo]]:
+    """Every copy of a text linked to the group's first copy."""
+    edges: list[Pair] = []
+    infos: list[NodeInfo] = []
+    for _, group in groupby(sorted(entries, key=DedupEntry.rank), key=lambda e: e.key):
+        first, *rest = group
+        if rest:
+            infos.append(info_of(first))
+        for e in rest:
+            edges.append((e.node(), first.node()))
+            infos.append(info_of(e))
+    return edges, infos
+
+
+def band_candidates(
+    items: Iterable[tuple[bytes, DedupEntry]], max_bucket: int
+) -> tuple[list[Pair], list[NodeInfo]]:
+    """Candidate pairs from documents sharing an LSH band key.
+
+    All pairs in a bucket of up to ``max_bucket`` documents; a larger bucket (a template shared
+    by thousands of pages) is chained in rank order, which keeps it connected in linear pairs.
+    """
+    pairs: set[Pair] = set()
+    infos: dict[Node, NodeInfo] = {}
+    for _, group in groupby(
+        sorted(items, key=lambda it: (it[0], it[1].node())), key=lambda it: it[0]
+    ):
+        members = sorted({e.node(): e for _, e in group}.items())
+        if len(members) < 2:
+            continue
+        nodes = [n for n, _ in members]
+        if len(nodes) <= max_bucket:
+            pairs.update((a, b) for i, a in enumerate(nodes) for b in nodes[i + 1 :])
+        else:
+            pairs.update(zip(nodes, nodes[1:], strict=False))
+        for n, e in members:
+            infos.setdefault(n, info_of(e))
+    return sorted(pairs), sorted(infos.values(), key=lambda i: i.node)
+
+
+def signature_requests(pair: Pair) -> Iterator[tuple[int, tuple[Pair, Node]]]:
+    """Ask each side's input file for its signature."""
+    from curate.process import file_of
+
+    for node in pair:
+        yield file_of(node), (pair, node)
+
+
+def attach_signatures(
+    requests: Iterable[tuple[Pair, Node]], sigs: dict[str, np.ndarray]
+) -> Iterator[tuple[Pair, tuple[Node, np.ndarray]]]:
+    for pair, node in requests:
+        yield pair, (node, sigs[node[2]])
+
+
+def pair_similarity(sides: Iterable[tuple[Node, np.ndarray]]) -> float:
+    (_, a), (_, b) = sorted(sides, key=lambda s: s[0])[:2]
+    return estimated_jaccard(a, b)
+
+
+def removal_records(
+    survivor: NodeInfo, members: list[tuple[NodeInfo, float]], files: list[str]
+) -> tuple[dict[tuple[str, str], list[tuple[str, int]]], list[dict], Counter]:
+    """Drops per partition, ``rejected/`` rows and counts for one component."""
     drops: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    rejected: list[dict] = []
+    rows: list[dict] = []
     counts: Counter = Counter()
-    ordered = sorted(entries, key=DedupEntry.rank)
-    for _, group in groupby(ordered, key=lambda e: e.key):
-        kept, *losers = group
-        for e in losers:
-            drops.setdefault(e.partition, []).append((e.run, e.row))
-            counts["duplicates.exact"] += 1
-            same = e.partition[0] == kept.partition[0]
-            counts[f"duplicates.exact_by_split.{kept.partition[0]}->{e.partition[0]}"] += 1
-            file_idx, _, pos = e.origin.partition(":")
-            rejected.append(
-                {
-                    "id": e.doc_id,
-                    "file": files[int(file_idx)],
-                    "position": int(pos),
-                    "reason": "dedup.exact_duplicate",
-                    "timestamp": _iso(e.ts_key),
-                    "split": e.partition[0],
-                    "period": e.partition[1],
-                    "kept_id": kept.doc_id,
-                    "kept_split": kept.partition[0],
-                    "same_split": same,
-                    "similarity": 1.0,
-                }
-            )
-    return drops, rejected, counts
+    kept_split = survivor.partition[0]
+    for info, similarity in sorted(members, key=lambda m: m[0].node):
+        exact = info.key == survivor.key
+        kind = "exact" if exact else "near"
+        split = info.partition[0]
+        drops.setdefault(info.partition, []).append((info.run, info.row))
+        counts[f"duplicates.{kind}"] += 1
+        if split == kept_split:
+            counts[f"duplicates.within_split.{split}"] += 1
+        else:
+            counts[f"duplicates.leakage.{kept_split}->{split}"] += 1
+        ts, doc_id, origin = info.node
+        file_idx, _, pos = origin.partition(":")
+        rows.append(
+            {
+                "id": doc_id,
+                "file": files[int(file_idx)],
+                "position": int(pos),
+                "reason": f"dedup.{kind}_duplicate",
+                "timestamp": _iso(ts),
+                "split": split,
+                "period": info.partition[1],
+                "kept_id": survivor.node[1],
+                "kept_split": kept_split,
+                "kept_timestamp": None
+                if survivor.node[0] == SORT_LAST
+                else us_to_iso(survivor.node[0]),
+                "similarity": 1.0 if exact else round(similarity, 4),
+            }
+        )
+    return drops, rows, counts
 
 
 def _iso(ts_key: int) -> str | None:
-    from curate.schema import SORT_LAST
-
     return None if ts_key == SORT_LAST else us_to_iso(ts_key)

@@ -13,10 +13,12 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from curate.config import BuildConfig
 from curate.fileio import AtomicWriter, join
+from curate.minhash import LSHParams
 from curate.parse import RecordError, RecordParser
 from curate.readers import BadRecord, read_file
 from curate.schema import Document, metadata_json, origin_sort_key, shard_schema
@@ -25,6 +27,15 @@ from curate.timeparse import us_to_iso
 from filters.registry import build_filters, signal_names
 from tokenization.bpe import Encoder, load_tokenizer
 
+LSH_FIELDS = (
+    "threshold",
+    "num_perm",
+    "ngram",
+    "seed",
+    "candidate_threshold",
+    "false_positive_weight",
+    "false_negative_weight",
+)
 RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
 
 
@@ -48,9 +59,22 @@ class DedupEntry:
     partition: tuple[str, str]
     run: str
     row: int
+    bands: tuple[bytes, ...] = ()  # LSH band keys when near-dedup is on
+
+    def node(self) -> tuple[int, str, str]:
+        """The document's identity in the duplicate graph; sorts survivor-first."""
+        return (self.ts_key, self.doc_id, origin_sort_key(self.origin))
 
     def rank(self) -> tuple:
-        return (self.key, self.ts_key, self.doc_id, origin_sort_key(self.origin))
+        return (self.key, *self.node())
+
+
+def signature_path(work_dir: str, file_idx: int) -> str:
+    return join(work_dir, "sigs", f"{file_idx:05d}.arrow")
+
+
+def file_of(node: tuple[int, str, str]) -> int:
+    return int(node[2].partition(":")[0])
 
 
 @dataclass
@@ -141,6 +165,8 @@ class FileProcessor:
             fast=cfg.tokenizer.fast,
         )
         self.schema = run_schema(self.signals, cfg.output.keep_text)
+        near = cfg.dedup.near
+        self.lsh = LSHParams(**near.model_dump(include=set(LSH_FIELDS))) if near else None
 
     def process(self, file_idx: int, path: str) -> FileResult:
         out_dir = self.cfg.output.dir
@@ -183,6 +209,8 @@ class FileProcessor:
         if batch:
             spill.add(batch, self.encoder.encode_batch([d.text for d in batch]))
         spill.flush()
+        if self.lsh is not None:
+            spill.write_signatures(signature_path(self.work_dir, file_idx))
         for sink in (quarantine, rejected):
             info = sink.close()
             if info:
@@ -221,6 +249,8 @@ class _Spill:
         self.buf: dict[tuple[str, str], list] = defaultdict(list)
         self.nbytes = 0
         self.chunk = 0
+        self.sig_nodes: list[str] = []
+        self.sigs: list = []
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
@@ -250,12 +280,52 @@ class _Spill:
             writer.write_table(table, max_chunksize=proc.cfg.output.rows_per_batch)
         w.commit()
         self.res.runs.append((part, path))
+        lsh = proc.lsh
         for row, (doc, _) in enumerate(items):
+            bands: tuple[bytes, ...] = ()
+            if lsh is not None:
+                sig = lsh.signature(doc.text)
+                bands = tuple(lsh.band_keys(sig))
+                self.sig_nodes.append(origin_sort_key(doc.origin))
+                self.sigs.append(sig)
             self.res.dedup.append(
                 DedupEntry(
-                    dedup_key(doc.text), doc.sort_key()[0], doc.id, doc.origin, part, path, row
+                    dedup_key(doc.text),
+                    doc.sort_key()[0],
+                    doc.id,
+                    doc.origin,
+                    part,
+                    path,
+                    row,
+                    bands,
                 )
             )
+
+    def write_signatures(self, path: str) -> None:
+        """One file per input file: near-dedup reads back only the signatures it verifies."""
+        n = self.proc.lsh.num_perm
+        flat = np.concatenate(self.sigs) if self.sigs else np.empty(0, np.uint32)
+        table = pa.table(
+            {
+                "origin": pa.array(self.sig_nodes, pa.string()),
+                "sig": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), n),
+            }
+        )
+        w = AtomicWriter(path)
+        with pa.ipc.new_file(w, table.schema) as writer:
+            writer.write_table(table)
+        w.commit()
+
+
+def read_signatures(path: str) -> dict[str, np.ndarray]:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        table = pa.ipc.open_file(pa.BufferReader(f.read())).read_all()
+    sigs = table.column("sig").combine_chunks()
+    n = sigs.type.list_size
+    flat = sigs.flatten().to_numpy().reshape(-1, n)
+    return dict(zip(table.column("origin").to_pylist(), flat, strict=True))
 
 
 def rows_to_table(
@@ -264,7 +334,6 @@ def rows_to_table(
     offsets = [0]
     for t in ids:
         offsets.append(offsets[-1] + len(t))
-    import numpy as np
 
     flat = np.concatenate(ids) if ids else np.empty(0, dtype=np.uint32)
     cols = {

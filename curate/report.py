@@ -31,7 +31,9 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
     quarantined = _nest(counts, "quarantined")
     n_removed = sum(v for k, v in counts.items() if k.startswith("removed."))
     n_quarantined = sum(v for k, v in counts.items() if k.startswith("quarantined."))
-    n_dup = counts.get("duplicates.exact", 0)
+    n_exact, n_near = counts.get("duplicates.exact", 0), counts.get("duplicates.near", 0)
+    n_dup = n_exact + n_near
+    dups = _nest(counts, "duplicates")
     kept = sum(s["documents"] for s in shards)
     tokens = sum(s["tokens"] for s in shards)
     by_split: dict[str, dict[str, Any]] = {}
@@ -54,8 +56,10 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
         "removed": {"total": n_removed, "by_reason": removed},
         "duplicates": {
             "total": n_dup,
-            "exact": n_dup,
-            "by_split": _nest(counts, "duplicates").get("exact_by_split", {}),
+            "exact": n_exact,
+            "near": n_near,
+            "within_split": dups.get("within_split", {}),
+            "leakage": dups.get("leakage", {}),
         },
         "quarantined": {"total": n_quarantined, "by_error": quarantined},
         "balance": {
@@ -99,7 +103,8 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"| input records | {stats['input_records']:,} |",
         f"| kept | {stats['kept']['documents']:,} |",
         f"| removed by filters | {stats['removed']['total']:,} |",
-        f"| exact duplicates | {stats['duplicates']['total']:,} |",
+        f"| exact duplicates | {stats['duplicates']['exact']:,} |",
+        f"| near-duplicates | {stats['duplicates']['near']:,} |",
         f"| quarantined | {stats['quarantined']['total']:,} |",
         "",
         f"Balanced: **{stats['balance']['balanced']}** ({stats['balance']['equation']}).",
@@ -111,6 +116,11 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
         items = reasons.items() if isinstance(reasons, dict) else [("", reasons)]
         for reason, n in items:
             lines.append(f"- `{flt}.{reason}`: {n:,}")
+    lines += ["", "## Duplicates", ""]
+    for split, n in stats["duplicates"]["within_split"].items():
+        lines.append(f"- within `{split}`: {n:,}")
+    for pair, n in stats["duplicates"]["leakage"].items():
+        lines.append(f"- leakage removed, kept in -> removed from `{pair}`: {n:,}")
     lines += ["", "## Quarantined, by error", ""]
     for kind, n in stats["quarantined"]["by_error"].items():
         lines.append(f"- `{kind}`: {n:,}")

@@ -14,10 +14,18 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
+from curate.components import converged, large_star, small_star, star_labels
 from curate.config import BuildConfig
-from curate.dedup import resolve_bucket
+from curate.dedup import (
+    attach_signatures,
+    band_candidates,
+    exact_edges,
+    pair_similarity,
+    removal_records,
+    signature_requests,
+)
 from curate.fileio import delete_tree, join, write_jsonl
-from curate.process import FileProcessor, run_schema
+from curate.process import FileProcessor, read_signatures, run_schema, signature_path
 from curate.report import build_manifest, build_stats, write_reports
 from curate.shards import merge_partition
 from filters.registry import build_filters, signal_names
@@ -50,32 +58,227 @@ class _ProcessFiles(beam.DoFn):
         res = self.proc.process(file_idx, path)
         self.docs_in.inc(res.counts["input_records"])
         yield from res.runs
-        buckets: dict[int, list] = {}
         n = self.proc.cfg.dedup.buckets
+        if self.proc.cfg.dedup.exact:
+            buckets: dict[int, list] = {}
+            for e in res.dedup:
+                buckets.setdefault(_bucket(e.key, n), []).append(e)
+            for b, entries in sorted(buckets.items()):
+                yield pvalue.TaggedOutput("dedup", (b, entries))
+        bands: dict[int, list] = {}
         for e in res.dedup:
-            buckets.setdefault(int.from_bytes(e.key[:4], "big") % n, []).append(e)
-        for b, entries in sorted(buckets.items()):
-            yield pvalue.TaggedOutput("dedup", (b, entries))
+            for key in e.bands:
+                bands.setdefault(_bucket(key[2:], n), []).append((key, e))
+        for b, items in sorted(bands.items()):
+            yield pvalue.TaggedOutput("bands", (b, items))
         yield pvalue.TaggedOutput("counts", res.counts)
         for info in res.record_files:
             yield pvalue.TaggedOutput("records", info)
 
 
-class _ResolveDuplicates(beam.DoFn):
+def _bucket(key: bytes, n: int) -> int:
+    return int.from_bytes(key[:4], "big") % n
+
+
+class _ExactEdges(beam.DoFn):
+    def process(self, item):
+        _, lists = item
+        edges, infos = exact_edges(e for lst in lists for e in lst)
+        yield from edges
+        for info in infos:
+            yield pvalue.TaggedOutput("infos", (info.node, info))
+
+
+class _BandCandidates(beam.DoFn):
+    def __init__(self, max_bucket: int):
+        self.max_bucket = max_bucket
+
+    def process(self, item):
+        _, lists = item
+        pairs, infos = band_candidates((it for lst in lists for it in lst), self.max_bucket)
+        yield from pairs
+        for info in infos:
+            yield pvalue.TaggedOutput("infos", (info.node, info))
+
+
+class _AttachSignatures(beam.DoFn):
+    """Reads one input file's signatures and answers every request for them."""
+
+    def __init__(self, work_dir: str):
+        self.work_dir = work_dir
+
+    def process(self, item):
+        file_idx, requests = item
+        sigs = read_signatures(signature_path(self.work_dir, file_idx))
+        yield from attach_signatures(requests, sigs)
+
+
+class _Similarity(beam.PTransform):
+    """Pairs of nodes to (pair, estimated Jaccard), reading signatures file by file."""
+
+    def __init__(self, work_dir: str):
+        super().__init__()
+        self.work_dir = work_dir
+
+    def expand(self, pairs):
+        return (
+            pairs
+            | "Requests" >> beam.FlatMap(signature_requests)
+            | "ByFile" >> beam.GroupByKey()
+            | "Attach" >> beam.ParDo(_AttachSignatures(self.work_dir))
+            | "ByPair" >> beam.GroupByKey()
+            | "Jaccard" >> beam.MapTuple(lambda pair, sides: (pair, pair_similarity(sides)))
+        )
+
+
+class _Components(beam.PTransform):
+    """Undirected edges to (node, survivor) for every node, by unrolled star rounds."""
+
+    def __init__(self, rounds: int):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        edges = edges | "Symmetric" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+        for r in range(self.rounds):
+            edges = (
+                edges
+                | f"GroupL{r}" >> beam.GroupByKey()
+                | f"LargeStar{r}" >> beam.FlatMapTuple(large_star)
+                | f"GroupS{r}" >> beam.GroupByKey()
+                | f"SmallStar{r}" >> beam.FlatMapTuple(small_star)
+            )
+        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(_label)
+
+
+def _label(node, neighbours):
+    neighbours = list(neighbours)
+    if not converged(node, neighbours):
+        raise RuntimeError(
+            "duplicate clusters did not converge; raise dedup.near.cc_rounds and rebuild"
+        )
+    return [star_labels(node, neighbours)]
+
+
+class _RemoveDuplicates(beam.DoFn):
+    """One bucket of components: rejected rows written, drops and counts emitted."""
+
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
     def process(self, item):
-        bucket, lists = item
-        drops, rejected, counts = resolve_bucket((e for lst in lists for e in lst), self.plan.files)
+        bucket, comps = item
+        drops: dict = {}
+        rows: list[dict] = []
+        counts: Counter = Counter()
+        for survivor, members in sorted(comps, key=lambda c: c[0].node):
+            d, r, c = removal_records(survivor, members, self.plan.files)
+            for part, runs in d.items():
+                drops.setdefault(part, []).extend(runs)
+            rows.extend(r)
+            counts.update(c)
         yield from sorted(drops.items())
-        if rejected:
+        if rows:
             path = join(self.plan.config().output.dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
-            info = write_jsonl(path, rejected)
+            info = write_jsonl(path, rows)
             yield pvalue.TaggedOutput(
-                "records", {"path": path, "kind": "rejected", "records": len(rejected), **info}
+                "records", {"path": path, "kind": "rejected", "records": len(rows), **info}
             )
         yield pvalue.TaggedOutput("counts", counts)
+
+
+def _component(items: list, buckets: int):
+    """(bucket, (survivor, [(member, similarity)])) from one survivor's scored members."""
+    survivor = items[0][0]
+    members = sorted(((m, sim) for _, m, sim in items), key=lambda ms: ms[0].node)
+    return _bucket(survivor.key, buckets), (survivor, members)
+
+
+def _by_survivor(node, grouped):
+    labels, infos = list(grouped["labels"]), list(grouped["infos"])
+    if labels and infos:
+        yield labels[0], infos[0]
+
+
+def _split_component(survivor_node, infos):
+    infos = sorted(set(infos), key=lambda i: i.node)
+    survivor = next(i for i in infos if i.node == survivor_node)
+    for info in infos:
+        if info.node != survivor_node:
+            yield (survivor.node, info.node), (survivor, info)
+
+
+class _Deduplicate(beam.PTransform):
+    """Dedup records from the per-file stage to (partition, [(run, row)]) drops."""
+
+    def __init__(self, plan: BuildPlan):
+        super().__init__()
+        self.plan = plan
+
+    def expand(self, pcolls):
+        hashes, bands = pcolls
+        plan = self.plan
+        cfg = plan.config()
+        near = cfg.dedup.near
+        exact = (
+            hashes
+            | "GroupHashes" >> beam.GroupByKey()
+            | "ExactEdges" >> beam.ParDo(_ExactEdges()).with_outputs("infos", main="edges")
+        )
+        edge_sets = [exact.edges]
+        info_sets = [exact.infos]
+        if near is not None:
+            cands = (
+                bands
+                | "GroupBands" >> beam.GroupByKey()
+                | "Candidates"
+                >> beam.ParDo(_BandCandidates(near.max_bucket)).with_outputs("infos", main="pairs")
+            )
+            info_sets.append(cands.infos)
+            if near.verify:
+                threshold = near.threshold
+                verified = (
+                    cands.pairs
+                    | "VerifyPairs" >> _Similarity(plan.work_dir)
+                    | "AboveThreshold" >> beam.Filter(lambda ps: ps[1] >= threshold)
+                    | "Edge" >> beam.Map(lambda ps: ps[0])
+                )
+            else:
+                verified = cands.pairs
+            edge_sets.append(verified)
+        edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
+        labels = edges | "Clusters" >> _Components(near.cc_rounds if near else 1)
+        infos = tuple(info_sets) | "AllInfos" >> beam.Flatten()
+        members = (
+            {"labels": labels, "infos": infos}
+            | "JoinInfo" >> beam.CoGroupByKey()
+            | "BySurvivor" >> beam.FlatMapTuple(_by_survivor)
+            | "GroupComponents" >> beam.GroupByKey()
+            | "SplitComponents" >> beam.FlatMapTuple(_split_component)
+        )
+        if near is not None:
+            sims = (
+                members
+                | "PairsToSurvivor" >> beam.Keys()
+                | "SurvivorSimilarity" >> _Similarity(plan.work_dir)
+            )
+            scored = (
+                {"m": members, "s": sims}
+                | "JoinSimilarity" >> beam.CoGroupByKey()
+                | "Scored" >> beam.MapTuple(lambda _, g: (*list(g["m"])[0], list(g["s"])[0]))
+            )
+        else:
+            scored = members | "Exact" >> beam.MapTuple(lambda _, m: (*m, 1.0))
+        buckets = cfg.dedup.buckets
+        return (
+            scored
+            | "KeyBySurvivor" >> beam.Map(lambda t: (t[0].node, t))
+            | "GroupSurvivor" >> beam.GroupByKey()
+            | "Bucket" >> beam.MapTuple(lambda _, items: _component(list(items), buckets))
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "Remove"
+            >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs("counts", "records", main="drops")
+        )
 
 
 class _WritePartition(beam.DoFn):
@@ -159,15 +362,10 @@ class BuildCorpus(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "Process"
             >> beam.ParDo(_ProcessFiles(plan)).with_outputs(
-                "dedup", "counts", "records", main="runs"
+                "dedup", "bands", "counts", "records", main="runs"
             )
         )
-        resolved = (
-            processed.dedup
-            | "GroupHashes" >> beam.GroupByKey()
-            | "Resolve"
-            >> beam.ParDo(_ResolveDuplicates(plan)).with_outputs("counts", "records", main="drops")
-        )
+        resolved = (processed.dedup, processed.bands) | "Deduplicate" >> _Deduplicate(plan)
         shards = (
             {"runs": processed.runs, "drops": resolved.drops}
             | "ByPartition" >> beam.CoGroupByKey()

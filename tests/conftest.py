@@ -27,7 +27,7 @@ def demo_config(raw_dir: Path, out_dir: Path, **overrides) -> dict:
     cfg = {
         "input": {"paths": [str(raw_dir / "*")], "max_doc_bytes": 2_000_000, "batch_size": 64},
         "filters": [{"gopher_quality": {}}],
-        "dedup": {"exact": True, "buckets": 8},
+        "dedup": {"exact": True, "buckets": 8, "near": {"threshold": 0.8}},
         "tokenizer": {"train": {"vocab_size": 2000, "sample_docs": 300}},
         "temporal": {
             "period": "quarter",
@@ -90,6 +90,7 @@ def demo(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("demo")
     truth = generate(root, n_docs=700, seed=7, huge_doc_bytes=2_200_000)
+    truth["raw_dir"] = str(root / "raw")
     return root, truth
 
 

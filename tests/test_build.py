@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -13,6 +14,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from curate.build import BuildError
+from curate.minhash import LSHParams, estimated_jaccard
 from tests.conftest import (
     MULTI_PROCESS,
     build,
@@ -41,16 +43,90 @@ def test_stats_balance_and_every_record_is_in_exactly_one_place(demo_build):
     assert all(q["error"] and q["file"] for q in quarantined)
 
 
-def test_planted_exact_duplicates_removed_in_favour_of_the_earliest(demo_build):
-    out, _, truth = demo_build
+def test_planted_duplicates_removed_in_favour_of_the_earliest(demo_build):
+    out, stats, truth = demo_build
     rejected = {r["id"]: r for r in read_jsonl_dir(out / "rejected")}
     kept = set(read_shards(out).column("doc_id").to_pylist())
     for original, copy in truth["pairs"]["exact_duplicates"]:
         assert rejected[copy]["reason"] == "dedup.exact_duplicate"
         assert rejected[copy]["kept_id"] == original
         assert original in kept
-    # near-duplicates are not exact copies: they are kept at this stage
-    assert all(n in kept for _, n in truth["pairs"]["near_duplicates"])
+    # near: planted pairs whose estimated Jaccard reaches the threshold are removed, the rest kept
+    texts = _raw_texts(truth)
+    lsh = LSHParams()
+    expected = 0
+    for original, copy in truth["pairs"]["near_duplicates"]:
+        est = estimated_jaccard(lsh.signature(texts[original]), lsh.signature(texts[copy]))
+        if est >= 0.8:
+            expected += 1
+            assert rejected[copy]["reason"] == "dedup.near_duplicate"
+            assert rejected[copy]["kept_id"] == original and original in kept
+            assert rejected[copy]["similarity"] == round(est, 4)
+        else:
+            assert copy in kept
+    assert expected >= len(truth["pairs"]["near_duplicates"]) // 2
+    sims = [r["similarity"] for r in rejected.values() if r["reason"] == "dedup.near_duplicate"]
+    assert min(sims) >= 0.8 and max(sims) < 1.0
+    # nothing clean was taken for a near-duplicate
+    clean = set(truth["planted"]["clean"])
+    assert not [i for i, r in rejected.items() if i in clean and r["reason"].startswith("dedup")]
+    d = stats["duplicates"]
+    assert d["exact"] == len(truth["pairs"]["exact_duplicates"])
+    assert d["near"] == expected
+    assert sum(d["within_split"].values()) + sum(d["leakage"].values()) == d["total"]
+
+
+def _raw_texts(truth) -> dict[str, str]:
+    """Planted documents' normalized texts, read back from the demo's raw files."""
+    import gzip
+
+    import pyarrow.parquet as pq
+    import zstandard
+
+    from curate.normalize import normalize_text
+
+    raw = Path(truth["raw_dir"])
+    lines = []
+    for p in sorted(raw.glob("*.jsonl*")):
+        if p.suffix == ".zst":
+            data = zstandard.ZstdDecompressor().stream_reader(p.open("rb")).read()
+        elif p.suffix == ".gz":
+            try:
+                data = gzip.decompress(p.read_bytes())
+            except EOFError:
+                continue  # the truncated file holds no planted document
+        else:
+            data = p.read_bytes()
+        lines += data.splitlines()
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    for p in raw.glob("*.parquet"):
+        rows += pq.read_table(p).to_pylist()
+    return {
+        d["id"]: normalize_text(d["text"])
+        for d in rows
+        if isinstance(d, dict) and isinstance(d.get("text"), str) and "id" in d
+    }
+
+
+def test_no_near_duplicate_of_an_earlier_split_survives(demo_build):
+    out, _, _ = demo_build
+    table = read_shards(out).select(["doc_id", "split", "text"]).to_pylist()
+    lsh = LSHParams()
+    sigs = {r["doc_id"]: (r["split"], lsh.signature(r["text"])) for r in table}
+    buckets: dict = {}
+    for doc_id, (_, sig) in sigs.items():
+        for key in lsh.band_keys(sig):
+            buckets.setdefault(key, []).append(doc_id)
+    for ids in buckets.values():
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                (sa, ga), (sb, gb) = sigs[a], sigs[b]
+                assert estimated_jaccard(ga, gb) < 0.8, (a, sa, b, sb)
 
 
 def test_low_quality_pages_removed_with_named_reasons(demo_build):
@@ -178,6 +254,7 @@ def test_undated_documents_kept_when_configured(tmp_path):
             "splits": {"train": ["2010-01-01", None]},
         },
         tokenizer={"train": {"vocab_size": 300, "sample_docs": 10}},
+        dedup={"near": None},  # the texts differ by one word: near-duplicates otherwise
     )
     stats = build(cfg)
     assert stats["splits"]["train"]["periods"]["undated"]["documents"] == 2
@@ -206,7 +283,10 @@ def test_corpus_of_bad_records_balances(tmp_path):
         )
     (raw / "bad.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     cfg = demo_config(
-        raw, tmp_path / "o", tokenizer={"train": {"vocab_size": 300, "sample_docs": 10}}
+        raw,
+        tmp_path / "o",
+        dedup={"near": None},
+        tokenizer={"train": {"vocab_size": 300, "sample_docs": 10}},
     )
     stats = build(cfg)
     assert stats["input_records"] == 60

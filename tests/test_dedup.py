@@ -1,6 +1,11 @@
+"""Survivor rule, duplicate graph and connected components, without Beam."""
+
+from __future__ import annotations
+
 import random
 
-from curate.dedup import resolve_bucket
+from curate.components import components
+from curate.dedup import band_candidates, exact_edges, removal_records
 from curate.process import DedupEntry, dedup_key
 from curate.schema import SORT_LAST
 
@@ -16,20 +21,69 @@ def _entries():
     ]
 
 
+def _resolve(entries):
+    edges, infos = exact_edges(entries)
+    labels = components(edges)
+    by_node = {i.node: i for i in infos}
+    comps: dict = {}
+    for node, survivor in labels.items():
+        if node != survivor:
+            comps.setdefault(survivor, []).append((by_node[node], 1.0))
+    out = [removal_records(by_node[s], ms, ["f0", "f1", "f2"]) for s, ms in sorted(comps.items())]
+    return out
+
+
 def test_survivor_is_earliest_then_id_whatever_the_order():
-    files = ["f0", "f1", "f2"]
     expected = None
     for seed in range(20):
         entries = _entries()
         random.Random(seed).shuffle(entries)
-        drops, rejected, counts = resolve_bucket(entries, files)
-        got = (sorted((k, sorted(v)) for k, v in drops.items()), rejected, dict(counts))
+        got = _resolve(entries)
         expected = expected or got
         assert got == expected
-    drops, rejected, counts = resolve_bucket(_entries(), files)
-    assert {r["id"] for r in rejected} == {"b", "c", "0"}
-    assert {r["kept_id"] for r in rejected} == {"a"}
+    ((drops, rows, counts),) = expected
+    assert {r["id"] for r in rows} == {"b", "c", "0"}
+    assert {r["kept_id"] for r in rows} == {"a"}
+    assert all(r["reason"] == "dedup.exact_duplicate" and r["similarity"] == 1.0 for r in rows)
     assert counts["duplicates.exact"] == 3
-    assert counts["duplicates.exact_by_split.train->test"] == 1
+    assert counts["duplicates.leakage.train->test"] == 1
+    assert counts["duplicates.within_split.train"] == 2
     assert drops[("train", "2019-Q1")] == [("r1", 4)]
-    assert next(r for r in rejected if r["id"] == "c")["file"] == "f0"
+    assert next(r for r in rows if r["id"] == "c")["file"] == "f0"
+
+
+def test_components_match_union_find_on_random_graphs():
+    rng = random.Random(1)
+    for _ in range(30):
+        nodes = [(rng.randrange(50), f"d{i}", f"{i}") for i in range(rng.randint(2, 120))]
+        edges = [tuple(rng.sample(nodes, 2)) for _ in range(rng.randint(1, 150))]
+        # a long chain too: the slowest case for label propagation
+        edges += list(zip(nodes[:40], nodes[1:41], strict=False))
+        parent = {n: n for n in nodes}
+
+        def find(x, parent=parent):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for u, v in edges:
+            ru, rv = find(u), find(v)
+            parent[max(ru, rv)] = min(ru, rv)
+        labels = components(edges)
+        for node, survivor in labels.items():
+            members = [n for n in nodes if find(n) == find(node)]
+            assert survivor == min(members)
+
+
+def test_band_candidates_pairs_and_chains_big_buckets():
+    entries = [
+        DedupEntry(dedup_key(str(i)), i, f"d{i}", f"0:{i}", ("train", "2020-Q1"), "r", i)
+        for i in range(10)
+    ]
+    items = [(b"band-A", e) for e in entries[:4]] + [(b"band-B", e) for e in entries[4:]]
+    pairs, infos = band_candidates(items, max_bucket=4)
+    nodes = [e.node() for e in entries]
+    assert set(pairs[:6]) == {(nodes[i], nodes[j]) for i in range(4) for j in range(i + 1, 4)}
+    assert set(pairs[6:]) == {(nodes[i], nodes[i + 1]) for i in range(4, 9)}  # chained
+    assert len(infos) == 10

@@ -49,9 +49,15 @@ def test_signature_equals_datasketch_update_batch(prose):
 def test_lsh_parameters_are_datasketch_optimum():
     from datasketch import MinHashLSH
 
-    for threshold in (0.5, 0.7, 0.8, 0.9):
-        lsh = MinHashLSH(threshold=threshold, num_perm=128)
-        assert LSHParams(threshold=threshold).bands_rows == (lsh.b, lsh.r)
+    for threshold, weights in ((0.5, (0.5, 0.5)), (0.7, (0.1, 0.9)), (0.8, (0.2, 0.8))):
+        lsh = MinHashLSH(threshold=threshold, num_perm=128, weights=weights)
+        params = LSHParams(
+            candidate_threshold=threshold,
+            false_positive_weight=weights[0],
+            false_negative_weight=weights[1],
+        )
+        assert params.bands_rows == (lsh.b, lsh.r)
+    assert LSHParams().bands_rows == (20, 6)
 
 
 def test_estimated_jaccard_tracks_true_jaccard(prose):
