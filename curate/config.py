@@ -41,7 +41,9 @@ class NearDedupConfig(_Strict):
     candidate_threshold: float = Field(default=0.7, gt=0, lt=1)  # LSH bands x rows tuned here
     false_positive_weight: float = Field(default=0.1, ge=0, le=1)
     false_negative_weight: float = Field(default=0.9, ge=0, le=1)
-    verify: bool = True  # keep a candidate pair only if its estimated Jaccard >= threshold
+    # keep a candidate pair only if its Jaccard >= threshold: exact on the shingle sets
+    # ("true"), from the signatures ("estimated"), or keep every LSH candidate ("none")
+    verify: Literal["true", "estimated", "none"] = "true"
     max_bucket: int = Field(default=64, ge=2)  # larger LSH buckets are chained, not all-pairs
     cc_rounds: int = Field(default=10, ge=1, le=64)
 

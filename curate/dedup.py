@@ -17,9 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
-import numpy as np
-
-from curate.minhash import estimated_jaccard
+from curate.minhash import estimated_jaccard, set_jaccard
 from curate.process import DedupEntry
 from curate.schema import SORT_LAST
 from curate.timeparse import us_to_iso
@@ -92,15 +90,18 @@ def signature_requests(pair: Pair) -> Iterator[tuple[int, tuple[Pair, Node]]]:
 
 
 def attach_signatures(
-    requests: Iterable[tuple[Pair, Node]], sigs: dict[str, np.ndarray]
-) -> Iterator[tuple[Pair, tuple[Node, np.ndarray]]]:
+    requests: Iterable[tuple[Pair, Node]], sigs: dict[str, tuple]
+) -> Iterator[tuple[Pair, tuple[Node, tuple]]]:
     for pair, node in requests:
         yield pair, (node, sigs[node[2]])
 
 
-def pair_similarity(sides: Iterable[tuple[Node, np.ndarray]]) -> float:
-    (_, a), (_, b) = sorted(sides, key=lambda s: s[0])[:2]
-    return estimated_jaccard(a, b)
+def pair_similarity(sides: Iterable[tuple[Node, tuple]]) -> float:
+    """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate."""
+    (_, (sig_a, sh_a)), (_, (sig_b, sh_b)) = sorted(sides, key=lambda s: s[0])[:2]
+    if sh_a is not None and sh_b is not None:
+        return set_jaccard(sh_a, sh_b)
+    return estimated_jaccard(sig_a, sig_b)
 
 
 def removal_records(

@@ -124,7 +124,9 @@ class LSHParams:
     def signature(self, text: str) -> np.ndarray:
         """``minhash(text).hashvalues``, computed in one vectorized step with datasketch's own
         finalizer and permutations (its ``update_batch`` loops over shingles in Python)."""
-        hv = shingle_hashes(text, self.ngram)
+        return self.signature_of(shingle_hashes(text, self.ngram))
+
+    def signature_of(self, hv: np.ndarray) -> np.ndarray:
         sig = self._template.hashvalues.copy()
         if len(hv):
             a, b = self._template.permutations
@@ -146,3 +148,11 @@ class LSHParams:
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
+
+
+def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted arrays of distinct shingle hashes."""
+    if not len(a) and not len(b):
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from curate.config import BuildConfig
 from curate.fileio import AtomicWriter, join
-from curate.minhash import LSHParams
+from curate.minhash import LSHParams, shingle_hashes
 from curate.parse import RecordError, RecordParser
 from curate.readers import BadRecord, read_file
 from curate.schema import Document, metadata_json, origin_sort_key, shard_schema
@@ -167,6 +167,7 @@ class FileProcessor:
         self.schema = run_schema(self.signals, cfg.output.keep_text)
         near = cfg.dedup.near
         self.lsh = LSHParams(**near.model_dump(include=set(LSH_FIELDS))) if near else None
+        self.keep_shingles = near is not None and near.verify == "true"
 
     def process(self, file_idx: int, path: str) -> FileResult:
         out_dir = self.cfg.output.dir
@@ -251,6 +252,7 @@ class _Spill:
         self.chunk = 0
         self.sig_nodes: list[str] = []
         self.sigs: list = []
+        self.shingles: list = []
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
@@ -284,10 +286,13 @@ class _Spill:
         for row, (doc, _) in enumerate(items):
             bands: tuple[bytes, ...] = ()
             if lsh is not None:
-                sig = lsh.signature(doc.text)
+                hv = shingle_hashes(doc.text, lsh.ngram)
+                sig = lsh.signature_of(hv)
                 bands = tuple(lsh.band_keys(sig))
                 self.sig_nodes.append(origin_sort_key(doc.origin))
                 self.sigs.append(sig)
+                if proc.keep_shingles:
+                    self.shingles.append(hv)
             self.res.dedup.append(
                 DedupEntry(
                     dedup_key(doc.text),
@@ -305,27 +310,37 @@ class _Spill:
         """One file per input file: near-dedup reads back only the signatures it verifies."""
         n = self.proc.lsh.num_perm
         flat = np.concatenate(self.sigs) if self.sigs else np.empty(0, np.uint32)
-        table = pa.table(
-            {
-                "origin": pa.array(self.sig_nodes, pa.string()),
-                "sig": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), n),
-            }
-        )
+        cols = {
+            "origin": pa.array(self.sig_nodes, pa.string()),
+            "sig": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), n),
+        }
+        if self.proc.keep_shingles:
+            cols["shingles"] = pa.array(self.shingles, pa.list_(pa.uint32()))
+        table = pa.table(cols)
         w = AtomicWriter(path)
         with pa.ipc.new_file(w, table.schema) as writer:
             writer.write_table(table)
         w.commit()
 
 
-def read_signatures(path: str) -> dict[str, np.ndarray]:
+def read_signatures(path: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """origin -> (signature, sorted shingle hashes or None)."""
     from apache_beam.io.filesystems import FileSystems
 
     with FileSystems.open(path, compression_type="uncompressed") as f:
         table = pa.ipc.open_file(pa.BufferReader(f.read())).read_all()
     sigs = table.column("sig").combine_chunks()
-    n = sigs.type.list_size
-    flat = sigs.flatten().to_numpy().reshape(-1, n)
-    return dict(zip(table.column("origin").to_pylist(), flat, strict=True))
+    flat = sigs.flatten().to_numpy().reshape(-1, sigs.type.list_size)
+    if "shingles" in table.column_names:
+        col = table.column("shingles").combine_chunks()
+        offsets = col.offsets.to_numpy()
+        values = col.flatten().to_numpy()
+        shingles = [values[offsets[i] : offsets[i + 1]] for i in range(len(col))]
+    else:
+        shingles = [None] * len(flat)
+    return dict(
+        zip(table.column("origin").to_pylist(), zip(flat, shingles, strict=True), strict=True)
+    )
 
 
 def rows_to_table(

@@ -235,7 +235,7 @@ class _Deduplicate(beam.PTransform):
                 >> beam.ParDo(_BandCandidates(near.max_bucket)).with_outputs("infos", main="pairs")
             )
             info_sets.append(cands.infos)
-            if near.verify:
+            if near.verify != "none":
                 threshold = near.threshold
                 verified = (
                     cands.pairs

@@ -14,7 +14,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from curate.build import BuildError
-from curate.minhash import LSHParams, estimated_jaccard
+from curate.minhash import LSHParams, true_jaccard
 from tests.conftest import (
     MULTI_PROCESS,
     build,
@@ -51,17 +51,16 @@ def test_planted_duplicates_removed_in_favour_of_the_earliest(demo_build):
         assert rejected[copy]["reason"] == "dedup.exact_duplicate"
         assert rejected[copy]["kept_id"] == original
         assert original in kept
-    # near: planted pairs whose estimated Jaccard reaches the threshold are removed, the rest kept
+    # near: planted pairs whose true Jaccard reaches the threshold are removed, the rest kept
     texts = _raw_texts(truth)
-    lsh = LSHParams()
     expected = 0
     for original, copy in truth["pairs"]["near_duplicates"]:
-        est = estimated_jaccard(lsh.signature(texts[original]), lsh.signature(texts[copy]))
-        if est >= 0.8:
+        jaccard = true_jaccard(texts[original], texts[copy])
+        if jaccard >= 0.8:
             expected += 1
             assert rejected[copy]["reason"] == "dedup.near_duplicate"
             assert rejected[copy]["kept_id"] == original and original in kept
-            assert rejected[copy]["similarity"] == round(est, 4)
+            assert rejected[copy]["similarity"] == round(jaccard, 4)
         else:
             assert copy in kept
     assert expected >= len(truth["pairs"]["near_duplicates"]) // 2
@@ -117,6 +116,7 @@ def test_no_near_duplicate_of_an_earlier_split_survives(demo_build):
     out, _, _ = demo_build
     table = read_shards(out).select(["doc_id", "split", "text"]).to_pylist()
     lsh = LSHParams()
+    texts = {r["doc_id"]: r["text"] for r in table}
     sigs = {r["doc_id"]: (r["split"], lsh.signature(r["text"])) for r in table}
     buckets: dict = {}
     for doc_id, (_, sig) in sigs.items():
@@ -125,8 +125,7 @@ def test_no_near_duplicate_of_an_earlier_split_survives(demo_build):
     for ids in buckets.values():
         for i, a in enumerate(ids):
             for b in ids[i + 1 :]:
-                (sa, ga), (sb, gb) = sigs[a], sigs[b]
-                assert estimated_jaccard(ga, gb) < 0.8, (a, sa, b, sb)
+                assert true_jaccard(texts[a], texts[b]) < 0.8, (a, sigs[a][0], b, sigs[b][0])
 
 
 def test_low_quality_pages_removed_with_named_reasons(demo_build):
