@@ -98,7 +98,10 @@ def attach_signatures(
 
 def pair_similarity(sides: Iterable[tuple[Node, tuple]]) -> float:
     """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate."""
-    (_, (sig_a, sh_a)), (_, (sig_b, sh_b)) = sorted(sides, key=lambda s: s[0])[:2]
+    by_node = dict(sides)  # a pair found in several bands asks for each side more than once
+    if len(by_node) != 2:
+        raise ValueError(f"a pair needs two documents, got {sorted(by_node)}")
+    (sig_a, sh_a), (sig_b, sh_b) = (by_node[n] for n in sorted(by_node))
     if sh_a is not None and sh_b is not None:
         return set_jaccard(sh_a, sh_b)
     return estimated_jaccard(sig_a, sig_b)

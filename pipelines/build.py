@@ -123,6 +123,7 @@ class _Similarity(beam.PTransform):
     def expand(self, pairs):
         return (
             pairs
+            | "Distinct" >> beam.Distinct()  # the same pair collides in several bands
             | "Requests" >> beam.FlatMap(signature_requests)
             | "ByFile" >> beam.GroupByKey()
             | "Attach" >> beam.ParDo(_AttachSignatures(self.work_dir))

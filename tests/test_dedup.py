@@ -87,3 +87,18 @@ def test_band_candidates_pairs_and_chains_big_buckets():
     assert set(pairs[:6]) == {(nodes[i], nodes[j]) for i in range(4) for j in range(i + 1, 4)}
     assert set(pairs[6:]) == {(nodes[i], nodes[i + 1]) for i in range(4, 9)}  # chained
     assert len(infos) == 10
+
+
+def test_pair_similarity_with_repeated_requests():
+    """A pair found in two LSH bands asks for each signature twice: still the two documents."""
+    import numpy as np
+
+    from curate.dedup import pair_similarity
+
+    u, v = (1, "a", "0:1"), (2, "b", "0:2")
+    sig_u, sig_v = np.arange(8, dtype=np.uint32), np.arange(8, dtype=np.uint32)
+    sig_v[:4] = 99
+    sh_u, sh_v = np.array([1, 2, 3, 4], np.uint32), np.array([3, 4, 5, 6], np.uint32)
+    sides = [(u, (sig_u, sh_u)), (u, (sig_u, sh_u)), (v, (sig_v, sh_v)), (v, (sig_v, sh_v))]
+    assert pair_similarity(sides) == 2 / 6
+    assert pair_similarity([(u, (sig_u, None)), (v, (sig_v, None)), (u, (sig_u, None))]) == 0.5
