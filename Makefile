@@ -26,9 +26,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(STAMP)  ## throughput and memory figures, appended to BENCHMARKS.md
-	$(BIN)/pip install --quiet --disable-pip-version-check psutil
+bench: $(STAMP)  ## throughput, memory and dedup quality figures, written to BENCHMARKS.md
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) out data bench/work .pytest_cache .ruff_cache

@@ -110,7 +110,7 @@ def run_build(
     cfg = {
         "input": {"paths": [str(corpus / "*.jsonl")]},
         "filters": [{"gopher_quality": {}}],
-        "dedup": {"exact": True},
+        "dedup": {"exact": True, "near": {"threshold": 0.8}},
         "tokenizer": {
             **(
                 {"path": str(tokenizer)}
@@ -216,7 +216,7 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine}",
         f"- Command: `make bench` (`python bench/build_bench.py --mb {args.mb} --scale {args.scale} --workers {args.workers}`)",
-        f"- Runner: DirectRunner, `multi_processing`, {args.workers} workers; filters: gopher_quality; exact dedup; byte-level BPE 32k",
+        f"- Runner: DirectRunner, `multi_processing`, {args.workers} workers; filters: gopher_quality; exact and near dedup (MinHash-LSH, threshold 0.8, exact-Jaccard verification); byte-level BPE 32k",
         "- Corpus: JSONL, half windows of real prose (`../shared/evaldata/prose`), half demo-generator articles, dated 2016-2023",
         "",
         "| corpus | documents | input MB | wall s | MB/s | docs/s | kept | peak RSS (all processes) MB |",

@@ -55,30 +55,22 @@ def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Pair], list[NodeInf
     return edges, infos
 
 
-def band_candidates(
-    items: Iterable[tuple[bytes, DedupEntry]], max_bucket: int
-) -> tuple[list[Pair], list[NodeInfo]]:
+def band_candidates(items: Iterable[tuple[bytes, Node]], max_bucket: int) -> list[Pair]:
     """Candidate pairs from documents sharing an LSH band key.
 
     All pairs in a bucket of up to ``max_bucket`` documents; a larger bucket (a template shared
     by thousands of pages) is chained in rank order, which keeps it connected in linear pairs.
     """
     pairs: set[Pair] = set()
-    infos: dict[Node, NodeInfo] = {}
-    for _, group in groupby(
-        sorted(items, key=lambda it: (it[0], it[1].node())), key=lambda it: it[0]
-    ):
-        members = sorted({e.node(): e for _, e in group}.items())
-        if len(members) < 2:
+    for _, group in groupby(sorted(items), key=lambda it: it[0]):
+        nodes = sorted({n for _, n in group})
+        if len(nodes) < 2:
             continue
-        nodes = [n for n, _ in members]
         if len(nodes) <= max_bucket:
             pairs.update((a, b) for i, a in enumerate(nodes) for b in nodes[i + 1 :])
         else:
             pairs.update(zip(nodes, nodes[1:], strict=False))
-        for n, e in members:
-            infos.setdefault(n, info_of(e))
-    return sorted(pairs), sorted(infos.values(), key=lambda i: i.node)
+    return sorted(pairs)
 
 
 def signature_requests(pair: Pair) -> Iterator[tuple[int, tuple[Pair, Node]]]:
@@ -101,10 +93,19 @@ def pair_similarity(sides: Iterable[tuple[Node, tuple]]) -> float:
     by_node = dict(sides)  # a pair found in several bands asks for each side more than once
     if len(by_node) != 2:
         raise ValueError(f"a pair needs two documents, got {sorted(by_node)}")
-    (sig_a, sh_a), (sig_b, sh_b) = (by_node[n] for n in sorted(by_node))
+    (sig_a, sh_a, *_), (sig_b, sh_b, *_) = (by_node[n] for n in sorted(by_node))
     if sh_a is not None and sh_b is not None:
         return set_jaccard(sh_a, sh_b)
     return estimated_jaccard(sig_a, sig_b)
+
+
+def locate(
+    labels: Iterable[tuple[Node, Node]], records: dict[str, tuple]
+) -> Iterator[tuple[Node, NodeInfo]]:
+    """(node, survivor) labels of one input file's documents to (survivor, where node lives)."""
+    for node, survivor in labels:
+        ts, doc_id, partition, run, row, key = records[node[2]][2]
+        yield survivor, NodeInfo(node, partition, run, row, key)
 
 
 def removal_records(

@@ -253,6 +253,7 @@ class _Spill:
         self.sig_nodes: list[str] = []
         self.sigs: list = []
         self.shingles: list = []
+        self.locations: list = []
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
@@ -285,17 +286,19 @@ class _Spill:
         lsh = proc.lsh
         for row, (doc, _) in enumerate(items):
             bands: tuple[bytes, ...] = ()
+            doc_key = dedup_key(doc.text)
             if lsh is not None:
                 hv = shingle_hashes(doc.text, lsh.ngram)
                 sig = lsh.signature_of(hv)
                 bands = tuple(lsh.band_keys(sig))
                 self.sig_nodes.append(origin_sort_key(doc.origin))
                 self.sigs.append(sig)
+                self.locations.append((doc.sort_key()[0], doc.id, part, path, row, doc_key))
                 if proc.keep_shingles:
                     self.shingles.append(hv)
             self.res.dedup.append(
                 DedupEntry(
-                    dedup_key(doc.text),
+                    doc_key,
                     doc.sort_key()[0],
                     doc.id,
                     doc.origin,
@@ -316,6 +319,16 @@ class _Spill:
         }
         if self.proc.keep_shingles:
             cols["shingles"] = pa.array(self.shingles, pa.list_(pa.uint32()))
+        ts, ids, parts, runs, rows, keys = (
+            zip(*self.locations, strict=True) if self.locations else [()] * 6
+        )
+        cols["ts_key"] = pa.array(ts, pa.int64())
+        cols["doc_id"] = pa.array(ids, pa.string())
+        cols["split"] = pa.array([p[0] for p in parts], pa.string())
+        cols["period"] = pa.array([p[1] for p in parts], pa.string())
+        cols["run"] = pa.array(runs, pa.string())
+        cols["row"] = pa.array(rows, pa.int64())
+        cols["key"] = pa.array(keys, pa.binary(16))
         table = pa.table(cols)
         w = AtomicWriter(path)
         with pa.ipc.new_file(w, table.schema) as writer:
@@ -323,8 +336,11 @@ class _Spill:
         w.commit()
 
 
-def read_signatures(path: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """origin -> (signature, sorted shingle hashes or None)."""
+def read_signatures(path: str) -> dict[str, tuple]:
+    """origin -> (signature, sorted shingle hashes or None, location).
+
+    The location is ``(ts_key, doc_id, (split, period), run, row, key)``: what the dedup stage
+    needs to drop the document, kept here so that it never travels with the band records."""
     from apache_beam.io.filesystems import FileSystems
 
     with FileSystems.open(path, compression_type="uncompressed") as f:
@@ -338,8 +354,17 @@ def read_signatures(path: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]
         shingles = [values[offsets[i] : offsets[i + 1]] for i in range(len(col))]
     else:
         shingles = [None] * len(flat)
+    cols = [
+        table.column(c).to_pylist()
+        for c in ("ts_key", "doc_id", "split", "period", "run", "row", "key")
+    ]
+    locations = [(t, d, (sp, pe), r, w, k) for t, d, sp, pe, r, w, k in zip(*cols, strict=True)]
     return dict(
-        zip(table.column("origin").to_pylist(), zip(flat, shingles, strict=True), strict=True)
+        zip(
+            table.column("origin").to_pylist(),
+            zip(flat, shingles, locations, strict=True),
+            strict=True,
+        )
     )
 
 

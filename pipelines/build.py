@@ -20,12 +20,13 @@ from curate.dedup import (
     attach_signatures,
     band_candidates,
     exact_edges,
+    locate,
     pair_similarity,
     removal_records,
     signature_requests,
 )
 from curate.fileio import delete_tree, join, write_jsonl
-from curate.process import FileProcessor, read_signatures, run_schema, signature_path
+from curate.process import FileProcessor, file_of, read_signatures, run_schema, signature_path
 from curate.report import build_manifest, build_stats, write_reports
 from curate.shards import merge_partition
 from filters.registry import build_filters, signal_names
@@ -67,8 +68,9 @@ class _ProcessFiles(beam.DoFn):
                 yield pvalue.TaggedOutput("dedup", (b, entries))
         bands: dict[int, list] = {}
         for e in res.dedup:
+            node = e.node()
             for key in e.bands:
-                bands.setdefault(_bucket(key[2:], n), []).append((key, e))
+                bands.setdefault(_bucket(key[2:], n), []).append((key, node))
         for b, items in sorted(bands.items()):
             yield pvalue.TaggedOutput("bands", (b, items))
         yield pvalue.TaggedOutput("counts", res.counts)
@@ -85,7 +87,7 @@ class _ExactEdges(beam.DoFn):
         _, lists = item
         edges, infos = exact_edges(e for lst in lists for e in lst)
         yield from edges
-        for info in infos:
+        for info in infos:  # where each duplicate lives, keyed by node
             yield pvalue.TaggedOutput("infos", (info.node, info))
 
 
@@ -95,10 +97,7 @@ class _BandCandidates(beam.DoFn):
 
     def process(self, item):
         _, lists = item
-        pairs, infos = band_candidates((it for lst in lists for it in lst), self.max_bucket)
-        yield from pairs
-        for info in infos:
-            yield pvalue.TaggedOutput("infos", (info.node, info))
+        yield from band_candidates((it for lst in lists for it in lst), self.max_bucket)
 
 
 class _AttachSignatures(beam.DoFn):
@@ -111,6 +110,17 @@ class _AttachSignatures(beam.DoFn):
         file_idx, requests = item
         sigs = read_signatures(signature_path(self.work_dir, file_idx))
         yield from attach_signatures(requests, sigs)
+
+
+class _Locate(beam.DoFn):
+    """Where each clustered document of one input file lives, from its signature table."""
+
+    def __init__(self, work_dir: str):
+        self.work_dir = work_dir
+
+    def process(self, item):
+        file_idx, labels = item
+        yield from locate(labels, read_signatures(signature_path(self.work_dir, file_idx)))
 
 
 class _Similarity(beam.PTransform):
@@ -227,33 +237,40 @@ class _Deduplicate(beam.PTransform):
             | "ExactEdges" >> beam.ParDo(_ExactEdges()).with_outputs("infos", main="edges")
         )
         edge_sets = [exact.edges]
-        info_sets = [exact.infos]
         if near is not None:
             cands = (
                 bands
                 | "GroupBands" >> beam.GroupByKey()
-                | "Candidates"
-                >> beam.ParDo(_BandCandidates(near.max_bucket)).with_outputs("infos", main="pairs")
+                | "Candidates" >> beam.ParDo(_BandCandidates(near.max_bucket))
             )
-            info_sets.append(cands.infos)
             if near.verify != "none":
                 threshold = near.threshold
                 verified = (
-                    cands.pairs
+                    cands
                     | "VerifyPairs" >> _Similarity(plan.work_dir)
                     | "AboveThreshold" >> beam.Filter(lambda ps: ps[1] >= threshold)
                     | "Edge" >> beam.Map(lambda ps: ps[0])
                 )
             else:
-                verified = cands.pairs
+                verified = cands
             edge_sets.append(verified)
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
         labels = edges | "Clusters" >> _Components(near.cc_rounds if near else 1)
-        infos = tuple(info_sets) | "AllInfos" >> beam.Flatten()
+        if near is not None:  # every kept document's location is in its signature table
+            located = (
+                labels
+                | "ByInputFile" >> beam.Map(lambda ns: (file_of(ns[0]), ns))
+                | "GroupByInputFile" >> beam.GroupByKey()
+                | "Locate" >> beam.ParDo(_Locate(plan.work_dir))
+            )
+        else:
+            located = (
+                {"labels": labels, "infos": exact.infos}
+                | "JoinInfo" >> beam.CoGroupByKey()
+                | "BySurvivor" >> beam.FlatMapTuple(_by_survivor)
+            )
         members = (
-            {"labels": labels, "infos": infos}
-            | "JoinInfo" >> beam.CoGroupByKey()
-            | "BySurvivor" >> beam.FlatMapTuple(_by_survivor)
+            located
             | "GroupComponents" >> beam.GroupByKey()
             | "SplitComponents" >> beam.FlatMapTuple(_split_component)
         )

@@ -65,6 +65,13 @@ def tree_digest(out_dir: Path, subdirs=("tokens", "rejected", "quarantine")) -> 
     }
 
 
+def assert_same_corpus(ref: tuple[Path, dict], other: tuple[Path, dict]) -> None:
+    """Same stats and byte-identical shards, rejected and quarantine files."""
+    (ref_out, ref_stats), (out, stats) = ref, other
+    assert stats == ref_stats
+    assert tree_digest(out) == tree_digest(ref_out)
+
+
 def read_shards(out_dir: Path) -> pa.Table:
     manifest = json.loads((out_dir / "manifest.json").read_text())
     tables = []

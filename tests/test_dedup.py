@@ -81,12 +81,13 @@ def test_band_candidates_pairs_and_chains_big_buckets():
         DedupEntry(dedup_key(str(i)), i, f"d{i}", f"0:{i}", ("train", "2020-Q1"), "r", i)
         for i in range(10)
     ]
-    items = [(b"band-A", e) for e in entries[:4]] + [(b"band-B", e) for e in entries[4:]]
-    pairs, infos = band_candidates(items, max_bucket=4)
     nodes = [e.node() for e in entries]
+    items = [(b"band-A", n) for n in nodes[:4]] + [(b"band-B", n) for n in nodes[4:]]
+    items += items[:2]  # the same document reported twice in a band
+    pairs = band_candidates(items, max_bucket=4)
     assert set(pairs[:6]) == {(nodes[i], nodes[j]) for i in range(4) for j in range(i + 1, 4)}
     assert set(pairs[6:]) == {(nodes[i], nodes[i + 1]) for i in range(4, 9)}  # chained
-    assert len(infos) == 10
+    assert len(pairs) == 11
 
 
 def test_pair_similarity_with_repeated_requests():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build, demo_config, tree_digest
+from tests.conftest import assert_same_corpus, build, demo_config
 
 
 def _free_port() -> int:
@@ -91,5 +91,4 @@ def test_portable_runner_matches_direct_runner(demo, demo_build, portable_servic
     out, stats, _ = demo_build
     out2 = tmp_path / "portable"
     stats2 = build(demo_config(root / "raw", out2), portable_services)
-    assert stats2 == stats
-    assert tree_digest(out2) == tree_digest(out)
+    assert_same_corpus((out, stats), (out2, stats2))
