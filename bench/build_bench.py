@@ -204,10 +204,6 @@ def main() -> None:
         **one,
         **run_build(c1, WORK / "out-1x-near", args.workers, tok, near=True),
     }
-    results[f"{args.scale}x + near-dedup"] = {
-        **big,
-        **run_build(c4, WORK / "out-4x-near", args.workers, tok, near=True),
-    }
     speeds = {
         "1 process, 1 thread": tokenizer_speed(tok, c1, 1),
         f"1 process, {args.workers} threads": tokenizer_speed(tok, c1, args.workers),
@@ -258,7 +254,7 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
         "",
         f"- Whole build vs the HF tokenizer's best speed alone on the same {args.workers} cores ({best:.2f} MB/s): **{ratio1:.0%}** (1x), **{ratio4:.0%}** ({args.scale}x); with HF `tokenizers` inside the build too: **{ratio_hf:.0%}**; target >= 60%.",
         f"- Peak memory at {args.scale}x the data: **{big['peak_rss_mb'] / r1['peak_rss_mb']:.2f}x** the 1x peak (exact dedup); target <= 1.5x.",
-        f"- With near-dedup: **{results[f'{args.scale}x + near-dedup']['peak_rss_mb'] / results['1x + near-dedup']['peak_rss_mb']:.2f}x** the 1x peak.",
+        f"- Near-dedup at {args.scale}x is not run: on this corpus (its prose half re-cuts 4.4 MB of distinct prose into 400 MB of overlapping windows, so every paragraph recurs about 100 times) the LSH buckets are dense and all-pairs candidate generation drove the runner past 17 GB before it was stopped. Bounding candidate pairs per bucket is open work (issue 3).",
         "<!-- build-bench:end -->",
     ]
     section = "\n".join(lines) + "\n"
