@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
-from curate.components import components
+from curate.components import Node, converged, large_star, small_star, star_labels
 from curate.dedup import band_candidates, exact_edges, removal_records
 from curate.process import DedupEntry, dedup_key
 from curate.schema import SORT_LAST
+
+
+def components(edges: Iterable[tuple[Node, Node]], max_rounds: int = 64) -> dict[Node, Node]:
+    """The pipeline's rounds in one process: node -> survivor."""
+    adj = _adjacency(e for u, v in edges for e in ((u, v), (v, u)))
+    for _ in range(max_rounds):
+        if all(converged(n, vs) for n, vs in adj.items()):
+            return dict(star_labels(n, vs) for n, vs in adj.items())
+        adj = _adjacency(e for n, vs in adj.items() for e in large_star(n, vs))
+        adj = _adjacency(e for n, vs in adj.items() for e in small_star(n, vs))
+    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
+
+
+def _adjacency(edges: Iterable[tuple[Node, Node]]) -> dict[Node, set[Node]]:
+    adj: dict[Node, set[Node]] = {}
+    for u, v in edges:
+        if u != v:
+            adj.setdefault(u, set()).add(v)
+            adj.setdefault(v, set())
+    return adj
 
 
 def _entries():
