@@ -71,11 +71,6 @@ def write_jsonl(path: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return write_bytes(path, body.encode("utf-8"))
 
 
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path) as f:
-        return f.read()
-
-
 def delete_tree(path: str) -> None:
     """Delete every file under ``path`` (a prefix on object stores)."""
     if not FileSystems.exists(path):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from curate.fileio import AtomicWriter, join
+from curate.schema import SORT_LAST
 from curate.timeparse import us_to_iso
 
 
@@ -129,7 +130,7 @@ def merge_partition(
         if seg:
             batch, start, stop = seg
             part = batch.slice(start, stop - start).select(names)
-            dated = [t for t in seg_ts if t != 2**63 - 1]
+            dated = [t for t in seg_ts if t != SORT_LAST]
             sink.add(part, seg_tokens, min(dated, default=None), max(dated, default=None))
         seg, seg_tokens, seg_ts = [], 0, []
 

@@ -26,8 +26,9 @@ from curate.dedup import (
     signature_requests,
 )
 from curate.fileio import delete_tree, join, write_jsonl
-from curate.process import FileProcessor, file_of, read_signatures, run_schema, signature_path
+from curate.process import FileProcessor, file_of, read_signatures, signature_path
 from curate.report import build_manifest, build_stats, write_reports
+from curate.schema import shard_schema
 from curate.shards import merge_partition
 from filters.registry import build_filters, signal_names
 
@@ -306,9 +307,7 @@ class _WritePartition(beam.DoFn):
     def setup(self):
         cfg = self.plan.config()
         self.cfg = cfg
-        self.schema = run_schema(signal_names(build_filters(cfg.filters)), cfg.output.keep_text)
-        self.schema = self.schema.remove(self.schema.get_field_index("_ts_key"))
-        self.schema = self.schema.remove(self.schema.get_field_index("_origin"))
+        self.schema = shard_schema(signal_names(build_filters(cfg.filters)), cfg.output.keep_text)
 
     def process(self, item):
         (split, period), grouped = item
