@@ -2,49 +2,37 @@
 
 Documents are nodes of a duplicate graph, identified by their rank ``(timestamp, id, input
 position)`` (undated sorts last). Edges come from identical normalized text (exact) and from
-MinHash-LSH band collisions verified by estimated Jaccard (near). Each connected component keeps
+MinHash-LSH band collisions verified by Jaccard similarity (near). Each connected component keeps
 its smallest node: the earliest copy, ties broken by id. Splits are ordered in time, so a later
 split never keeps a copy of an earlier split's document: that is the no-leakage rule.
 
-Only small records move between stages: band keys, node tuples, run positions. Signatures stay
-in the work directory and are read back per input file for the few pairs that need them.
+Only small records move between stages: band keys, node tuples, run positions. Signatures and
+shingle sets stay in the work directory's signature tables (``curate.signatures``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import groupby
 
-from curate.minhash import estimated_jaccard, set_jaccard
 from curate.process import DedupEntry
 from curate.schema import SORT_LAST
+from curate.signatures import Location, SignatureTable
 from curate.timeparse import us_to_iso
 
 Node = tuple[int, str, str]
 Pair = tuple[Node, Node]
 
 
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
-    """Where a document lives, so that a removed one can be dropped from its run."""
-
-    node: Node
-    partition: tuple[str, str]
-    run: str
-    row: int
-    key: bytes
+def info_of(e: DedupEntry) -> Location:
+    return Location(e.node(), e.partition, e.run, e.row, e.key)
 
 
-def info_of(e: DedupEntry) -> NodeInfo:
-    return NodeInfo(e.node(), e.partition, e.run, e.row, e.key)
-
-
-def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Pair], list[NodeInfo]]:
+def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Pair], list[Location]]:
     """Every copy of a text linked to the group's first copy."""
     edges: list[Pair] = []
-    infos: list[NodeInfo] = []
+    infos: list[Location] = []
     for _, group in groupby(sorted(entries, key=DedupEntry.rank), key=lambda e: e.key):
         first, *rest = group
         if rest:
@@ -73,43 +61,16 @@ def band_candidates(items: Iterable[tuple[bytes, Node]], max_bucket: int) -> lis
     return sorted(pairs)
 
 
-def signature_requests(pair: Pair) -> Iterator[tuple[int, tuple[Pair, Node]]]:
-    """Ask each side's input file for its signature."""
-    from curate.process import file_of
-
-    for node in pair:
-        yield file_of(node), (pair, node)
-
-
-def attach_signatures(
-    requests: Iterable[tuple[Pair, Node]], sigs: dict[str, tuple]
-) -> Iterator[tuple[Pair, tuple[Node, tuple]]]:
-    for pair, node in requests:
-        yield pair, (node, sigs[node[2]])
-
-
-def pair_similarity(sides: Iterable[tuple[Node, tuple]]) -> float:
-    """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate."""
-    by_node = dict(sides)  # a pair found in several bands asks for each side more than once
-    if len(by_node) != 2:
-        raise ValueError(f"a pair needs two documents, got {sorted(by_node)}")
-    (sig_a, sh_a, *_), (sig_b, sh_b, *_) = (by_node[n] for n in sorted(by_node))
-    if sh_a is not None and sh_b is not None:
-        return set_jaccard(sh_a, sh_b)
-    return estimated_jaccard(sig_a, sig_b)
-
-
 def locate(
-    labels: Iterable[tuple[Node, Node]], records: dict[str, tuple]
-) -> Iterator[tuple[Node, NodeInfo]]:
+    labels: Iterable[tuple[Node, Node]], table: SignatureTable
+) -> Iterator[tuple[Node, Location]]:
     """(node, survivor) labels of one input file's documents to (survivor, where node lives)."""
     for node, survivor in labels:
-        ts, doc_id, partition, run, row, key = records[node[2]][2]
-        yield survivor, NodeInfo(node, partition, run, row, key)
+        yield survivor, table.location(node)
 
 
 def removal_records(
-    survivor: NodeInfo, members: list[tuple[NodeInfo, float]], files: list[str]
+    survivor: Location, members: list[tuple[Location, float]], files: list[str]
 ) -> tuple[dict[tuple[str, str], list[tuple[str, int]]], list[dict], Counter]:
     """Drops per partition, ``rejected/`` rows and counts for one component."""
     drops: dict[tuple[str, str], list[tuple[str, int]]] = {}

@@ -18,10 +18,11 @@ import pyarrow as pa
 
 from curate.config import BuildConfig
 from curate.fileio import AtomicWriter, join
-from curate.minhash import LSHParams, shingle_hashes
+from curate.minhash import LSHParams
 from curate.parse import RecordError, RecordParser
 from curate.readers import BadRecord, read_file
 from curate.schema import Document, metadata_json, origin_sort_key, shard_schema
+from curate.signatures import Location, signature_path, write_signature_table
 from curate.temporal import TemporalAssigner
 from curate.timeparse import us_to_iso
 from filters.registry import build_filters, signal_names
@@ -67,14 +68,6 @@ class DedupEntry:
 
     def rank(self) -> tuple:
         return (self.key, *self.node())
-
-
-def signature_path(work_dir: str, file_idx: int) -> str:
-    return join(work_dir, "sigs", f"{file_idx:05d}.arrow")
-
-
-def file_of(node: tuple[int, str, str]) -> int:
-    return int(node[2].partition(":")[0])
 
 
 @dataclass
@@ -250,7 +243,6 @@ class _Spill:
         self.buf: dict[tuple[str, str], list] = defaultdict(list)
         self.nbytes = 0
         self.chunk = 0
-        self.sig_nodes: list[str] = []
         self.sigs: list = []
         self.shingles: list = []
         self.locations: list = []
@@ -284,18 +276,17 @@ class _Spill:
         w.commit()
         self.res.runs.append((part, path))
         lsh = proc.lsh
+        if lsh is not None:
+            sigs, shingles = lsh.sign([d.text for d, _ in items])
         for row, (doc, _) in enumerate(items):
             bands: tuple[bytes, ...] = ()
             doc_key = dedup_key(doc.text)
             if lsh is not None:
-                hv = shingle_hashes(doc.text, lsh.ngram)
-                sig = lsh.signature_of(hv)
-                bands = tuple(lsh.band_keys(sig))
-                self.sig_nodes.append(origin_sort_key(doc.origin))
-                self.sigs.append(sig)
-                self.locations.append((doc.sort_key()[0], doc.id, part, path, row, doc_key))
+                bands = tuple(lsh.band_keys(sigs[row]))
+                self.sigs.append(sigs[row])
+                self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
                 if proc.keep_shingles:
-                    self.shingles.append(hv)
+                    self.shingles.append(shingles[row])
             self.res.dedup.append(
                 DedupEntry(
                     doc_key,
@@ -310,62 +301,8 @@ class _Spill:
             )
 
     def write_signatures(self, path: str) -> None:
-        """One file per input file: near-dedup reads back only the signatures it verifies."""
-        n = self.proc.lsh.num_perm
-        flat = np.concatenate(self.sigs) if self.sigs else np.empty(0, np.uint32)
-        cols = {
-            "origin": pa.array(self.sig_nodes, pa.string()),
-            "sig": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), n),
-        }
-        if self.proc.keep_shingles:
-            cols["shingles"] = pa.array(self.shingles, pa.list_(pa.uint32()))
-        ts, ids, parts, runs, rows, keys = (
-            zip(*self.locations, strict=True) if self.locations else [()] * 6
-        )
-        cols["ts_key"] = pa.array(ts, pa.int64())
-        cols["doc_id"] = pa.array(ids, pa.string())
-        cols["split"] = pa.array([p[0] for p in parts], pa.string())
-        cols["period"] = pa.array([p[1] for p in parts], pa.string())
-        cols["run"] = pa.array(runs, pa.string())
-        cols["row"] = pa.array(rows, pa.int64())
-        cols["key"] = pa.array(keys, pa.binary(16))
-        table = pa.table(cols)
-        w = AtomicWriter(path)
-        with pa.ipc.new_file(w, table.schema) as writer:
-            writer.write_table(table)
-        w.commit()
-
-
-def read_signatures(path: str) -> dict[str, tuple]:
-    """origin -> (signature, sorted shingle hashes or None, location).
-
-    The location is ``(ts_key, doc_id, (split, period), run, row, key)``: what the dedup stage
-    needs to drop the document, kept here so that it never travels with the band records."""
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        table = pa.ipc.open_file(pa.BufferReader(f.read())).read_all()
-    sigs = table.column("sig").combine_chunks()
-    flat = sigs.flatten().to_numpy().reshape(-1, sigs.type.list_size)
-    if "shingles" in table.column_names:
-        col = table.column("shingles").combine_chunks()
-        offsets = col.offsets.to_numpy()
-        values = col.flatten().to_numpy()
-        shingles = [values[offsets[i] : offsets[i + 1]] for i in range(len(col))]
-    else:
-        shingles = [None] * len(flat)
-    cols = [
-        table.column(c).to_pylist()
-        for c in ("ts_key", "doc_id", "split", "period", "run", "row", "key")
-    ]
-    locations = [(t, d, (sp, pe), r, w, k) for t, d, sp, pe, r, w, k in zip(*cols, strict=True)]
-    return dict(
-        zip(
-            table.column("origin").to_pylist(),
-            zip(flat, shingles, locations, strict=True),
-            strict=True,
-        )
-    )
+        shingles = self.shingles if self.proc.keep_shingles else None
+        write_signature_table(path, self.locations, self.sigs, shingles, self.proc.lsh.num_perm)
 
 
 def rows_to_table(

@@ -16,20 +16,13 @@ from apache_beam.metrics import Metrics
 
 from curate.components import converged, large_star, small_star, star_labels
 from curate.config import BuildConfig
-from curate.dedup import (
-    attach_signatures,
-    band_candidates,
-    exact_edges,
-    locate,
-    pair_similarity,
-    removal_records,
-    signature_requests,
-)
+from curate.dedup import band_candidates, exact_edges, locate, removal_records
 from curate.fileio import delete_tree, join, write_jsonl
-from curate.process import FileProcessor, file_of, read_signatures, signature_path
+from curate.process import FileProcessor
 from curate.report import build_manifest, build_stats, write_reports
 from curate.schema import shard_schema
 from curate.shards import merge_partition
+from curate.signatures import SignatureTables, file_of
 from filters.registry import build_filters, signal_names
 
 
@@ -101,16 +94,19 @@ class _BandCandidates(beam.DoFn):
         yield from band_candidates((it for lst in lists for it in lst), self.max_bucket)
 
 
-class _AttachSignatures(beam.DoFn):
-    """Reads one input file's signatures and answers every request for them."""
+class _PairSimilarity(beam.DoFn):
+    """Similarities of the pairs whose smaller side is in one input file, read from the
+    memory-mapped signature tables (kept open across bundles)."""
 
     def __init__(self, work_dir: str):
         self.work_dir = work_dir
 
+    def setup(self):
+        self.tables = SignatureTables(self.work_dir)
+
     def process(self, item):
-        file_idx, requests = item
-        sigs = read_signatures(signature_path(self.work_dir, file_idx))
-        yield from attach_signatures(requests, sigs)
+        _, pairs = item
+        yield from self.tables.similarities(pairs)
 
 
 class _Locate(beam.DoFn):
@@ -119,13 +115,16 @@ class _Locate(beam.DoFn):
     def __init__(self, work_dir: str):
         self.work_dir = work_dir
 
+    def setup(self):
+        self.tables = SignatureTables(self.work_dir)
+
     def process(self, item):
         file_idx, labels = item
-        yield from locate(labels, read_signatures(signature_path(self.work_dir, file_idx)))
+        yield from locate(labels, self.tables[file_idx])
 
 
 class _Similarity(beam.PTransform):
-    """Pairs of nodes to (pair, estimated Jaccard), reading signatures file by file."""
+    """Pairs of nodes to (pair, Jaccard similarity); only the node pairs are shuffled."""
 
     def __init__(self, work_dir: str):
         super().__init__()
@@ -134,12 +133,9 @@ class _Similarity(beam.PTransform):
     def expand(self, pairs):
         return (
             pairs
-            | "Distinct" >> beam.Distinct()  # the same pair collides in several bands
-            | "Requests" >> beam.FlatMap(signature_requests)
-            | "ByFile" >> beam.GroupByKey()
-            | "Attach" >> beam.ParDo(_AttachSignatures(self.work_dir))
-            | "ByPair" >> beam.GroupByKey()
-            | "Jaccard" >> beam.MapTuple(lambda pair, sides: (pair, pair_similarity(sides)))
+            | "ByFile" >> beam.Map(lambda p: (file_of(p[0]), p))
+            | "GroupByFile" >> beam.GroupByKey()
+            | "Jaccard" >> beam.ParDo(_PairSimilarity(self.work_dir))
         )
 
 

@@ -111,16 +111,39 @@ def test_band_candidates_pairs_and_chains_big_buckets():
     assert len(pairs) == 11
 
 
-def test_pair_similarity_with_repeated_requests():
-    """A pair found in two LSH bands asks for each signature twice: still the two documents."""
+def test_signature_tables_answer_pairs_across_files(tmp_path):
+    """Pairs read from two files' tables: exact Jaccard when shingles are kept, else the
+    estimate; a pair reported by several bands is answered once; locations round-trip."""
     import numpy as np
 
-    from curate.dedup import pair_similarity
+    from curate.minhash import LSHParams, shingle_hashes
+    from curate.signatures import (
+        Location,
+        SignatureTables,
+        signature_path,
+        write_signature_table,
+    )
 
-    u, v = (1, "a", "0:1"), (2, "b", "0:2")
-    sig_u, sig_v = np.arange(8, dtype=np.uint32), np.arange(8, dtype=np.uint32)
-    sig_v[:4] = 99
-    sh_u, sh_v = np.array([1, 2, 3, 4], np.uint32), np.array([3, 4, 5, 6], np.uint32)
-    sides = [(u, (sig_u, sh_u)), (u, (sig_u, sh_u)), (v, (sig_v, sh_v)), (v, (sig_v, sh_v))]
-    assert pair_similarity(sides) == 2 / 6
-    assert pair_similarity([(u, (sig_u, None)), (v, (sig_v, None)), (u, (sig_u, None))]) == 0.5
+    lsh = LSHParams(num_perm=64)
+    texts = {
+        (10, "a", "00000000:000000000001"): "one two three four five six seven eight nine ten",
+        (20, "b", "00000001:000000000004"): "one two three four five six seven eight nine eleven",
+    }
+    for keep in (True, False):
+        work = str(tmp_path / str(keep))
+        for i, (node, text) in enumerate(texts.items()):
+            hv = shingle_hashes(text, 5)
+            loc = Location(node, ("train", "2020-Q1"), f"run{i}", 7 + i, bytes(16))
+            shingles = [hv] if keep else None
+            write_signature_table(
+                signature_path(work, i), [loc], [lsh.signature(text)], shingles, 64
+            )
+        tables = SignatureTables(work, max_open=1)  # evicts and reopens
+        u, v = texts
+        got = list(tables.similarities([(u, v), (u, v)]))
+        assert [p for p, _ in got] == [(u, v)]
+        expected = 5 / 7 if keep else None  # 6 shingles each, 5 shared
+        sigs = [tables[i].signature(n)[0] for i, n in enumerate(texts)]
+        estimate = float(np.count_nonzero(sigs[0] == sigs[1])) / 64
+        assert got[0][1] == (expected if keep else estimate)
+        assert tables[1].location(v) == Location(v, ("train", "2020-Q1"), "run1", 8, bytes(16))

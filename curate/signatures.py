@@ -1,0 +1,145 @@
+"""Per-input-file signature tables: what near-dedup reads instead of shuffling signatures.
+
+One Arrow IPC file per input file in the work directory holds each document's MinHash
+signature, its shingle hashes (for exact verification) and where the document lives in the
+runs. Verifying a pair reads two rows. On a local disk the tables are memory-mapped, so only
+those rows' pages are touched: a worker's memory does not grow with the number of pairs, and
+no signature or shingle set is ever copied into a shuffle.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+from curate.fileio import AtomicWriter, join
+from curate.minhash import estimated_jaccard, set_jaccard
+
+Node = tuple[int, str, str]  # (timestamp key, id, origin sort key)
+Pair = tuple[Node, Node]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a document lives, so that a removed one can be dropped from its run."""
+
+    node: Node
+    partition: tuple[str, str]
+    run: str
+    row: int
+    key: bytes
+
+
+def signature_path(work_dir: str, file_idx: int) -> str:
+    return join(work_dir, "sigs", f"{file_idx:05d}.arrow")
+
+
+def file_of(node: Node) -> int:
+    return int(node[2].partition(":")[0])
+
+
+def write_signature_table(
+    path: str,
+    locations: list[Location],
+    sigs: list[np.ndarray],
+    shingles: list[np.ndarray] | None,
+    num_perm: int,
+) -> None:
+    flat = np.concatenate(sigs) if sigs else np.empty(0, np.uint32)
+    cols = {
+        "origin": pa.array([loc.node[2] for loc in locations], pa.string()),
+        "sig": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), num_perm),
+    }
+    if shingles is not None:
+        cols["shingles"] = pa.array(shingles, pa.list_(pa.uint32()))
+    cols["ts_key"] = pa.array([loc.node[0] for loc in locations], pa.int64())
+    cols["doc_id"] = pa.array([loc.node[1] for loc in locations], pa.string())
+    cols["split"] = pa.array([loc.partition[0] for loc in locations], pa.string())
+    cols["period"] = pa.array([loc.partition[1] for loc in locations], pa.string())
+    cols["run"] = pa.array([loc.run for loc in locations], pa.string())
+    cols["row"] = pa.array([loc.row for loc in locations], pa.int64())
+    cols["key"] = pa.array([loc.key for loc in locations], pa.binary(16))
+    table = pa.table(cols)
+    w = AtomicWriter(path)
+    with pa.ipc.new_file(w, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(len(table), 1))
+    w.commit()
+
+
+class SignatureTable:
+    """One input file's table, read by origin without materializing its columns."""
+
+    def __init__(self, path: str):
+        if FileSystems.get_scheme(path) is None:  # local: zero-copy, paged in on demand
+            source = pa.memory_map(path)
+        else:
+            with FileSystems.open(path, compression_type="uncompressed") as f:
+                source = pa.BufferReader(f.read())
+        self._table = pa.ipc.open_file(source).read_all()  # one record batch: zero-copy
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        return {o: i for i, o in enumerate(self._table.column("origin").to_pylist())}
+
+    @cached_property
+    def _sigs(self) -> np.ndarray:
+        col = self._table.column("sig").chunk(0)
+        return col.values.to_numpy().reshape(-1, col.type.list_size)
+
+    @cached_property
+    def _shingles(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if "shingles" not in self._table.column_names:
+            return None
+        col = self._table.column("shingles").chunk(0)
+        return col.offsets.to_numpy(), col.values.to_numpy()
+
+    def signature(self, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
+        """The MinHash signature and, when kept, the sorted distinct shingle hashes."""
+        row = self._rows[node[2]]
+        if self._shingles is None:
+            return self._sigs[row], None
+        offsets, values = self._shingles
+        return self._sigs[row], values[offsets[row] : offsets[row + 1]]
+
+    def location(self, node: Node) -> Location:
+        row = self._rows[node[2]]
+        t = self._table
+        get = lambda c: t.column(c)[row].as_py()  # noqa: E731
+        return Location(node, (get("split"), get("period")), get("run"), get("row"), get("key"))
+
+
+class SignatureTables:
+    """The work directory's tables, a bounded number open at a time (least recently used)."""
+
+    def __init__(self, work_dir: str, max_open: int = 256):
+        self.work_dir = work_dir
+        self.max_open = max_open
+        self._open: OrderedDict[int, SignatureTable] = OrderedDict()
+
+    def __getitem__(self, file_idx: int) -> SignatureTable:
+        table = self._open.pop(file_idx, None)
+        if table is None:
+            table = SignatureTable(signature_path(self.work_dir, file_idx))
+            if len(self._open) >= self.max_open:
+                self._open.popitem(last=False)
+        self._open[file_idx] = table
+        return table
+
+    def similarity(self, a: Node, b: Node) -> float:
+        """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate."""
+        sig_a, sh_a = self[file_of(a)].signature(a)
+        sig_b, sh_b = self[file_of(b)].signature(b)
+        if sh_a is not None and sh_b is not None:
+            return set_jaccard(sh_a, sh_b)
+        return estimated_jaccard(sig_a, sig_b)
+
+    def similarities(self, pairs: Iterable[Pair]) -> Iterator[tuple[Pair, float]]:
+        """Each pair's similarity, visiting the other sides' files one after another."""
+        for pair in sorted(set(pairs), key=lambda p: (file_of(p[1]), p)):
+            yield pair, self.similarity(*pair)
