@@ -15,12 +15,11 @@ import platform
 import random
 import subprocess
 import sys
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
+from measure import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 PROSE = ROOT.parent / "shared" / "evaldata" / "prose" / "prose.jsonl"
@@ -147,34 +146,20 @@ def run_build(
         "--direct_running_mode=multi_processing",
         f"--direct_num_workers={workers}",
     ]
-    peak = 0
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ps = psutil.Process(proc.pid)
-    done = threading.Event()
-
-    def sample():
-        nonlocal peak
-        while not done.is_set():
-            try:
-                tree = [ps, *ps.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    stdout, stderr = proc.communicate()
-    done.set()
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"build failed:\n{stderr[-3000:]}")
+    m = run_measured(cmd)
+    if m.returncode != 0:
+        raise RuntimeError(f"build failed:\n{m.stderr[-3000:]}")
     stats = json.loads((out / "stats.json").read_text())
     encoder = json.loads((out / "manifest.json").read_text())["tokenizer"]["encoder"]
     if encoder != ("tiktoken" if fast else "tokenizers"):
         raise RuntimeError(f"asked for fast={fast} but the build used {encoder}")
-    return {"wall_s": wall, "peak_rss_mb": peak / 1e6, "stats": stats, "encoder": encoder}
+    return {
+        "wall_s": m.wall_s,
+        "peak_rss_mb": m.peak_rss_mb,
+        "peak_anon_mb": m.peak_anon_mb,
+        "stats": stats,
+        "encoder": encoder,
+    }
 
 
 def main() -> None:

@@ -44,13 +44,20 @@ class NearDedupConfig(_Strict):
     # keep a candidate pair only if its Jaccard >= threshold: exact on the shingle sets
     # ("true"), from the signatures ("estimated"), or keep every LSH candidate ("none")
     verify: Literal["true", "estimated", "none"] = "true"
-    max_bucket: int = Field(default=64, ge=2)  # larger LSH buckets are chained, not all-pairs
+    max_bucket: int = Field(default=8, ge=2)  # larger buckets: star to the first, plus a chain
     cc_rounds: int = Field(default=10, ge=1, le=64)
+
+
+class LineDedupConfig(_Strict):
+    unit: Literal["line", "paragraph"] = "line"
+    min_chars: int = Field(default=20, ge=1)  # shorter units (after collapsing whitespace) stay
+    min_docs: int = Field(default=2, ge=2)  # a unit in this many documents is boilerplate
 
 
 class DedupConfig(_Strict):
     exact: bool = True
     near: NearDedupConfig | None = None
+    lines: LineDedupConfig | None = None
     buckets: int = Field(default=64, gt=0, le=65536)
 
 

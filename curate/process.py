@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from curate.config import BuildConfig
 from curate.fileio import AtomicWriter, join
+from curate.lines import remove_units, unit_keys
 from curate.minhash import LSHParams
 from curate.parse import RecordError, RecordParser
 from curate.readers import BadRecord, read_file
@@ -143,6 +145,21 @@ def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
     return out
 
 
+def scan_units(cfg: BuildConfig, file_idx: int, path: str) -> Iterator[tuple[int, tuple]]:
+    """(unit key, document node) for line dedup: a first, light pass over one input file."""
+    parser = RecordParser(cfg.input, cfg.temporal)
+    for rec in read_file(path, cfg.input.format, cfg.input.max_doc_bytes):
+        if isinstance(rec, BadRecord):
+            continue
+        try:
+            doc = parser.parse(rec.value, f"{file_idx}:{rec.position}")
+        except RecordError:
+            continue  # the main pass quarantines it
+        node = doc.sort_key()
+        for key in unit_keys(doc.text, cfg.dedup.lines):
+            yield key, node
+
+
 class FileProcessor:
     """Holds the parsed config, the screen and the tokenizer; built once per worker."""
 
@@ -162,7 +179,9 @@ class FileProcessor:
         self.lsh = LSHParams(**near.model_dump(include=set(LSH_FIELDS))) if near else None
         self.keep_shingles = near is not None and near.verify == "true"
 
-    def process(self, file_idx: int, path: str) -> FileResult:
+    def process(
+        self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None
+    ) -> FileResult:
         out_dir = self.cfg.output.dir
         res = FileResult()
         quarantine = _RecordSink(
@@ -187,6 +206,9 @@ class FileProcessor:
                 self._quarantine(quarantine, res, path, rec.position, e.kind, str(e), raw)
                 continue
             res.counts["input_chars"] += doc.orig_chars
+            drop = unit_drops.get(origin_sort_key(origin)) if unit_drops else None
+            if drop and not self._drop_units(doc, drop, path, rec.position, rejected, res):
+                continue
             try:
                 keep = self._screen(doc, path, rec.position, rejected, res)
             except Exception as e:  # noqa: BLE001 - dead letter: one bad document, not the build
@@ -215,11 +237,27 @@ class FileProcessor:
         res.counts[f"quarantined.{kind}"] += 1
         sink.add({"file": path, "position": position, "kind": kind, "error": error, "raw": raw})
 
+    def _drop_units(self, doc: Document, drop: set[int], path, position, rejected, res) -> bool:
+        """Line dedup: remove the units kept in an earlier document; False if none are left."""
+        before = len(doc.text)
+        doc.text, n = remove_units(doc.text, drop, self.cfg.dedup.lines)
+        res.counts["line_dedup.units_removed"] += n
+        res.counts["line_dedup.chars_removed"] += before - len(doc.text)
+        res.counts["line_dedup.documents_changed"] += 1
+        if doc.text.strip():
+            return True
+        self._reject(doc, path, position, "line_dedup.nothing_left", rejected, res)
+        return False
+
     def _screen(self, doc: Document, path: str, position: int, rejected, res) -> bool:
         """False (and a rejected entry) if the screen removes the document."""
         reason = self.screen.reason_to_remove(doc)
         if reason is None:
             return True
+        self._reject(doc, path, position, reason, rejected, res)
+        return False
+
+    def _reject(self, doc: Document, path: str, position: int, reason: str, rejected, res):
         res.counts[f"removed.{reason}"] += 1
         rejected.add(
             {
@@ -232,7 +270,6 @@ class FileProcessor:
                 "text": doc.text,
             }
         )
-        return False
 
 
 class _Spill:

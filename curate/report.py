@@ -54,6 +54,8 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
         "input_chars": counts.get("input_chars", 0),
         "kept": {"documents": kept, "tokens": tokens},
         "removed": {"total": n_removed, "by_reason": removed},
+        "line_dedup": _nest(counts, "line_dedup"),
+        "near_dedup": _nest(counts, "near_dedup"),
         "duplicates": {
             "total": n_dup,
             "exact": n_exact,

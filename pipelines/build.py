@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -18,7 +19,8 @@ from curate.components import converged, large_star, small_star, star_labels
 from curate.config import BuildConfig
 from curate.dedup import band_candidates, exact_edges, locate, removal_records
 from curate.fileio import delete_tree, join, write_jsonl
-from curate.process import FileProcessor
+from curate.lines import repeated_units
+from curate.process import FileProcessor, scan_units
 from curate.report import build_manifest, build_stats, write_reports
 from curate.schema import shard_schema
 from curate.shards import merge_partition
@@ -49,8 +51,8 @@ class _ProcessFiles(beam.DoFn):
         self.docs_in = Metrics.counter("curate", "input_records")
 
     def process(self, item):
-        file_idx, path = item
-        res = self.proc.process(file_idx, path)
+        file_idx, path, unit_drops = item
+        res = self.proc.process(file_idx, path, unit_drops)
         self.docs_in.inc(res.counts["input_records"])
         yield from res.runs
         n = self.proc.cfg.dedup.buckets
@@ -70,6 +72,58 @@ class _ProcessFiles(beam.DoFn):
         yield pvalue.TaggedOutput("counts", res.counts)
         for info in res.record_files:
             yield pvalue.TaggedOutput("records", info)
+
+
+class _ScanUnits(beam.DoFn):
+    """Line dedup's first pass: (unit key, document) records of one file, in buckets."""
+
+    def __init__(self, plan: BuildPlan):
+        self.plan = plan
+
+    def setup(self):
+        self.cfg = self.plan.config()
+
+    def process(self, item):
+        file_idx, path = item
+        n = self.cfg.dedup.buckets
+        buckets: dict[int, list] = {}
+        for key, node in scan_units(self.cfg, file_idx, path):
+            buckets.setdefault(key % n, []).append((key, node))
+        yield from sorted(buckets.items())
+
+
+class _UnitDrops(beam.PTransform):
+    """Input files to (file index, path, {origin: unit keys to remove}) for the main pass."""
+
+    def __init__(self, plan: BuildPlan):
+        super().__init__()
+        self.plan = plan
+
+    def expand(self, files):
+        cfg = self.plan.config().dedup.lines
+        if cfg is None:
+            return files | "NoUnitDrops" >> beam.MapTuple(lambda i, path: (i, path, None))
+        drops = (
+            files
+            | "SpreadScan" >> beam.Reshuffle()
+            | "ScanUnits" >> beam.ParDo(_ScanUnits(self.plan))
+            | "GroupUnits" >> beam.GroupByKey()
+            | "RepeatedUnits"
+            >> beam.FlatMapTuple(lambda _, lists: repeated_units(chain(*lists), cfg.min_docs))
+        )
+        return (
+            {"path": files, "drops": drops}
+            | "JoinUnitDrops" >> beam.CoGroupByKey()
+            | "ByOrigin" >> beam.MapTuple(_with_drops)
+        )
+
+
+def _with_drops(file_idx, grouped):
+    by_origin: dict[str, set[int]] = {}
+    for drops in grouped["drops"]:
+        for origin, key in drops:
+            by_origin.setdefault(origin, set()).add(key)
+    return file_idx, grouped["path"][0], by_origin
 
 
 def _bucket(key: bytes, n: int) -> int:
@@ -98,15 +152,21 @@ class _PairSimilarity(beam.DoFn):
     """Similarities of the pairs whose smaller side is in one input file, read from the
     memory-mapped signature tables (kept open across bundles)."""
 
-    def __init__(self, work_dir: str):
+    def __init__(self, work_dir: str, threshold: float):
         self.work_dir = work_dir
+        self.threshold = threshold
 
     def setup(self):
         self.tables = SignatureTables(self.work_dir)
 
     def process(self, item):
         _, pairs = item
-        yield from self.tables.similarities(pairs)
+        counts = Counter()
+        for pair, similarity in self.tables.similarities(pairs):
+            counts["near_dedup.pairs_verified"] += 1
+            counts["near_dedup.pairs_above_threshold"] += similarity >= self.threshold
+            yield pair, similarity
+        yield pvalue.TaggedOutput("counts", counts)
 
 
 class _Locate(beam.DoFn):
@@ -126,16 +186,20 @@ class _Locate(beam.DoFn):
 class _Similarity(beam.PTransform):
     """Pairs of nodes to (pair, Jaccard similarity); only the node pairs are shuffled."""
 
-    def __init__(self, work_dir: str):
+    def __init__(self, work_dir: str, threshold: float):
         super().__init__()
         self.work_dir = work_dir
+        self.threshold = threshold
 
     def expand(self, pairs):
         return (
             pairs
             | "ByFile" >> beam.Map(lambda p: (file_of(p[0]), p))
             | "GroupByFile" >> beam.GroupByKey()
-            | "Jaccard" >> beam.ParDo(_PairSimilarity(self.work_dir))
+            | "Jaccard"
+            >> beam.ParDo(_PairSimilarity(self.work_dir, self.threshold)).with_outputs(
+                "counts", main="sims"
+            )
         )
 
 
@@ -234,6 +298,7 @@ class _Deduplicate(beam.PTransform):
             | "ExactEdges" >> beam.ParDo(_ExactEdges()).with_outputs("infos", main="edges")
         )
         edge_sets = [exact.edges]
+        counts = []
         if near is not None:
             cands = (
                 bands
@@ -242,9 +307,10 @@ class _Deduplicate(beam.PTransform):
             )
             if near.verify != "none":
                 threshold = near.threshold
+                checked = cands | "VerifyPairs" >> _Similarity(plan.work_dir, threshold)
+                counts.append(checked.counts)
                 verified = (
-                    cands
-                    | "VerifyPairs" >> _Similarity(plan.work_dir)
+                    checked.sims
                     | "AboveThreshold" >> beam.Filter(lambda ps: ps[1] >= threshold)
                     | "Edge" >> beam.Map(lambda ps: ps[0])
                 )
@@ -275,8 +341,8 @@ class _Deduplicate(beam.PTransform):
             sims = (
                 members
                 | "PairsToSurvivor" >> beam.Keys()
-                | "SurvivorSimilarity" >> _Similarity(plan.work_dir)
-            )
+                | "SurvivorSimilarity" >> _Similarity(plan.work_dir, near.threshold)
+            ).sims
             scored = (
                 {"m": members, "s": sims}
                 | "JoinSimilarity" >> beam.CoGroupByKey()
@@ -285,7 +351,7 @@ class _Deduplicate(beam.PTransform):
         else:
             scored = members | "Exact" >> beam.MapTuple(lambda _, m: (*m, 1.0))
         buckets = cfg.dedup.buckets
-        return (
+        removed = (
             scored
             | "KeyBySurvivor" >> beam.Map(lambda t: (t[0].node, t))
             | "GroupSurvivor" >> beam.GroupByKey()
@@ -294,6 +360,11 @@ class _Deduplicate(beam.PTransform):
             | "Remove"
             >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs("counts", "records", main="drops")
         )
+        return {
+            "drops": removed.drops,
+            "records": removed.records,
+            "counts": [removed.counts, *counts],
+        }
 
 
 class _WritePartition(beam.DoFn):
@@ -372,6 +443,7 @@ class BuildCorpus(beam.PTransform):
         processed = (
             pbegin
             | "ListFiles" >> beam.Create(list(enumerate(plan.files)))
+            | "LineDedup" >> _UnitDrops(plan)
             | "Spread" >> beam.Reshuffle()
             | "Process"
             >> beam.ParDo(_ProcessFiles(plan)).with_outputs(
@@ -380,16 +452,16 @@ class BuildCorpus(beam.PTransform):
         )
         resolved = (processed.dedup, processed.bands) | "Deduplicate" >> _Deduplicate(plan)
         shards = (
-            {"runs": processed.runs, "drops": resolved.drops}
+            {"runs": processed.runs, "drops": resolved["drops"]}
             | "ByPartition" >> beam.CoGroupByKey()
             | "WriteShards" >> beam.ParDo(_WritePartition(plan))
         )
         counts = (
-            (processed.counts, resolved.counts)
+            (processed.counts, *resolved["counts"])
             | "AllCounts" >> beam.Flatten()
             | "SumCounts" >> beam.CombineGlobally(SumCounts())
         )
-        records = (processed.records, resolved.records) | "AllRecords" >> beam.Flatten()
+        records = (processed.records, resolved["records"]) | "AllRecords" >> beam.Flatten()
         return (
             pbegin
             | "Once" >> beam.Create([None])

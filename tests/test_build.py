@@ -52,6 +52,8 @@ def test_planted_duplicates_removed_in_favour_of_the_earliest(demo_build):
         assert rejected[copy]["reason"] == "dedup.exact_duplicate"
         assert rejected[copy]["kept_id"] == original
         assert original in kept
+    verified = stats["near_dedup"]["pairs_verified"]
+    assert 0 < stats["near_dedup"]["pairs_above_threshold"] <= verified
     # near: planted pairs whose true Jaccard reaches the threshold are removed, the rest kept
     texts = _raw_texts(truth)
     expected = 0
