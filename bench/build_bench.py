@@ -189,6 +189,10 @@ def main() -> None:
         **one,
         **run_build(c1, WORK / "out-1x-near", args.workers, tok, near=True),
     }
+    results[f"{args.scale}x + near-dedup"] = {
+        **big,
+        **run_build(c4, WORK / "out-4x-near", args.workers, tok, near=True),
+    }
     speeds = {
         "1 process, 1 thread": tokenizer_speed(tok, c1, 1),
         f"1 process, {args.workers} threads": tokenizer_speed(tok, c1, args.workers),
@@ -212,12 +216,13 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
         f"- Runner: DirectRunner, `multi_processing`, {args.workers} workers; filters: gopher_quality; exact and near dedup (MinHash-LSH, threshold 0.8, exact-Jaccard verification); byte-level BPE 32k",
         "- Corpus: JSONL, half windows of real prose (`../shared/evaldata/prose`), half demo-generator articles, dated 2016-2023",
         "",
-        "| corpus | documents | input MB | wall s | MB/s | docs/s | kept | peak RSS (all processes) MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| corpus | documents | input MB | wall s | MB/s | docs/s | kept | near-dedup pairs verified | peak RSS MB | peak anonymous RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
+        pairs = r["stats"].get("near_dedup", {}).get("pairs_verified")
         lines.append(
-            f"| {name} | {r['docs']:,} | {r['bytes'] / 1e6:,.0f} | {r['wall_s']:,.1f} | {mbs(r):.2f} | {r['docs'] / r['wall_s']:,.0f} | {r['stats']['kept']['documents']:,} | {r['peak_rss_mb']:,.0f} |"
+            f"| {name} | {r['docs']:,} | {r['bytes'] / 1e6:,.0f} | {r['wall_s']:,.1f} | {mbs(r):.2f} | {r['docs'] / r['wall_s']:,.0f} | {r['stats']['kept']['documents']:,} | {f'{pairs:,}' if pairs else ''} | {r['peak_rss_mb']:,.0f} | {r['peak_anon_mb']:,.0f} |"
         )
     lines += [
         "",
@@ -235,11 +240,13 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
     ratio1 = mbs(r1) / best
     ratio4 = mbs(big) / best
     ratio_hf = mbs(results["1x, HF tokenizers only"]) / best
+    n1, n4 = results["1x + near-dedup"], results[f"{args.scale}x + near-dedup"]
     lines += [
         "",
         f"- Whole build vs the HF tokenizer's best speed alone on the same {args.workers} cores ({best:.2f} MB/s): **{ratio1:.0%}** (1x), **{ratio4:.0%}** ({args.scale}x); with HF `tokenizers` inside the build too: **{ratio_hf:.0%}**; target >= 60%.",
-        f"- Peak memory at {args.scale}x the data: **{big['peak_rss_mb'] / r1['peak_rss_mb']:.2f}x** the 1x peak (exact dedup); target <= 1.5x.",
-        f"- Near-dedup at {args.scale}x is not run: on this corpus (its prose half re-cuts 4.4 MB of distinct prose into 400 MB of overlapping windows, so every paragraph recurs about 100 times) the LSH buckets are dense and all-pairs candidate generation drove the runner past 17 GB before it was stopped. Bounding candidate pairs per bucket is open work (issue 3).",
+        f"- Peak memory at {args.scale}x the data, exact dedup: **{big['peak_rss_mb'] / r1['peak_rss_mb']:.2f}x** the 1x peak RSS ({big['peak_anon_mb'] / r1['peak_anon_mb']:.2f}x anonymous); target <= 1.5x.",
+        f"- Peak memory at {args.scale}x the data, exact + near dedup: **{n4['peak_rss_mb'] / n1['peak_rss_mb']:.2f}x** the 1x peak RSS (**{n4['peak_anon_mb'] / n1['peak_anon_mb']:.2f}x** anonymous), while the pairs to verify grow **{n4['stats']['near_dedup']['pairs_verified'] / n1['stats']['near_dedup']['pairs_verified']:.1f}x**: the prose half of this corpus re-cuts the same 4.4 MB of text at every size, so its duplicate clusters get denser as it grows. Peak RSS counts the pages of memory-mapped signature tables that were read; anonymous RSS (heap) does not.",
+        "- Memory is sampled every 0.2 s over the whole process tree (driver and SDK workers); on the DirectRunner every shuffle is held in the driver's memory.",
         "<!-- build-bench:end -->",
     ]
     section = "\n".join(lines) + "\n"

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from filters.registry import DEFAULT_FILTERS
+
 
 class ConfigError(ValueError):
     """A config problem, worded for the person who wrote the YAML."""
@@ -150,7 +152,9 @@ class OutputConfig(_Strict):
 
 class BuildConfig(_Strict):
     input: InputConfig
-    filters: list[dict[str, dict[str, Any]]] = Field(default_factory=list)
+    filters: list[dict[str, dict[str, Any]]] = Field(
+        default_factory=lambda: [dict(f) for f in DEFAULT_FILTERS]
+    )
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig
     temporal: TemporalConfig = TemporalConfig()

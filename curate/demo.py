@@ -274,29 +274,52 @@ class _Writer:
     def __init__(self, rng: random.Random):
         self.rng = rng
 
-    def sentence(self, words: list[str], t: float) -> str:
+    def sentence(self, words: list[str], t: float, form: int | None = None) -> str:
         r = self.rng
         allowed = [w for w in words if EVENTS.get(w, 0) <= t]
         w1, w2 = r.choice(allowed), r.choice(allowed)
         subj, verb, adj = r.choice(SUBJECTS), r.choice(VERBS), r.choice(ADJS)
         conn, clause = r.choice(CONNECT), r.choice(CLAUSES)
-        day = r.choice(["Monday", "Friday", "Tuesday"])
-        theme = r.choice(["trust", "money", "time", "safety"])
+        day = r.choice(["Monday", "Friday", "Tuesday", "Sunday", "Wednesday"])
+        theme = r.choice(["trust", "money", "time", "safety", "fairness", "jobs"])
+        n = r.randint(3, 40)
         forms = [
             f"{subj} {verb} the {adj} {w1} plan on {day}, {conn} {clause}.",
             f"According to the {adj} report, the {w1} and the {w2} are now in the same debate.",
             f"{subj} said that the {w1} would have to wait {conn} {clause}.",
             f"For many residents, the question of the {w1} is about {theme} and the {w2}.",
             f"It was the {adj} {w2} that {verb} the debate, {conn} {clause}.",
+            f"Nobody expected the {w1} to matter this much, yet {clause}.",
+            f"Critics argue the {adj} {w2} costs too much {theme}.",
+            f"{n} people wrote letters about the {w1} within a week.",
+            f"On {day} {subj.lower()} {verb} a draft that mentions the {w2} twice.",
+            f"Supporters of the {w1} point to {theme} first.",
+            f"Last year the {w2} looked {adj}; this year {clause}.",
+            f"Some asked whether the {w1} was worth it {conn} {clause}.",
+            f"In short, the {w1} is {adj} news for {theme}.",
+            f"A spokesperson declined to say when the {w2} would return.",
+            f"{subj} has {verb} similar {w1} proposals {n} times before.",
+            f"Residents near the {w2} described it as {adj} but necessary.",
+            f"Few details about the {w1} were public until {day}.",
+            f"The {adj} debate over the {w2} is likely to continue.",
+            f"What happens to the {w1} now depends on {theme} {conn} {clause}.",
+            f"Questions about the {w2} dominated the {adj} session.",
         ]
-        return r.choice(forms)
+        return forms[form if form is not None else r.randrange(len(forms))]
 
     def article(self, topic: str, t: float) -> str:
+        """A few paragraphs whose sentences all use different templates, as a real article
+        does not repeat its phrasing (Gopher's repetition rules would rightly catch that)."""
         words = TOPICS[topic][0]
-        paras = []
-        for _ in range(self.rng.randint(2, 5)):
-            paras.append(" ".join(self.sentence(words, t) for _ in range(self.rng.randint(3, 6))))
-        return "\n\n".join(paras)
+        forms = self.rng.sample(range(20), self.rng.randint(10, 18))
+        sizes = []
+        while sum(sizes) < len(forms):
+            sizes.append(self.rng.randint(3, 6))
+        paras, i = [], 0
+        for size in sizes:
+            paras.append(" ".join(self.sentence(words, t, f) for f in forms[i : i + size]))
+            i += size
+        return "\n\n".join(p for p in paras if p)
 
 
 def _pick_topic(rng: random.Random, t: float) -> str:

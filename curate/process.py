@@ -108,20 +108,28 @@ class Screen:
         self.parser = RecordParser(cfg.input, cfg.temporal)
         self.filters = build_filters(cfg.filters)
         self.signals = signal_names(self.filters)
+        self.totals = [f"{f.name}.{t}" for f in self.filters for t in f.totals]
         self.temporal = TemporalAssigner(cfg.temporal)
 
     def reason_to_remove(self, doc: Document) -> str | None:
-        """Apply filters in order (recording signals on the doc); None means keep."""
+        """Apply every filter in order, recording its signals and decision (``<name>.keep``)
+        on the document even after an earlier one rejected it, so that thresholds can be
+        re-tuned from the output alone. The first rejection is the reason; None means keep."""
         if not doc.text:
             return "normalize.empty_text"
+        reason = None
         for f in self.filters:
             d = f.apply(doc)
             for k, v in d.signals.items():
                 doc.signals[f"{f.name}.{k}"] = v
+            doc.signals[f"{f.name}.keep"] = float(d.keep)
             if d.text is not None:
                 doc.text = d.text
-            if not d.keep:
-                return f"{f.name}.{d.reason}"
+            doc.metadata.update(d.metadata)
+            if not d.keep and reason is None:
+                reason = f"{f.name}.{d.reason}"
+        if reason is not None:
+            return reason
         doc.split, doc.period = self.temporal.assign(doc.timestamp)
         return "temporal.outside_splits" if doc.split is None else None
 
@@ -252,6 +260,8 @@ class FileProcessor:
     def _screen(self, doc: Document, path: str, position: int, rejected, res) -> bool:
         """False (and a rejected entry) if the screen removes the document."""
         reason = self.screen.reason_to_remove(doc)
+        for key in self.screen.totals:
+            res.counts[f"filter_totals.{key}"] += int(doc.signals.get(key, 0))
         if reason is None:
             return True
         self._reject(doc, path, position, reason, rejected, res)

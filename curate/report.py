@@ -55,6 +55,7 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
         "kept": {"documents": kept, "tokens": tokens},
         "removed": {"total": n_removed, "by_reason": removed},
         "line_dedup": _nest(counts, "line_dedup"),
+        "filter_totals": _nest(counts, "filter_totals"),
         "near_dedup": _nest(counts, "near_dedup"),
         "duplicates": {
             "total": n_dup,

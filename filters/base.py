@@ -13,20 +13,25 @@ REGISTRY: dict[str, type[Filter]] = {}
 @dataclass(slots=True)
 class Decision:
     """What a filter decided. ``signals`` are kept on the document whatever the decision;
-    ``text`` replaces the document's text (line-level filters)."""
+    ``text`` replaces the document's text (line-level filters); ``metadata`` is merged into
+    the document's metadata (labels that are not numbers, such as a language code)."""
 
     keep: bool
     reason: str | None = None
     signals: dict[str, float] = field(default_factory=dict)
     text: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class Filter:
     """Subclasses are dataclasses (their fields are the parameters) and set ``name`` and
-    ``signals``, the names of the floats that ``apply`` always reports."""
+    ``signals``, the names of the floats that ``apply`` always reports. Signals named in
+    ``totals`` (counts such as redactions or characters removed) are also summed over the
+    corpus into ``stats.json``."""
 
     name: ClassVar[str]
     signals: ClassVar[tuple[str, ...]] = ()
+    totals: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

