@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DOCS ?= 6000
 
-.PHONY: install corpus test lint bench clean
+.PHONY: install corpus test lint bench models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ $(BENCH_ENV): bench/requirements.txt
 bench: $(STAMP) $(BENCH_ENV)  ## throughput, memory and dedup quality figures, written to BENCHMARKS.md
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
+
+models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity.ftz) from ../shared/evaldata
+	$(BIN)/curate train-classifier --out filters/models/toxicity \
+	  --labeled ../shared/evaldata/toxicity/davidson.jsonl \
+	  --negative ../shared/evaldata/prose/prose.jsonl --exclude-id-prefix wikitext2 \
+	  --chunk-words 30
 
 clean:
 	rm -rf $(VENV) out data bench/work .pytest_cache .ruff_cache

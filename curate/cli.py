@@ -66,6 +66,29 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_classifier(args) -> int:
+    from curate.classifier import labeled_examples, train_classifier
+
+    examples = list(
+        labeled_examples(
+            args.labeled,
+            args.positive,
+            args.negative,
+            label_field=args.label_field,
+            positive_value=args.positive_value,
+            chunk_words=args.chunk_words,
+            exclude_id_prefix=args.exclude_id_prefix,
+        )
+    )
+    m = train_classifier(examples, args.out, held_out=args.held_out, epoch=args.epoch, lr=args.lr)
+    print(
+        f"trained on {m.train:,} examples; threshold {m.threshold:.4f} chosen on {m.validation:,}; "
+        f"on {m.test:,} held-out ({m.positives_test:,} positive): precision {m.precision:.4f} "
+        f"recall {m.recall:.4f} F1 {m.f1:.4f} -> {args.out}.bin, .ftz, .json"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     beam_args: list[str] = []
@@ -91,6 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--vocab-size", type=int, default=32000)
     t.add_argument("--sample-docs", type=int, default=10000)
     t.set_defaults(fn=cmd_train_tokenizer)
+    c = sub.add_parser(
+        "train-classifier", help="train a fastText classifier (quality, toxicity) on JSONL"
+    )
+    c.add_argument("--out", required=True, help="output prefix: PREFIX.bin, .ftz and .json")
+    c.add_argument("--labeled", action="append", default=[], help="JSONL with text and a label")
+    c.add_argument("--positive", action="append", default=[], help="JSONL of positive texts")
+    c.add_argument("--negative", action="append", default=[], help="JSONL of negative texts")
+    c.add_argument("--label-field", default="label")
+    c.add_argument("--positive-value", default="1", help="label value that means positive")
+    c.add_argument("--chunk-words", type=int, default=0, help="cut long texts into chunks")
+    c.add_argument("--exclude-id-prefix", action="append", default=[])
+    c.add_argument("--held-out", type=float, default=0.2)
+    c.add_argument("--epoch", type=int, default=10)
+    c.add_argument("--lr", type=float, default=0.2)
+    c.set_defaults(fn=cmd_train_classifier)
     args = p.parse_args(argv)
     args.beam_args = beam_args
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)

@@ -238,10 +238,11 @@ FOREIGN = {
         "会议结束后仍有许多问题没有解决。",
     ],
 }
+# abusive comment lines of the kind real toxicity data labels (profanity, no slurs)
 TOXIC_LINES = [
-    "You are a complete idiot and everyone here hates you.",
-    "Shut up, you worthless moron.",
-    "What a pathetic loser, nobody wants your garbage opinions.",
+    "Shut the fuck up, you worthless bitch.",
+    "You are a fucking idiot and everyone here hates you.",
+    "Go to hell, you stupid ass clown.",
 ]
 BOILERPLATE = [
     "Home | About | Contact | Privacy",

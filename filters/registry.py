@@ -11,14 +11,15 @@ import filters
 from filters.base import REGISTRY, Filter
 
 # The chain a build runs when its config does not name one (``filters: []`` runs none):
-# language first, then repetition and quality rules, C4's line cleaning, FineWeb's rules, and
-# PII redaction last, on the text that will be kept.
+# language first, then repetition and quality rules, C4's line cleaning, FineWeb's rules,
+# toxicity, and PII redaction last, on the text that will be kept.
 DEFAULT_FILTERS: list[dict[str, dict[str, Any]]] = [
     {"langid": {}},
     {"gopher_repetition": {}},
     {"gopher_quality": {}},
     {"c4": {}},
     {"fineweb_quality": {}},
+    {"toxicity": {}},
     {"pii": {}},
 ]
 

@@ -25,6 +25,7 @@ def test_demo_config_chain_catches_what_the_generator_planted(demo, tmp_path):
     assert caught("low_quality_repetition") == Counter(
         {"gopher_repetition": len(truth["planted"]["low_quality_repetition"])}
     )
+    assert caught("toxic_lines") == Counter({"toxicity": len(truth["planted"]["toxic_lines"])})
     for kind in ("low_quality_boilerplate", "low_quality_word_salad"):
         assert "kept" not in caught(kind), (kind, caught(kind))
     clean = caught("clean")

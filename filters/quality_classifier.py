@@ -1,0 +1,34 @@
+"""Model-based quality: the probability that a document is like the positives a fastText model
+was trained on (``curate train-classifier``, e.g. clean prose against low-quality pages), as in
+the classifiers behind GPT-3's and FineWeb-Edu's filtering. The score is always kept; documents
+below ``threshold`` are removed (``threshold: 0`` only scores). Without a ``threshold`` the one
+saved with the model, chosen on held-out data, is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from curate.classifier import fasttext_text, load_classifier, positive_scores
+from curate.schema import Document
+from filters.base import Decision, Filter
+
+
+@dataclass
+class QualityClassifier(Filter):
+    model: str
+    threshold: float | None = None
+
+    name = "quality_classifier"
+    signals = ("score",)
+
+    def __post_init__(self) -> None:
+        _, meta = load_classifier(self.model)  # fails now, naming the path, if it is missing
+        if self.threshold is None:
+            self.threshold = float(meta.get("threshold", 0.5))
+
+    def apply(self, doc: Document) -> Decision:
+        model, _ = load_classifier(self.model)
+        (score,) = positive_scores(model, [fasttext_text(doc.text)])
+        keep = score >= self.threshold
+        return Decision(keep, None if keep else "low_score", {"score": score})

@@ -1,0 +1,64 @@
+"""Toxicity: a fastText classifier scores every line; a document is removed when a line
+reaches ``threshold`` (``mode: document``), or only those lines are removed (``mode: lines``).
+
+The default model, ``filters/models/toxicity.ftz``, is trained by this project (``make
+models``; README "Models"): positives are the offensive and hateful tweets of Davidson et al.
+2017 (MIT), negatives their clean tweets plus public-domain prose (Gutenberg novels, State of
+the Union addresses) cut into tweet-sized chunks, so that ordinary long-form text is not
+mistaken for tweets' register. It detects profanity-laden abuse and slurs, the kind of
+toxicity that dataset labels; it is not a detector of polite hostility.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from curate.classifier import fasttext_text, load_classifier, positive_scores
+from curate.schema import Document
+from filters.base import Decision, Filter
+
+DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "toxicity.ftz")
+
+
+@dataclass
+class Toxicity(Filter):
+    model: str = DEFAULT_MODEL
+    threshold: float = 0.5
+    mode: str = "document"  # or "lines": remove toxic lines, keep the rest
+
+    name = "toxicity"
+    signals = ("max_line_score", "toxic_lines", "chars_removed")
+    totals = ("toxic_lines", "chars_removed")
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("document", "lines"):
+            raise ValueError("mode must be 'document' or 'lines'")
+        if not os.path.exists(self.model):
+            raise ValueError(f"toxicity model not found: {self.model} (run `make models`)")
+
+    def apply(self, doc: Document) -> Decision:
+        model, _ = load_classifier(self.model)
+        lines = doc.text.split("\n")
+        prepared = [fasttext_text(ln) for ln in lines]
+        scored = [i for i, p in enumerate(prepared) if p]
+        scores = (
+            dict(zip(scored, positive_scores(model, [prepared[i] for i in scored]), strict=True))
+            if scored
+            else {}
+        )
+        toxic = {i for i, s in scores.items() if s >= self.threshold}
+        signals = {
+            "max_line_score": max(scores.values(), default=0.0),
+            "toxic_lines": float(len(toxic)),
+            "chars_removed": 0.0,
+        }
+        if not toxic:
+            return Decision(True, None, signals)
+        if self.mode == "document":
+            return Decision(False, "toxic", signals)
+        text = "\n".join(ln for i, ln in enumerate(lines) if i not in toxic)
+        signals["chars_removed"] = float(len(doc.text) - len(text))
+        if not text.strip():
+            return Decision(False, "toxic", signals, text)
+        return Decision(True, None, signals, text)

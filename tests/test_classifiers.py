@@ -1,0 +1,94 @@
+"""fastText classifiers trained here: the training command, the quality and toxicity filters,
+and the toxicity model that ships in the package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from curate.classifier import best_threshold, labeled_examples, train_classifier
+from curate.cli import main
+from curate.demo import TOXIC_LINES
+from curate.schema import Document
+from filters.quality_classifier import QualityClassifier
+from filters.toxicity import DEFAULT_MODEL, Toxicity
+from tests.conftest import EVALDATA
+
+TOXICITY = EVALDATA / "toxicity" / "davidson.jsonl"
+PROSE = EVALDATA / "prose" / "prose.jsonl"
+
+
+def doc(text: str) -> Document:
+    return Document(id="x", text=text, timestamp=0)
+
+
+@pytest.fixture(scope="module")
+def prose_docs() -> list[str]:
+    if not PROSE.exists():
+        pytest.skip("shared evaldata not present")
+    return [json.loads(line)["text"] for line in PROSE.open() if "wikitext" not in line[:40]]
+
+
+def test_best_threshold_maximizes_f1():
+    scores = [0.9, 0.8, 0.7, 0.4, 0.3, 0.2]
+    labels = [True, True, False, True, False, False]
+    threshold, precision, recall, f1 = best_threshold(scores, labels)
+    assert threshold == 0.4 and precision == 0.75 and recall == 1.0
+    assert f1 == pytest.approx(2 * 0.75 / 1.75)
+
+
+def test_training_is_measured_and_reproducible(tmp_path):
+    if not TOXICITY.exists():
+        pytest.skip("shared evaldata not present")
+    examples = list(labeled_examples([str(TOXICITY)], [], []))[:8000]
+    m = train_classifier(examples, str(tmp_path / "a"))
+    assert m.train + m.validation + m.test == len(examples)
+    assert m.precision > 0.9 and m.recall > 0.85  # real held-out tweets
+    train_classifier(examples, str(tmp_path / "b"))
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert digest(tmp_path / "a.ftz") == digest(tmp_path / "b.ftz")
+    assert json.loads((tmp_path / "a.json").read_text())["f1"] == pytest.approx(m.f1)
+
+
+def test_quality_model_from_the_command_line(prose_docs, tmp_path):
+    import random
+
+    from curate.demo import _Writer
+
+    w = _Writer(random.Random(0))
+    salad = tmp_path / "low.jsonl"
+    rows = []
+    for i in range(1500):  # low-quality pages: templated text and keyword lists
+        words = w.sentence(["budget", "council", "stadium", "league"], 2020.0).split()
+        rows.append({"text": " ".join(random.Random(i).sample(words * 3, len(words) * 2))})
+    salad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps({"text": t}) + "\n" for t in prose_docs))
+    out = tmp_path / "quality"
+    args = ["train-classifier", "--out", str(out), "--positive", str(good), "--negative"]
+    assert main([*args, str(salad), "--chunk-words", "40"]) == 0
+    assert out.with_suffix(".bin").exists() and out.with_suffix(".ftz").exists()
+    f = QualityClassifier(model=str(out.with_suffix(".ftz")))
+    assert f.threshold == json.loads(out.with_suffix(".json").read_text())["threshold"]
+    prose_scores = [f.apply(doc(t)).signals["score"] for t in prose_docs[-50:]]
+    salad_scores = [f.apply(doc(r["text"])).signals["score"] for r in rows[-50:]]
+    assert min(prose_scores) > max(salad_scores)
+
+
+def test_shipped_toxicity_model_catches_abuse_not_prose(prose_docs):
+    with open(DEFAULT_MODEL.replace(".ftz", ".json")) as f:
+        meta = json.load(f)
+    assert meta["precision"] > 0.9 and meta["recall"] > 0.9  # held-out tweets, see make models
+    f = Toxicity()
+    clean = prose_docs[:300]
+    flagged = [t for t in clean if not f.apply(doc(t)).keep]
+    assert len(flagged) <= 3, flagged[:1]
+    article = "The council met on Monday.\nThe budget passed after a long debate."
+    for line in TOXIC_LINES:
+        d = f.apply(doc(f"{article}\n{line}"))
+        assert not d.keep and d.reason == "toxic" and d.signals["toxic_lines"] == 1
+        kept = Toxicity(mode="lines").apply(doc(f"{article}\n{line}"))
+        assert kept.keep and kept.text == article
+        assert kept.signals["chars_removed"] == len(line) + 1
