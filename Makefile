@@ -40,6 +40,7 @@ $(BENCH_ENV): bench/requirements.txt
 bench: $(STAMP) $(BENCH_ENV)  ## throughput, memory and dedup quality figures, written to BENCHMARKS.md
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/filters_bench.py --out BENCHMARKS.md
 
 models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity.ftz) from ../shared/evaldata
 	$(BIN)/curate train-classifier --out filters/models/toxicity \

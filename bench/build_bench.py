@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 from measure import run_measured
+from sections import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 PROSE = ROOT.parent / "shared" / "evaldata" / "prose" / "prose.jsonl"
@@ -207,7 +208,6 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
     big = results[f"{args.scale}x"]
     mbs = lambda r: r["bytes"] / r["wall_s"] / 1e6  # noqa: E731
     lines = [
-        "<!-- build-bench:start -->",
         "## End-to-end build (issue 2)",
         "",
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
@@ -247,24 +247,11 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
         f"- Peak memory at {args.scale}x the data, exact dedup: **{big['peak_rss_mb'] / r1['peak_rss_mb']:.2f}x** the 1x peak RSS ({big['peak_anon_mb'] / r1['peak_anon_mb']:.2f}x anonymous); target <= 1.5x.",
         f"- Peak memory at {args.scale}x the data, exact + near dedup: **{n4['peak_rss_mb'] / n1['peak_rss_mb']:.2f}x** the 1x peak RSS (**{n4['peak_anon_mb'] / n1['peak_anon_mb']:.2f}x** anonymous), while the pairs to verify grow **{n4['stats']['near_dedup']['pairs_verified'] / n1['stats']['near_dedup']['pairs_verified']:.1f}x**: the prose half of this corpus re-cuts the same 4.4 MB of text at every size, so its duplicate clusters get denser as it grows. Peak RSS counts the pages of memory-mapped signature tables that were read; anonymous RSS (heap) does not.",
         "- Memory is sampled every 0.2 s over the whole process tree (driver and SDK workers); on the DirectRunner every shuffle is held in the driver's memory.",
-        "<!-- build-bench:end -->",
     ]
-    section = "\n".join(lines) + "\n"
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Benchmarks\n\nFigures from `make bench`; each section names its machine, date and command.\n\n"
-    )
-    if "<!-- build-bench:start -->" in text:
-        head, rest = text.split("<!-- build-bench:start -->", 1)
-        text = head + section + rest.split("<!-- build-bench:end -->\n", 1)[-1]
-    else:
-        text += section
-    path.write_text(text)
+    replace_section(path, "build-bench", lines)
     (WORK / "build_bench.json").write_text(
         json.dumps({"results": results, "tokenizer_mb_s": speeds}, indent=1, default=str)
     )
-    print(section)
 
 
 if __name__ == "__main__":

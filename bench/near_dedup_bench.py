@@ -20,6 +20,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sections import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PROSE = ROOT.parent / "shared" / "evaldata" / "prose" / "prose.jsonl"
@@ -93,6 +95,7 @@ def run_pipeline(raw: Path, out: Path, threshold: float, verify: str) -> dict[st
     cfg = parse_config(
         {
             "input": {"paths": [str(raw / "*.jsonl")]},
+            "filters": [],  # dedup alone: filters would change the texts being compared
             "dedup": {"exact": True, "near": {"threshold": threshold, "verify": verify}},
             "tokenizer": {"train": {"vocab_size": 4000, "sample_docs": 500}},
             "output": {"dir": str(out)},
@@ -267,7 +270,6 @@ def write_section(
         sum(lo <= p["jaccard"] < hi for p in pairs) for lo, hi in zip(bins, bins[1:], strict=False)
     ]
     lines = [
-        "<!-- near-bench:start -->",
         "## Near-duplicate removal (issue 3)",
         "",
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; machine: {os.cpu_count()} cores, Python {platform.python_version()}",
@@ -317,16 +319,7 @@ def write_section(
         "",
         f"- curate's whole build is **{dt_big['wall_s'] / near['wall_s']:.1f}x** faster than DataTrove's dedup alone; its near-dedup share is **{dt_big['wall_s'] / max(near['wall_s'] - exact['wall_s'], 1e-9):.0f}x** faster.",
     ]
-    lines.append("<!-- near-bench:end -->")
-    section = "\n".join(lines) + "\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if "<!-- near-bench:start -->" in text:
-        head, rest = text.split("<!-- near-bench:start -->", 1)
-        text = head + section + rest.split("<!-- near-bench:end -->\n", 1)[-1]
-    else:
-        text += "\n" + section
-    path.write_text(text)
-    print(section)
+    replace_section(path, "near-bench", lines)
 
 
 if __name__ == "__main__":

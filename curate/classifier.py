@@ -13,18 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 
+_NO_WORD = re.compile(r"[\W_]+")
 POSITIVE = "__label__pos"
 NEGATIVE = "__label__neg"
 
 
 def fasttext_text(text: str) -> str:
-    """fastText reads one example per line: lowercase, whitespace (newlines too) collapsed."""
-    return " ".join(text.lower().split())
+    """fastText reads one example per line: lowercase, whitespace (newlines too) collapsed, and
+    tokens without a letter or digit dropped (markup such as "= =" or "|" is not language, and
+    a model should not learn where a data set happened to use it)."""
+    return " ".join(t for t in text.lower().split() if not _NO_WORD.fullmatch(t))
 
 
 def labeled_examples(

@@ -115,9 +115,13 @@ def test_c4_removes_lines_and_pages_by_the_paper(sentences):
             assert kept.signals["lines_removed"] < 20, lang
 
 
-def test_fineweb_rules(prose):
+def test_fineweb_rules(prose, sentences):
     f = FineWebQuality()
     assert sum(f.apply(doc(t)).keep for t in prose[:200]) / 200 > 0.95
+    for lang in ("de", "ar", "hi", "zh", "ja", "ko"):  # sentence ends beyond ASCII punctuation
+        paragraphs = [" ".join(sentences[lang][i : i + 3]) for i in range(0, 30, 3)]
+        d = f.apply(doc("\n".join(paragraphs)))
+        assert d.keep, (lang, d.signals)
     menu = "\n".join(["Home", "News", "Sport", "Weather", "A long enough line that ends well."])
     d = f.apply(doc(menu))
     assert d.signals["short_line_ratio"] == 0.8 and d.reason == "short_line_ratio"
