@@ -1,7 +1,7 @@
 """Filter speed beside DataTrove's, language-ID accuracy and the toxicity model's figures.
 Writes its section of BENCHMARKS.md.
 
-Speeds: every filter alone and the whole default chain, one process, on the first ~20 MB of
+Speeds: every filter alone and the whole default chain, one process, on the first ~5 MB of
 the build benchmark's corpus; the whole chain also on all of it with one process per core.
 DataTrove's Gopher repetition, Gopher quality, C4 and FineWeb filters run on the same sample
 in the benchmark environment (bench/.venv).
@@ -187,7 +187,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--mb", type=int, default=200)
-    ap.add_argument("--sample-mb", type=float, default=20)
+    ap.add_argument("--sample-mb", type=float, default=5)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))

@@ -42,6 +42,9 @@ LSH_FIELDS = (
 RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
 
 
+RUN_BATCH_ROWS = 64
+
+
 def run_schema(signals: list[str], keep_text: bool) -> pa.Schema:
     base = shard_schema(signals, keep_text)
     return pa.schema(list(base) + RUN_EXTRA)
@@ -319,7 +322,9 @@ class _Spill:
         )
         w = AtomicWriter(path)
         with pa.ipc.new_stream(w, proc.schema) as writer:
-            writer.write_table(table, max_chunksize=proc.cfg.output.rows_per_batch)
+            # small batches: the merge holds one batch per run (and slices of recent ones),
+            # so its memory stays flat as runs multiply; shard batches are cut independently
+            writer.write_table(table, max_chunksize=RUN_BATCH_ROWS)
         w.commit()
         self.res.runs.append((part, path))
         lsh = proc.lsh

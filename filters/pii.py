@@ -54,9 +54,17 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# countries in the SWIFT IBAN registry
+_IBAN_COUNTRIES = frozenset(
+    "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
+    "GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL "
+    "NO OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE".split()
+)
+
+
 def iban_ok(candidate: str) -> bool:
     s = candidate.replace(" ", "")
-    if not 15 <= len(s) <= 34:
+    if not 15 <= len(s) <= 34 or s[:2] not in _IBAN_COUNTRIES:
         return False
     rearranged = s[4:] + s[:4]
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
