@@ -242,6 +242,7 @@ class FileProcessor:
             info = sink.close()
             if info:
                 res.record_files.append(info)
+        pa.default_memory_pool().release_unused()  # hand this file's buffers back to the OS
         return res
 
     def _quarantine(self, sink, res, path, position, kind, error, raw) -> None:

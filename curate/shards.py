@@ -147,4 +147,5 @@ def merge_partition(
         seg_ts.append(ts)
     emit()
     sink.close_shard()
+    pa.default_memory_pool().release_unused()
     return sink.infos

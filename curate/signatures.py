@@ -115,11 +115,13 @@ class SignatureTable:
 
 
 class SignatureTables:
-    """The work directory's tables, a bounded number open at a time (least recently used)."""
+    """The work directory's tables, a bounded number open at a time (least recently used):
+    many when local (memory-mapped, the kernel pages them), few when remote (read whole)."""
 
-    def __init__(self, work_dir: str, max_open: int = 256):
+    def __init__(self, work_dir: str, max_open: int | None = None):
         self.work_dir = work_dir
-        self.max_open = max_open
+        local = FileSystems.get_scheme(work_dir) is None
+        self.max_open = max_open or (256 if local else 8)
         self._open: OrderedDict[int, SignatureTable] = OrderedDict()
 
     def __getitem__(self, file_idx: int) -> SignatureTable:

@@ -10,7 +10,8 @@ Published defaults, each a parameter:
 
 A line or paragraph counts as a duplicate from its second occurrence on. Words come from
 ``filters.words.split_words`` (CJK and Thai per character); n-grams are hashed with numpy, so
-the ten n-gram measures cost a few vectorized passes rather than Python loops.
+the n-gram measures cost a few vectorized passes rather than Python loops, and the longer
+duplicated n-grams are skipped as soon as a length has none.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ def _duplicates(units: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    m = len(ids) - n + 1
-    acc = ids[:m].copy()
-    with np.errstate(over="ignore"):
-        for j in range(1, n):
-            acc = acc * _MULT + ids[j : j + m]
-    return acc
+def _sorted_runs(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions sorted by value, and a flag on each sorted element that starts a new value."""
+    order = np.argsort(h)
+    sorted_h = h[order]
+    starts = np.empty(len(h), bool)
+    starts[0] = True
+    np.not_equal(sorted_h[1:], sorted_h[:-1], out=starts[1:])
+    return order, starts
 
 
 @dataclass
@@ -100,36 +102,34 @@ class GopherRepetition(Filter):
         out.update({f"dup_{n}gram_char_frac": 0.0 for n in range(5, 11)})
         if len(words) < 2:
             return out
-        index: dict[str, int] = {}
-        ids = np.fromiter((index.setdefault(w, len(index)) + 1 for w in words), np.uint64)
+        # equal words, equal ids: str hashes are computed in C and cached on the strings
+        ids = np.fromiter(map(hash, words), np.int64, len(words)).view(np.uint64)
         lens = np.fromiter(map(len, words), np.int64, len(words))
         total = lens.sum()
         prefix = np.concatenate(([0], np.cumsum(lens)))
-        for n in (2, 3, 4):
-            if len(words) < n:
+        h = ids
+        L = len(words)
+        for n in range(2, 11):
+            if L < n + (n > 4):  # a duplicated n-gram needs n + 1 words
+                break
+            with np.errstate(over="ignore"):
+                h = h[:-1] * _MULT + ids[n - 1 :]  # hash of the n-gram starting at each word
+            order, starts = _sorted_runs(h)
+            if n <= 4:
+                begins = np.flatnonzero(starts)
+                counts = np.diff(begins, append=len(h))
+                top = np.argmax(counts)  # ties: the n-gram that sorts first by hash
+                if counts[top] > 1:
+                    first = order[begins[top] : begins[top] + counts[top]].min()
+                    span = prefix[first + n] - prefix[first]
+                    out[f"top_{n}gram_char_frac"] = float(counts[top] * span / total)
                 continue
-            _, first, counts = np.unique(
-                _ngram_hashes(ids, n), return_index=True, return_counts=True
-            )
-            top = np.argmax(counts)  # ties: the n-gram that sorts first by hash
-            if counts[top] < 2:
-                continue  # no n-gram repeats
-            start = first[top]
-            out[f"top_{n}gram_char_frac"] = float(
-                counts[top] * (prefix[start + n] - prefix[start]) / total
-            )
-        for n in range(5, 11):
-            if len(words) < n + 1:
-                continue
-            _, inverse, counts = np.unique(
-                _ngram_hashes(ids, n), return_inverse=True, return_counts=True
-            )
-            starts = np.flatnonzero(counts[inverse] > 1)
-            if not len(starts):
-                continue
-            cover = np.zeros(len(words) + 1, np.int64)
-            np.add.at(cover, starts, 1)
-            np.add.at(cover, starts + n, -1)
+            alone = starts & np.append(starts[1:], True)  # a value seen once
+            if alone.all():
+                break  # no repeated n-gram, so none longer either
+            positions = order[~alone]
+            cover = np.bincount(positions, minlength=L + 1)
+            cover -= np.bincount(positions + n, minlength=L + 1)
             covered = np.cumsum(cover[:-1]) > 0
             out[f"dup_{n}gram_char_frac"] = float(lens[covered].sum() / total)
         return out

@@ -101,22 +101,28 @@ def _is_phone(m: re.Match) -> bool:
     return grouped and not re.fullmatch(r"[\d.]+", s)  # 3.14159.2653 is not a phone
 
 
+_SECRET_PREFIXES = (
+    "-----BEGIN", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "AIza",
+    "k_live_", "sk-", "eyJ",
+)  # fmt: skip
+
+# (type, pattern, validator, cheap test that must pass before the pattern runs)
 _RULES = (
-    ("secret", _SECRETS, None),
-    ("email", _EMAIL, None),
-    ("iban", _IBAN, lambda m: iban_ok(m.group())),
-    ("card", _CARD, _is_card),
-    ("ipv6", _IPV6, _is_ipv6),
-    ("ipv4", _IPV4, _is_ipv4),
-    ("phone", _PHONE, _is_phone),
+    ("secret", _SECRETS, None, lambda t: any(p in t for p in _SECRET_PREFIXES)),
+    ("email", _EMAIL, None, lambda t: "@" in t),
+    ("iban", _IBAN, lambda m: iban_ok(m.group()), None),
+    ("card", _CARD, _is_card, None),
+    ("ipv6", _IPV6, _is_ipv6, lambda t: t.count(":") >= 2),
+    ("ipv4", _IPV4, _is_ipv4, lambda t: "." in t),
+    ("phone", _PHONE, _is_phone, None),
 )
 
 
 def redact(text: str, types: tuple[str, ...] = TYPES) -> tuple[str, dict[str, int]]:
     """The text with each validated match replaced by ``[TYPE]``, and counts per type."""
     counts = dict.fromkeys(types, 0)
-    for name, pattern, valid in _RULES:
-        if name not in counts:
+    for name, pattern, valid, worth_trying in _RULES:
+        if name not in counts or (worth_trying is not None and not worth_trying(text)):
             continue
 
         def sub(m: re.Match, name=name, valid=valid) -> str:
