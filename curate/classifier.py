@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 
-_NO_WORD = re.compile(r"[\W_]+")
+_MARKUP_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|_)+(?!\S)")  # a token with no letter or digit
 POSITIVE = "__label__pos"
 NEGATIVE = "__label__neg"
 
@@ -28,7 +28,7 @@ def fasttext_text(text: str) -> str:
     """fastText reads one example per line: lowercase, whitespace (newlines too) collapsed, and
     tokens without a letter or digit dropped (markup such as "= =" or "|" is not language, and
     a model should not learn where a data set happened to use it)."""
-    return " ".join(t for t in text.lower().split() if not _NO_WORD.fullmatch(t))
+    return " ".join(_MARKUP_TOKEN.sub(" ", text.lower()).split())
 
 
 def labeled_examples(

@@ -43,6 +43,7 @@ RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
 
 
 RUN_BATCH_ROWS = 64
+SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
 
 
 def run_schema(signals: list[str], keep_text: bool) -> pa.Schema:
@@ -114,27 +115,35 @@ class Screen:
         self.totals = [f"{f.name}.{t}" for f in self.filters for t in f.totals]
         self.temporal = TemporalAssigner(cfg.temporal)
 
-    def reason_to_remove(self, doc: Document) -> str | None:
+    def screen(self, docs: list[Document]) -> list[str | None]:
         """Apply every filter in order, recording its signals and decision (``<name>.keep``)
-        on the document even after an earlier one rejected it, so that thresholds can be
-        re-tuned from the output alone. The first rejection is the reason; None means keep."""
-        if not doc.text:
-            return "normalize.empty_text"
-        reason = None
+        on each document even after an earlier one rejected it, so that thresholds can be
+        re-tuned from the output alone. Per document: the first rejection is the reason; None
+        means keep. Documents go through one filter at a time (see ``Filter.apply_batch``)."""
+        reasons: list[str | None] = [None if d.text else "normalize.empty_text" for d in docs]
+        live = [i for i, r in enumerate(reasons) if r is None]
+        batch = [docs[i] for i in live]
         for f in self.filters:
-            d = f.apply(doc)
-            for k, v in d.signals.items():
-                doc.signals[f"{f.name}.{k}"] = v
-            doc.signals[f"{f.name}.keep"] = float(d.keep)
-            if d.text is not None:
-                doc.text = d.text
-            doc.metadata.update(d.metadata)
-            if not d.keep and reason is None:
-                reason = f"{f.name}.{d.reason}"
-        if reason is not None:
-            return reason
-        doc.split, doc.period = self.temporal.assign(doc.timestamp)
-        return "temporal.outside_splits" if doc.split is None else None
+            if not batch:
+                break
+            for i, doc, d in zip(live, batch, f.apply_batch(batch), strict=True):
+                for k, v in d.signals.items():
+                    doc.signals[f"{f.name}.{k}"] = v
+                doc.signals[f"{f.name}.keep"] = float(d.keep)
+                if d.text is not None:
+                    doc.text = d.text
+                doc.metadata.update(d.metadata)
+                if not d.keep and reasons[i] is None:
+                    reasons[i] = f"{f.name}.{d.reason}"
+        for i, doc in zip(live, batch, strict=True):
+            if reasons[i] is None:
+                doc.split, doc.period = self.temporal.assign(doc.timestamp)
+                if doc.split is None:
+                    reasons[i] = "temporal.outside_splits"
+        return reasons
+
+    def reason_to_remove(self, doc: Document) -> str | None:
+        return self.screen([doc])[0]
 
 
 def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
@@ -202,7 +211,9 @@ class FileProcessor:
             join(out_dir, "rejected", f"filtered-{file_idx:05d}.jsonl"), "rejected"
         )
         spill = _Spill(self, file_idx, res)
-        batch: list[Document] = []
+        pending: list[tuple[Document, int]] = []
+        kept: list[Document] = []
+        size = self.cfg.input.batch_size
         for rec in read_file(path, self.cfg.input.format, self.cfg.input.max_doc_bytes):
             res.counts["input_records"] += 1
             origin = f"{file_idx}:{rec.position}"
@@ -220,21 +231,17 @@ class FileProcessor:
             drop = unit_drops.get(origin_sort_key(origin)) if unit_drops else None
             if drop and not self._drop_units(doc, drop, path, rec.position, rejected, res):
                 continue
-            try:
-                keep = self._screen(doc, path, rec.position, rejected, res)
-            except Exception as e:  # noqa: BLE001 - dead letter: one bad document, not the build
-                error = f"{type(e).__name__}: {e}"
-                self._quarantine(
-                    quarantine, res, path, rec.position, "processing_error", error, None
-                )
-                continue
-            if keep:
-                batch.append(doc)
-            if len(batch) >= self.cfg.input.batch_size:
-                spill.add(batch, self.encoder.encode_batch([d.text for d in batch]))
-                batch = []
-        if batch:
-            spill.add(batch, self.encoder.encode_batch([d.text for d in batch]))
+            pending.append((doc, rec.position))
+            if len(pending) >= SCREEN_BATCH:
+                kept += self._screen(pending, path, rejected, quarantine, res)
+                pending = []
+            while len(kept) >= size:
+                spill.add(kept[:size], self.encoder.encode_batch([d.text for d in kept[:size]]))
+                kept = kept[size:]
+        kept += self._screen(pending, path, rejected, quarantine, res)
+        for i in range(0, len(kept), size):
+            chunk = kept[i : i + size]
+            spill.add(chunk, self.encoder.encode_batch([d.text for d in chunk]))
         spill.flush()
         if self.lsh is not None:
             spill.write_signatures(signature_path(self.work_dir, file_idx))
@@ -261,15 +268,34 @@ class FileProcessor:
         self._reject(doc, path, position, "line_dedup.nothing_left", rejected, res)
         return False
 
-    def _screen(self, doc: Document, path: str, position: int, rejected, res) -> bool:
-        """False (and a rejected entry) if the screen removes the document."""
-        reason = self.screen.reason_to_remove(doc)
-        for key in self.screen.totals:
-            res.counts[f"filter_totals.{key}"] += int(doc.signals.get(key, 0))
-        if reason is None:
-            return True
-        self._reject(doc, path, position, reason, rejected, res)
-        return False
+    def _screen(self, items: list[tuple[Document, int]], path, rejected, quarantine, res):
+        """The documents the screen keeps; the others go to rejected/, or to quarantine when a
+        filter raised on them (a dead letter: one bad document, not the build)."""
+        docs = [doc for doc, _ in items]
+        saved = [(d.text, dict(d.signals), dict(d.metadata)) for d in docs]
+        try:
+            outcomes: list = self.screen.screen(docs)
+        except Exception:  # noqa: BLE001 - again one document at a time, to find the bad one
+            outcomes = []
+            for doc, (text, signals, metadata) in zip(docs, saved, strict=True):
+                doc.text, doc.signals, doc.metadata = text, signals, metadata
+                try:
+                    outcomes.append(self.screen.reason_to_remove(doc))
+                except Exception as e:  # noqa: BLE001
+                    outcomes.append(e)
+        kept = []
+        for (doc, position), outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                error = f"{type(outcome).__name__}: {outcome}"
+                self._quarantine(quarantine, res, path, position, "processing_error", error, None)
+                continue
+            for key in self.screen.totals:
+                res.counts[f"filter_totals.{key}"] += int(doc.signals.get(key, 0))
+            if outcome is None:
+                kept.append(doc)
+            else:
+                self._reject(doc, path, position, outcome, rejected, res)
+        return kept
 
     def _reject(self, doc: Document, path: str, position: int, reason: str, rejected, res):
         res.counts[f"removed.{reason}"] += 1

@@ -40,3 +40,9 @@ class Filter:
 
     def apply(self, doc: Document) -> Decision:
         raise NotImplementedError
+
+    def apply_batch(self, docs: list[Document]) -> list[Decision]:
+        """The screen passes documents in batches, one filter at a time, which keeps a model's
+        tables hot in the CPU cache; filters with a model override this to score the whole
+        batch in one call. Must equal ``apply`` on each document."""
+        return [self.apply(d) for d in docs]

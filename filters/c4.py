@@ -57,10 +57,11 @@ class C4(Filter):
             return self._page(text, text, 0, "lorem_ipsum")
         if self.remove_curly_bracket and "{" in text:
             return self._page(text, text, 0, "curly_bracket")
+        citations = self.remove_citations and "[" in text
         kept: list[str] = []
         removed = 0
         for line in text.split("\n"):
-            if self.remove_citations:
+            if citations:
                 line = _CITATION.sub("", line)
             line = line.strip()
             if not line:
@@ -70,10 +71,9 @@ class C4(Filter):
             else:
                 removed += 1
         new = "\n".join(kept)
-        reason = None
-        if len(_SENTENCE_END.findall(new)) < self.min_sentences:
-            reason = "too_few_sentences"
-        return self._page(text, new, removed, reason)
+        sentences = len(_SENTENCE_END.findall(new))
+        reason = "too_few_sentences" if sentences < self.min_sentences else None
+        return self._page(text, new, removed, reason, sentences)
 
     def _line_ok(self, line: str) -> bool:
         if not line.endswith(TERMINAL):
@@ -88,10 +88,14 @@ class C4(Filter):
             return False
         return not (self.remove_policy_lines and any(p in lower for p in _POLICY))
 
-    def _page(self, old: str, new: str, removed: int, reason: str | None) -> Decision:
+    def _page(
+        self, old: str, new: str, removed: int, reason: str | None, sentences: int | None = None
+    ) -> Decision:
+        if sentences is None:
+            sentences = len(_SENTENCE_END.findall(new))
         signals = {
             "lines_removed": float(removed),
             "chars_removed": float(len(old) - len(new)),
-            "sentences": float(len(_SENTENCE_END.findall(new))),
+            "sentences": float(sentences),
         }
         return Decision(reason is None, reason, signals, new if new != old else None)

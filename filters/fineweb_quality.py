@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from curate.schema import Document
 from filters.base import Decision, Filter
 from filters.c4 import TERMINAL
-from filters.words import split_words
+from filters.words import document_words
 
 
 @dataclass
@@ -40,7 +40,7 @@ class FineWebQuality(Filter):
             return Decision(False, "empty", dict.fromkeys(self.signals, 0.0))
         chars = max(len(text.replace("\n", "")), 1)
         dup_chars = sum((c - 1) * len(ln) for ln, c in Counter(lines).items() if c > 1)
-        words = len(split_words(text))
+        words = len(document_words(text))
         s = {
             "line_punct_ratio": sum(ln.endswith(TERMINAL) for ln in lines) / len(lines),
             "dup_line_char_ratio": dup_chars / chars,

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from curate.schema import Document
 from filters.base import Decision, Filter
-from filters.words import split_words
+from filters.words import document_words
 
 _ALPHA = re.compile(r"[^\W\d_]")
 _BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "–", "-", "*", "·", "➢", "►", "‣", "⁃")
 _ELLIPSES = ("...", "…")
+_MAX_KNOWN_WORDS = 1 << 20
 
 
 @dataclass
@@ -59,22 +60,36 @@ class GopherQuality(Filter):
         if self.min_mean_word_length > self.max_mean_word_length:
             raise ValueError("min_mean_word_length must not exceed max_mean_word_length")
         self._stop = frozenset(w.lower() for w in self.stop_words)
+        self._kinds: dict[str, int] = {}
+
+    def _kind(self, word: str) -> int:
+        """0: no letter; 1: a word with a letter; 2: a stop word."""
+        kind = 0 if not _ALPHA.search(word) else 2 if word.lower() in self._stop else 1
+        if len(self._kinds) >= _MAX_KNOWN_WORDS:
+            self._kinds.clear()
+        self._kinds[word] = kind
+        return kind
 
     def apply(self, doc: Document) -> Decision:
         text = doc.text
-        words = split_words(text)
+        words = document_words(text)
         n = len(words)
         lines = [ln for ln in text.split("\n") if ln.strip()] or [""]
         mean_len = sum(map(len, words)) / n if n else 0.0
         symbols = text.count("#") + text.count("...") + text.count("…")
         bullet = sum(1 for ln in lines if ln.lstrip().startswith(_BULLETS)) / len(lines)
         ellipsis = sum(1 for ln in lines if ln.rstrip().endswith(_ELLIPSES)) / len(lines)
-        # per-word checks once per distinct word: Zipf makes that a small fraction of words
+        # per-word checks once per distinct word, remembered across documents (Zipf: most
+        # words were seen before)
         n_alpha = stop = 0
+        kinds = self._kinds
         for w, c in Counter(words).items():
-            if _ALPHA.search(w):
+            kind = kinds.get(w)
+            if kind is None:
+                kind = self._kind(w)
+            if kind:
                 n_alpha += c
-                if w.lower() in self._stop:
+                if kind == 2:
                     stop += c
         alpha = n_alpha / n if n else 0.0
         signals = {

@@ -8,7 +8,8 @@ Published defaults, each a parameter:
 - words covered by repeated 5- to 10-grams: at most 15%, 14%, 13%, 12%, 11%, 10% of the word
   characters
 
-A line or paragraph counts as a duplicate from its second occurrence on. Words come from
+A line or paragraph counts as a duplicate from its second occurrence on. When several n-grams
+are the most frequent, the longest in characters counts. Words come from
 ``filters.words.split_words`` (CJK and Thai per character); n-grams are hashed with numpy, so
 the n-gram measures cost a few vectorized passes rather than Python loops, and the longer
 duplicated n-grams are skipped as soon as a length has none.
@@ -24,10 +25,11 @@ import numpy as np
 
 from curate.schema import Document
 from filters.base import Decision, Filter
-from filters.words import split_words
+from filters.words import document_words
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _MULT = np.uint64(0x9E3779B97F4A7C15)
+_MULT2 = np.uint64(0xC2B2AE3D27D4EB4F)  # salts an n-gram hash with its document
 
 
 def _duplicates(units: list[str]) -> tuple[int, int]:
@@ -81,57 +83,15 @@ class GopherRepetition(Filter):
             raise ValueError("n-gram sizes must be 2-4 (top) and 5-10 (duplicated)")
 
     def apply(self, doc: Document) -> Decision:
-        text = doc.text
-        total_chars = max(len(text), 1)
-        lines = [ln for ln in text.split("\n") if ln.strip()]
-        paras = [p for p in _PARAGRAPHS.split(text) if p.strip()]
-        dl, dl_chars = _duplicates(lines)
-        dp, dp_chars = _duplicates(paras)
-        s = {
-            "dup_line_frac": dl / len(lines) if lines else 0.0,
-            "dup_para_frac": dp / len(paras) if paras else 0.0,
-            "dup_line_char_frac": dl_chars / total_chars,
-            "dup_para_char_frac": dp_chars / total_chars,
-        }
-        s.update(self._ngram_signals(split_words(text)))
-        reason = self._reason(s)
-        return Decision(keep=reason is None, reason=reason, signals=s)
+        return self.apply_batch([doc])[0]
 
-    def _ngram_signals(self, words: list[str]) -> dict[str, float]:
-        out = {f"top_{n}gram_char_frac": 0.0 for n in (2, 3, 4)}
-        out.update({f"dup_{n}gram_char_frac": 0.0 for n in range(5, 11)})
-        if len(words) < 2:
-            return out
-        # equal words, equal ids: str hashes are computed in C and cached on the strings
-        ids = np.fromiter(map(hash, words), np.int64, len(words)).view(np.uint64)
-        lens = np.fromiter(map(len, words), np.int64, len(words))
-        total = lens.sum()
-        prefix = np.concatenate(([0], np.cumsum(lens)))
-        h = ids
-        L = len(words)
-        for n in range(2, 11):
-            if L < n + (n > 4):  # a duplicated n-gram needs n + 1 words
-                break
-            with np.errstate(over="ignore"):
-                h = h[:-1] * _MULT + ids[n - 1 :]  # hash of the n-gram starting at each word
-            order, starts = _sorted_runs(h)
-            if n <= 4:
-                begins = np.flatnonzero(starts)
-                counts = np.diff(begins, append=len(h))
-                top = np.argmax(counts)  # ties: the n-gram that sorts first by hash
-                if counts[top] > 1:
-                    first = order[begins[top] : begins[top] + counts[top]].min()
-                    span = prefix[first + n] - prefix[first]
-                    out[f"top_{n}gram_char_frac"] = float(counts[top] * span / total)
-                continue
-            alone = starts & np.append(starts[1:], True)  # a value seen once
-            if alone.all():
-                break  # no repeated n-gram, so none longer either
-            positions = order[~alone]
-            cover = np.bincount(positions, minlength=L + 1)
-            cover -= np.bincount(positions + n, minlength=L + 1)
-            covered = np.cumsum(cover[:-1]) > 0
-            out[f"dup_{n}gram_char_frac"] = float(lens[covered].sum() / total)
+    def apply_batch(self, docs: list[Document]) -> list[Decision]:
+        out = []
+        ngrams = _ngram_signals([document_words(d.text) for d in docs])
+        for doc, s in zip(docs, ngrams, strict=True):
+            s.update(_line_signals(doc.text))
+            reason = self._reason(s)
+            out.append(Decision(keep=reason is None, reason=reason, signals=s))
         return out
 
     def _reason(self, s: dict[str, float]) -> str | None:
@@ -150,3 +110,83 @@ class GopherRepetition(Filter):
             if s[f"dup_{n}gram_char_frac"] > limit:
                 return f"dup_{n}gram_char_frac"
         return None
+
+
+def _line_signals(text: str) -> dict[str, float]:
+    total_chars = max(len(text), 1)
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    paras = [p for p in _PARAGRAPHS.split(text) if p.strip()]
+    dl, dl_chars = _duplicates(lines)
+    dp, dp_chars = _duplicates(paras)
+    return {
+        "dup_line_frac": dl / len(lines) if lines else 0.0,
+        "dup_para_frac": dp / len(paras) if paras else 0.0,
+        "dup_line_char_frac": dl_chars / total_chars,
+        "dup_para_char_frac": dp_chars / total_chars,
+    }
+
+
+def _ngram_signals(docs: list[tuple[str, ...]]) -> list[dict[str, float]]:
+    """The n-gram measures of a batch of documents (their words). The words of all documents
+    are concatenated and an n-gram's hash includes its document, so a few numpy calls per
+    n-gram size serve the whole batch. An n-gram can only repeat where the (n-1)-grams at its
+    start and one word later both repeat, so each size sorts only those candidates: a
+    shrinking fraction of the words."""
+    out = [{f"top_{n}gram_char_frac": 0.0 for n in (2, 3, 4)} for _ in docs]
+    for o in out:
+        o.update({f"dup_{n}gram_char_frac": 0.0 for n in range(5, 11)})
+    words = [w for d in docs for w in d]
+    if len(words) < 2:
+        return out
+    sizes = np.fromiter(map(len, docs), np.int64, len(docs))
+    ends = np.cumsum(sizes)  # one past each document's last word
+    doc_of = np.repeat(np.arange(len(docs)), sizes)
+    # equal words, equal ids: str hashes are computed in C and cached on the strings
+    ids = np.fromiter(map(hash, words), np.int64, len(words)).view(np.uint64)
+    lens = np.fromiter(map(len, words), np.int64, len(words))
+    totals = np.maximum(np.bincount(doc_of, weights=lens, minlength=len(docs)), 1)
+    prefix = np.concatenate(([0], np.cumsum(lens)))
+    salt = doc_of.astype(np.uint64) * _MULT2
+    h = ids
+    repeated = _repeated(np.arange(len(words)), ids ^ salt)
+    for n in range(2, 11):
+        with np.errstate(over="ignore"):
+            h = h[:-1] * _MULT + ids[n - 1 :]  # hash of the n-gram starting at each word
+        cand = np.flatnonzero(repeated[: len(h)] & repeated[1 : len(h) + 1])
+        cand = cand[cand + n <= ends[doc_of[cand]]]  # within one document
+        if not len(cand):
+            break  # no repeated n-gram, so none longer either
+        order, first_of_run = _sorted_runs(h[cand] ^ salt[cand])
+        begins = np.flatnonzero(first_of_run)
+        counts = np.diff(begins, append=len(cand))
+        positions = cand[order]
+        again = positions[np.repeat(counts > 1, counts)]
+        repeated = np.zeros(len(h), bool)
+        repeated[again] = True
+        if n <= 4:  # per document, the most frequent n-gram; among ties, the longest
+            one = positions[begins]  # one occurrence of each distinct n-gram
+            span = prefix[one + n] - prefix[one]
+            best = np.zeros(len(docs), np.int64)
+            np.maximum.at(best, doc_of[one], (counts << 32) | span)
+            for d in np.flatnonzero((best >> 32) > 1):
+                frac = (best[d] >> 32) * (best[d] & 0xFFFFFFFF) / totals[d]
+                out[d][f"top_{n}gram_char_frac"] = float(frac)
+            continue
+        if not len(again):
+            break
+        cover = np.bincount(again, minlength=len(words) + 1)
+        cover -= np.bincount(again + n, minlength=len(words) + 1)
+        covered = np.flatnonzero(np.cumsum(cover[:-1]) > 0)
+        chars = np.bincount(doc_of[covered], weights=lens[covered], minlength=len(docs))
+        for d in np.flatnonzero(chars):
+            out[d][f"dup_{n}gram_char_frac"] = float(chars[d] / totals[d])
+    return out
+
+
+def _repeated(positions: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """A flag per position: its key occurs at another position too."""
+    order, first_of_run = _sorted_runs(keys)
+    counts = np.diff(np.flatnonzero(first_of_run), append=len(keys))
+    flags = np.zeros(len(keys), bool)
+    flags[positions[order[np.repeat(counts > 1, counts)]]] = True
+    return flags

@@ -66,22 +66,30 @@ class LanguageID(Filter):
             raise ValueError("min_score must be within [0, 1]")
 
     def apply(self, doc: Document) -> Decision:
-        window = doc.text[: self.max_chars]
+        return self.apply_batch([doc])[0]
+
+    def apply_batch(self, docs: list[Document]) -> list[Decision]:
         model = lid_model()
-        labels, probs = model.predict(" ".join(window.split()), k=1)
-        lang, score = labels[0].removeprefix("__label__"), float(probs[0])
-        lines = [ln.strip() for ln in window.split("\n") if len(ln.strip()) >= self.min_line_chars]
-        fraction = 1.0
-        if len(lines) > 1:
-            line_labels, _ = model.predict(lines, k=1)
-            same = sum(
-                len(ln) for ln, lab in zip(lines, line_labels, strict=True) if lab[0][9:] == lang
-            )
-            fraction = same / sum(map(len, lines))
-        signals = {"score": score, "top_language_fraction": fraction}
-        reason = None
-        if self.languages is not None and lang not in self.languages:
-            reason = "other_language"
-        elif score < self.min_score:
-            reason = "low_score"
-        return Decision(reason is None, reason, signals, metadata={"language": lang})
+        windows = [d.text[: self.max_chars] for d in docs]
+        labels, probs = model.predict([" ".join(w.split()) for w in windows], k=1)
+        lines = [
+            [ln.strip() for ln in w.split("\n") if len(ln.strip()) >= self.min_line_chars]
+            for w in windows
+        ]
+        flat = [ln for doc_lines in lines if len(doc_lines) > 1 for ln in doc_lines]
+        line_labels = iter(model.predict(flat, k=1)[0] if flat else ())
+        out = []
+        for label, prob, doc_lines in zip(labels, probs, lines, strict=True):
+            lang, score = label[0].removeprefix("__label__"), float(prob[0])
+            fraction = 1.0
+            if len(doc_lines) > 1:
+                same = sum(len(ln) for ln in doc_lines if next(line_labels)[0][9:] == lang)
+                fraction = same / sum(map(len, doc_lines))
+            reason = None
+            if self.languages is not None and lang not in self.languages:
+                reason = "other_language"
+            elif score < self.min_score:
+                reason = "low_score"
+            signals = {"score": score, "top_language_fraction": fraction}
+            out.append(Decision(reason is None, reason, signals, metadata={"language": lang}))
+        return out

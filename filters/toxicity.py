@@ -38,15 +38,21 @@ class Toxicity(Filter):
             raise ValueError(f"toxicity model not found: {self.model} (run `make models`)")
 
     def apply(self, doc: Document) -> Decision:
+        return self.apply_batch([doc])[0]
+
+    def apply_batch(self, docs: list[Document]) -> list[Decision]:
         model, _ = load_classifier(self.model)
-        lines = doc.text.split("\n")
-        prepared = [fasttext_text(ln) for ln in lines]
-        scored = [i for i, p in enumerate(prepared) if p]
-        scores = (
-            dict(zip(scored, positive_scores(model, [prepared[i] for i in scored]), strict=True))
-            if scored
-            else {}
-        )
+        lines = [d.text.split("\n") for d in docs]
+        prepared = [[fasttext_text(ln) for ln in doc_lines] for doc_lines in lines]
+        flat = [p for doc_prepared in prepared for p in doc_prepared if p]
+        scores = iter(positive_scores(model, flat) if flat else ())
+        out = []
+        for doc, doc_lines, doc_prepared in zip(docs, lines, prepared, strict=True):
+            line_scores = {i: next(scores) for i, p in enumerate(doc_prepared) if p}
+            out.append(self._decide(doc.text, doc_lines, line_scores))
+        return out
+
+    def _decide(self, text: str, lines: list[str], scores: dict[int, float]) -> Decision:
         toxic = {i for i, s in scores.items() if s >= self.threshold}
         signals = {
             "max_line_score": max(scores.values(), default=0.0),
@@ -57,8 +63,8 @@ class Toxicity(Filter):
             return Decision(True, None, signals)
         if self.mode == "document":
             return Decision(False, "toxic", signals)
-        text = "\n".join(ln for i, ln in enumerate(lines) if i not in toxic)
-        signals["chars_removed"] = float(len(doc.text) - len(text))
-        if not text.strip():
-            return Decision(False, "toxic", signals, text)
-        return Decision(True, None, signals, text)
+        new = "\n".join(ln for i, ln in enumerate(lines) if i not in toxic)
+        signals["chars_removed"] = float(len(text) - len(new))
+        if not new.strip():
+            return Decision(False, "toxic", signals, new)
+        return Decision(True, None, signals, new)

@@ -8,6 +8,7 @@ Lao, Khmer and Myanmar are written without spaces, so each of their characters c
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 UNSPACED_RANGES = (
     (0x0E00, 0x0E7F),  # Thai
@@ -28,3 +29,10 @@ def split_words(text: str) -> list[str]:
     if text.isascii() or not _HAS_UNSPACED.search(text):
         return text.split()
     return _WORD.findall(text)
+
+
+@lru_cache(maxsize=256)
+def document_words(text: str) -> tuple[str, ...]:
+    """``split_words`` for whole documents, remembered: the screen runs several filters that
+    split the same texts, one filter at a time over a batch of documents."""
+    return tuple(split_words(text))

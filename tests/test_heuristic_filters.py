@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 
@@ -53,17 +54,46 @@ def _dup_ngram_frac_reference(words: list[str], n: int) -> float:
 def test_gopher_repetition_ngram_measures_match_brute_force():
     rng = random.Random(0)
     f = GopherRepetition()
+    docs = []
     for _ in range(40):
         vocab = [f"w{i}" * rng.randint(1, 3) for i in range(rng.randint(2, 12))]
-        words = [rng.choice(vocab) for _ in range(rng.randint(12, 80))]
+        docs.append([rng.choice(vocab) for _ in range(rng.randint(12, 80))])
+    # one batch (n-grams of all documents sorted together) must equal one document at a time
+    batch = f.apply_batch([doc(" ".join(words)) for words in docs])
+    for words, together in zip(docs, batch, strict=True):
         s = f.apply(doc(" ".join(words))).signals
+        assert together.signals == s
         for n in range(5, 11):
             assert s[f"dup_{n}gram_char_frac"] == pytest.approx(_dup_ngram_frac_reference(words, n))
-        grams = Counter(tuple(words[i : i + 2]) for i in range(len(words) - 1))
-        gram, count = grams.most_common(1)[0]
-        if count > 1 and list(grams.values()).count(count) == 1:  # a unique top 2-gram
-            expected = count * sum(map(len, gram)) / sum(map(len, words))
-            assert s["top_2gram_char_frac"] == pytest.approx(expected)
+        for n in (2, 3, 4):  # the most frequent n-gram; among ties, the longest
+            grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+            top = max(grams.values())
+            span = max(sum(map(len, g)) for g, c in grams.items() if c == top)
+            expected = top * span / sum(map(len, words)) if top > 1 else 0.0
+            assert s[f"top_{n}gram_char_frac"] == pytest.approx(expected)
+
+
+def test_gopher_repetition_signals_do_not_depend_on_the_hash_seed():
+    """Words are hashed with Python's str hash, which each process salts differently; a
+    Beam worker's signals (and so the shards) must not depend on it."""
+    import subprocess
+    import sys
+
+    code = (
+        "from curate.schema import Document; from filters.gopher_repetition import "
+        "GopherRepetition as G; import json; "
+        "t = 'xx yy xx yy longword another longword another zz qq zz qq ' * 3; "
+        "print(json.dumps(G().apply(Document(id='x', text=t, timestamp=0)).signals))"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in range(6)
+    }  # fmt: skip
+    assert len(runs) == 1
 
 
 def test_gopher_repetition_keeps_real_prose_and_catches_repeats(prose, sentences):
