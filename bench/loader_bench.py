@@ -1,0 +1,191 @@
+"""Loader speed beside the raw read limit and MosaicML Streaming / LitData on the same tokens.
+Writes its section of BENCHMARKS.md.
+
+The corpus is the build benchmark's 1x output (built here if missing). Every reader delivers
+batches of 16 samples of 2,048 tokens, shuffled; curate's also packs documents and returns
+position ids and document-boundary labels. The anchors read the same tokens, pre-cut into
+2,049-token samples by their own writers (bench/loader_anchors.py, in bench/.venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from measure import run_measured
+from sections import replace_section
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORK = ROOT / "bench" / "work"
+SEQ, BATCH = 2048, 16
+
+
+def ours(out: str, workers: int, limit: int) -> dict:
+    """Runs in a child process (see __main__): start-up, tokens/s, resume time."""
+    from curate.loader import CorpusDataset, CorpusLoader
+
+    t0 = time.perf_counter()
+    ds = CorpusDataset(out, split=None, seq_len=SEQ, seed=0)
+    it = iter(CorpusLoader(ds, batch_size=BATCH, num_workers=workers))
+    next(it)
+    first = time.perf_counter() - t0
+    n = 0
+    t0 = time.perf_counter()
+    for b in it:
+        n += b["input_ids"].numel()
+        if n >= limit:
+            break
+    secs = time.perf_counter() - t0
+    # resume deep into an epoch: a state at step 1,000,000 of a long corpus is the same O(1)
+    state = ds.state_dict()
+    state["consumed"] = ds.epoch_info()["samples"] - 10 * BATCH
+    t0 = time.perf_counter()
+    ds2 = CorpusDataset(out, split=None, seq_len=SEQ, seed=0, verify="size")
+    ds2.load_state_dict(state)
+    next(iter(CorpusLoader(ds2, batch_size=BATCH, num_workers=0)))
+    resume = time.perf_counter() - t0
+    return {"tokens": n, "seconds": secs, "first_batch_s": first, "resume_s": resume}
+
+
+def raw(tokens_path: str, limit: int) -> dict:
+    """The read limit: consecutive 2,049-token slices of one memory-mapped array, stacked."""
+    import numpy as np
+    import torch
+
+    arr = np.load(tokens_path, mmap_mode="r")
+    n = 0
+    t0 = time.perf_counter()
+    step = SEQ + 1
+    for start in range(0, len(arr) - BATCH * step, BATCH * step):
+        batch = torch.stack(
+            [
+                torch.from_numpy(np.asarray(arr[s : s + step], np.int32))
+                for s in range(start, start + BATCH * step, step)
+            ]
+        )
+        n += batch[:, :-1].numel()
+        if n >= limit:
+            break
+    return {"tokens": n, "seconds": time.perf_counter() - t0}
+
+
+def flat_tokens(out: Path, dest: Path) -> Path:
+    import numpy as np
+    import pyarrow as pa
+
+    if dest.exists():
+        return dest
+    manifest = json.loads((out / "manifest.json").read_text())
+    parts = []
+    for s in manifest["shards"]:
+        with pa.memory_map(str(out / s["path"])) as f:
+            t = pa.ipc.open_file(f).read_all()
+        parts.append(t.column("input_ids").combine_chunks().values.to_numpy())
+    tmp = dest.with_suffix(".tmp.npy")
+    np.save(tmp, np.concatenate(parts))
+    os.replace(tmp, dest)
+    return dest
+
+
+def child(kind: str, *args: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, *args]
+    m = run_measured(cmd)
+    if m.returncode != 0:
+        raise RuntimeError(m.stderr[-3000:])
+    return {**json.loads(m.stdout.strip().splitlines()[-1]), "peak_rss_mb": m.peak_rss_mb}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--tokens", type=int, default=30_000_000, help="tokens read per run")
+    ap.add_argument("--child", nargs="+")
+    args = ap.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        res = (
+            ours(rest[0], int(rest[1]), int(rest[2]))
+            if kind == "ours"
+            else raw(rest[0], int(rest[1]))
+        )
+        print(json.dumps(res))
+        return
+    out = WORK / "out-1x"
+    if not (out / "manifest.json").exists():
+        from build_bench import make_corpus, run_build
+
+        make_corpus(WORK / "corpus-200mb", 200_000_000)
+        run_build(WORK / "corpus-200mb", out, os.cpu_count() or 2, None)
+    (WORK / "loader").mkdir(exist_ok=True)
+    tokens = flat_tokens(out, WORK / "loader" / "tokens.npy")
+    results = {"raw": child("raw", str(tokens), str(args.tokens))}
+    for w in (0, 2):
+        results[f"curate, {w} workers"] = child("ours", str(out), str(w), str(args.tokens))
+    anchors = subprocess.run(
+        [
+            str(ROOT / "bench" / ".venv" / "bin" / "python"),
+            str(ROOT / "bench" / "loader_anchors.py"),
+            str(tokens),
+            str(WORK / "loader"),
+            str(args.tokens),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if anchors.returncode != 0:
+        raise RuntimeError(anchors.stderr[-3000:])
+    results.update(json.loads(anchors.stdout.strip().splitlines()[-1]))
+    (WORK / "loader" / "results.json").write_text(json.dumps(results, indent=1))
+    write_section(Path(args.out), out, results)
+
+
+def write_section(path: Path, out: Path, results: dict) -> None:
+    manifest = json.loads((out / "manifest.json").read_text())
+    shards = len(manifest["shards"])
+    total = sum(s["tokens"] for s in manifest["shards"])
+    rate = {k: r["tokens"] / r["seconds"] / 1e6 for k, r in results.items()}
+    lines = [
+        "## Loader (issue 5)",
+        "",
+        f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; machine: {os.cpu_count()} cores, Python {platform.python_version()}, CPU only",
+        "- Command: `make bench` (`python bench/loader_bench.py`)",
+        f"- Corpus: the build benchmark's 1x output, {total / 1e6:.1f} M tokens in {shards} shards; batches of {BATCH} x {SEQ} tokens, shuffled; each reader stops after about {results['raw']['tokens'] / 1e6:.0f} M tokens",
+        "",
+        "| reader | workers | M tokens/s | first batch s | peak RSS MB (all processes) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for k, r in results.items():
+        name, _, workers = k.partition(", ")
+        lines.append(
+            f"| {name} | {workers.split()[0] if workers else 0} | {rate[k]:.1f} | {r.get('first_batch_s', float('nan')):.2f} | {r.get('peak_rss_mb', float('nan')):,.0f} |"
+        )
+    best = {
+        w: max(
+            (rate[k] for k in rate if k.endswith(f"{w} workers") and not k.startswith("curate")),
+            default=0,
+        )
+        for w in (0, 2)
+    }
+    lines += [
+        "",
+        *(
+            f"- {w} workers: curate {rate[f'curate, {w} workers']:.1f} M tokens/s = **{rate[f'curate, {w} workers'] / best[w]:.1f}x** the best anchor ({best[w]:.1f}); **{rate[f'curate, {w} workers'] / rate['raw']:.0%}** of the raw read limit ({rate['raw']:.1f}). Goal: >= 2x and >= 50%."
+            for w in (0, 2)
+            if best[w]
+        ),
+        f"- Resuming from a state near the end of the epoch (first batch after `load_state_dict`, checksums off): {results['curate, 0 workers']['resume_s']:.2f} s. The position is a step number and the order is computed, so this does not grow with the step.",
+        "- curate packs documents on the fly (EOS-separated, cut at 2,049 tokens, position ids restarting per document, labels masked across documents) and verifies each shard's SHA-256 on first use; the raw limit and the anchors read pre-cut samples.",
+    ]
+    replace_section(path, "loader-bench", lines)
+
+
+if __name__ == "__main__":
+    main()

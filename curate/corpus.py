@@ -1,0 +1,208 @@
+"""A built corpus as the loader sees it: the manifest, the shards a selection picks, and each
+shard's tokens memory-mapped.
+
+Selection never scans the data: splits and periods come from the manifest's shard entries, a
+time range first from each shard's ``min_time``/``max_time`` there, and only shards that
+straddle a bound have their timestamp column read. A shard's SHA-256 from the manifest is
+checked when this process first opens it (``verify``), so a truncated, bit-flipped or missing
+shard fails with its name and the problem instead of feeding garbage to a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+
+VERIFY_MODES = ("checksum", "size", "none")
+
+
+class CorpusError(Exception):
+    """A corpus that cannot be read as its manifest describes: the message names the file."""
+
+
+def _to_us(t: str | datetime | None) -> int | None:
+    if t is None:
+        return None
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return int(t.timestamp() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to read: a split (None: every split), periods (None: every period) and a time range
+    ``[start, end)`` as ISO strings or datetimes (None: unbounded)."""
+
+    split: str | None = None
+    periods: tuple[str, ...] | None = None
+    time_range: tuple[str | datetime | None, str | datetime | None] | None = None
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        if self.time_range is None:
+            return None, None
+        start, end = self.time_range
+        return _to_us(start), _to_us(end)
+
+
+class Shard:
+    """One shard file, memory-mapped: per document its token count, and its tokens on demand."""
+
+    def __init__(self, path: str, entry: dict, verify: str):
+        self.path = path
+        self.entry = entry
+        if not os.path.exists(path):
+            raise CorpusError(f"{path}: shard named in the manifest is missing")
+        size = os.path.getsize(path)
+        if verify != "none" and size != entry["bytes"]:
+            raise CorpusError(
+                f"{path}: {size:,} bytes on disk, the manifest says {entry['bytes']:,} "
+                "(truncated or replaced)"
+            )
+        if verify == "checksum":
+            digest = _sha256(path)
+            if digest != entry["sha256"]:
+                raise CorpusError(
+                    f"{path}: SHA-256 {digest[:16]}... does not match the manifest's "
+                    f"{entry['sha256'][:16]}... (corrupt)"
+                )
+        try:
+            mm = pa.memory_map(path, "r")
+            base = mm.read_buffer(mm.size())  # the whole mapping, zero-copy
+            mm.seek(0)
+            reader = pa.ipc.open_file(mm)
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        except (pa.ArrowInvalid, OSError) as e:
+            raise CorpusError(f"{path}: not a readable Arrow file: {e}") from e
+        # every batch's token buffer lies inside the mapping, 4-byte aligned (Arrow aligns
+        # buffers to 8 bytes): one uint32 view of the file reaches all of them, so a document
+        # is a slice and many documents are one numpy gather
+        self.flat = np.frombuffer(base, np.uint32, len(base) // 4)
+        starts, lengths = [], []
+        self._timestamps = []
+        for b in batches:
+            ids = b.column("input_ids")
+            values = ids.values
+            addr = values.buffers()[1].address + values.offset * 4 - base.address
+            if addr % 4:
+                raise CorpusError(f"{path}: token buffer not 4-byte aligned")
+            offsets = ids.offsets.to_numpy().astype(np.int64)
+            starts.append(addr // 4 + offsets[:-1])
+            lengths.append(np.diff(offsets))
+            self._timestamps.append(b.column("timestamp"))
+        self.doc_start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+        if len(self.lengths) != entry["documents"] or int(self.lengths.sum()) != entry["tokens"]:
+            raise CorpusError(
+                f"{path}: {len(self.lengths)} documents / {int(self.lengths.sum())} tokens, the "
+                f"manifest says {entry['documents']} / {entry['tokens']}"
+            )
+
+    def tokens(self, doc: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Tokens ``[start, stop)`` of document ``doc`` (a view into the mapped file)."""
+        lo = self.doc_start[doc]
+        n = self.lengths[doc]
+        return self.flat[lo + start : lo + (n if stop is None else min(n, stop))]
+
+    def timestamps_us(self) -> np.ndarray:
+        """Per document, microseconds since the epoch; undated documents give INT64 min."""
+        parts = []
+        for col in self._timestamps:
+            arr = col.cast(pa.int64()).fill_null(np.iinfo(np.int64).min)
+            parts.append(arr.to_numpy())
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Corpus:
+    """The manifest of a built corpus and the shards of a selection, in manifest order."""
+
+    root: str
+    selection: Selection = field(default_factory=Selection)
+    verify: str = "checksum"
+
+    def __post_init__(self) -> None:
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}")
+        path = os.path.join(self.root, "manifest.json")
+        if not os.path.exists(path):
+            raise CorpusError(f"{path} not found: not a finished curate corpus")
+        with open(path) as f:
+            self.manifest = json.load(f)
+        self.eos_id = int(self.manifest["tokenizer"]["eos_id"])
+        self.vocab_size = int(self.manifest["tokenizer"]["vocab_size"])
+        self._open: dict[int, Shard] = {}
+
+    @cached_property
+    def entries(self) -> list[dict]:
+        """Manifest entries of the selected shards, each with ``documents``/``tokens`` of the
+        selected documents only, and ``keep`` (their indices) where a time bound cuts it."""
+        sel = self.selection
+        lo, hi = sel.bounds()
+        out = []
+        for entry in self.manifest["shards"]:
+            if sel.split is not None and entry["split"] != sel.split:
+                continue
+            if sel.periods is not None and entry["period"] not in sel.periods:
+                continue
+            e = dict(entry)
+            if lo is not None or hi is not None:
+                tmin, tmax = _to_us(entry["min_time"]), _to_us(entry["max_time"])
+                if tmin is None:  # undated documents only
+                    continue
+                if (hi is not None and tmin >= hi) or (lo is not None and tmax < lo):
+                    continue
+                if not ((lo is None or tmin >= lo) and (hi is None or tmax < hi)):
+                    shard = Shard(os.path.join(self.root, entry["path"]), entry, self.verify)
+                    ts = shard.timestamps_us()
+                    ok = ts != np.iinfo(np.int64).min  # dated
+                    if lo is not None:
+                        ok &= ts >= lo
+                    if hi is not None:
+                        ok &= ts < hi
+                    keep = np.flatnonzero(ok)
+                    e.update(keep=keep, documents=len(keep), tokens=int(shard.lengths[keep].sum()))
+                    if len(keep):
+                        self._open[len(out)] = shard
+            if e["documents"]:
+                out.append(e)
+        return out
+
+    def _shard(self, entry: dict, idx: int) -> Shard:
+        if idx not in self._open:
+            self._open[idx] = Shard(os.path.join(self.root, entry["path"]), entry, self.verify)
+        return self._open[idx]
+
+    def shard(self, idx: int) -> Shard:
+        """Selected shard ``idx``, opened (and verified) on first use in this process."""
+        return self._shard(self.entries[idx], idx)
+
+    def doc_lengths(self, idx: int) -> np.ndarray:
+        """Token counts of the selected documents of shard ``idx``, in stored order."""
+        entry = self.entries[idx]
+        lengths = self.shard(idx).lengths
+        return lengths[entry["keep"]] if "keep" in entry else lengths
+
+    def locate(self, idx: int, rows: np.ndarray) -> np.ndarray:
+        """Where stored rows ``rows`` of shard ``idx`` start in its flat token view."""
+        return self.shard(idx).doc_start[rows]
+
+    def doc_index(self, idx: int) -> np.ndarray | None:
+        """Stored row of each selected document of shard ``idx`` (None: all, in order)."""
+        return self.entries[idx].get("keep")

@@ -1,0 +1,361 @@
+"""PyTorch streaming loader for curate corpora: packed or padded token samples, selected by
+split, period or time range, shuffled, partitioned over ranks and DataLoader workers, with
+exact and elastic resumption, and a prefetching host-to-device copier.
+
+The sample order lives in ``curate.order`` (no torch there); this module turns steps of that
+order into tensors. Processes never coordinate through shared memory or lock files: every
+worker derives its steps from (manifest, settings, seed, epoch, rank, worker) alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from curate.corpus import Corpus, Selection
+from curate.order import EpochOrder, OrderSettings, dropped_for_ranks, rank_batches
+
+IGNORE_INDEX = -100  # labels PyTorch's cross-entropy skips by default
+STATE_VERSION = 1
+
+
+def _dist() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class CorpusDataset(IterableDataset):
+    """Samples of a curate corpus: dicts of int32 tensors.
+
+    Packed (default): ``input_ids`` and ``labels`` (the next tokens) of ``seq_len``, and
+    ``position_ids`` restarting at 0 where a document starts, which is what document-masked
+    attention needs (``collate`` adds ``cu_seqlens``). A label that would cross into the next
+    document is ``IGNORE_INDEX`` unless ``document_mask=False`` (classic packing: one causal
+    sequence, positions 0..seq_len-1). Unpacked (``pack=False``): one document per sample,
+    cut at ``seq_len + 1`` tokens, padded with EOS, with ``attention_mask``; padding labels are
+    ``IGNORE_INDEX``.
+
+    ``split=None`` reads every split; ``periods`` and ``time_range`` narrow it further.
+    ``batch_size`` must match the DataLoader's when it has workers (``CorpusLoader`` sets it).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        split: str | None = "train",
+        periods: Iterable[str] | None = None,
+        time_range: tuple[str | datetime | None, str | datetime | None] | None = None,
+        seq_len: int = 2048,
+        pack: bool = True,
+        shuffle: bool = True,
+        seed: int = 0,
+        shuffle_window: int = 65_536,
+        document_mask: bool = True,
+        batch_size: int | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        verify: str = "checksum",
+    ):
+        if seq_len < 1 or shuffle_window < 1:
+            raise ValueError("seq_len and shuffle_window must be positive")
+        selection = Selection(split, tuple(periods) if periods is not None else None, time_range)
+        self.corpus = Corpus(root, selection, verify)
+        self.settings = OrderSettings(seq_len, pack, shuffle, seed, shuffle_window)
+        self.document_mask = document_mask
+        self.batch_size = batch_size
+        dist_rank, dist_world = _dist()
+        self.rank = dist_rank if rank is None else rank
+        self.world_size = dist_world if world_size is None else world_size
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is not within world_size {self.world_size}")
+        self.epoch = 0
+        self.consumed = 0  # global steps of this epoch consumed (by all ranks together)
+        self._local = 0  # steps this rank consumed since the last (re)start
+        self._start = 0
+        self._external = False  # a CorpusLoader counts consumption (workers run elsewhere)
+        self._order: EpochOrder | None = None
+
+    # -- the order ---------------------------------------------------------------------------
+    def order(self, epoch: int | None = None) -> EpochOrder:
+        epoch = self.epoch if epoch is None else epoch
+        if self._order is None or self._order.epoch != epoch:
+            entries = self.corpus.entries
+            self._order = EpochOrder(
+                np.array([e["tokens"] for e in entries], np.int64),
+                np.array([e["documents"] for e in entries], np.int64),
+                self.corpus.doc_lengths,
+                self.corpus.doc_index,
+                self.corpus.locate,
+                self.settings,
+                epoch,
+            )
+        return self._order
+
+    def epoch_info(self) -> dict[str, int]:
+        """Sizes of the current epoch and what partitioning and packing leave out."""
+        o = self.order()
+        dropped = dropped_for_ranks(o.n_samples, self._start, self.world_size)
+        return {
+            "epoch": self.epoch,
+            "samples": o.n_samples,
+            "samples_per_rank": (o.n_samples - self._start) // self.world_size,
+            "dropped_samples_for_equal_ranks": dropped,
+            "dropped_tail_tokens": o.dropped_tokens,
+        }
+
+    def __len__(self) -> int:
+        """Samples this rank yields in the current epoch from the current position."""
+        return self.epoch_info()["samples_per_rank"]
+
+    # -- iteration ---------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Whole batches when the dataset knows its batch size (``CorpusLoader``: the batch
+        is built with a few vectorized gathers), single samples otherwise."""
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if workers > 1 and self.batch_size is None:
+            raise ValueError(
+                "CorpusDataset needs batch_size (the DataLoader's) when the DataLoader has "
+                "workers; pass batch_size=... or use curate.loader.CorpusLoader"
+            )
+        order = self.order()
+        batches = rank_batches(
+            order.n_samples, self._start, self.rank, self.world_size, worker, workers,
+            self.batch_size or 1,
+        )  # fmt: skip
+        counting = info is None and not self._external
+        for steps in batches:
+            batch = self._batch(order, order.samples(steps))
+            if self.batch_size is None:
+                batch = {k: v[0] for k, v in batch.items() if k not in ("cu_seqlens", "max_seqlen")}
+            elif info is not None:
+                batch = _Wire.pack(batch)
+            if counting:
+                self._advance(len(steps))
+            yield batch
+        if counting:
+            self._end_epoch()
+
+    def _batch(self, order: EpochOrder, samples: np.ndarray) -> dict[str, torch.Tensor]:
+        """One batch in a few vectorized passes: the pieces (parts of documents) tile a flat
+        buffer of ``samples x (seq_len + 1)`` tokens; tokens are gathered shard by shard from
+        the memory-mapped files; positions, labels and ``cu_seqlens`` come from the pieces."""
+        L, n, B = self.settings.seq_len, self.settings.seq_len + 1, len(samples)
+        p = order.pieces(samples)
+        # a slice copy per piece (a few per sample) out of the memory-mapped shards
+        toks = (
+            np.empty(B * n, np.uint32)
+            if self.settings.pack
+            else np.full(B * n, self.corpus.eos_id, np.uint32)
+        )
+        flats = {s: self.corpus.shard(s).flat for s in np.unique(p.shard).tolist()}
+        for s, a, d, k in zip(
+            p.shard.tolist(), p.src.tolist(), p.dest.tolist(), p.length.tolist(), strict=True
+        ):
+            toks[d : d + k] = flats[s][a : a + k]
+        toks = toks.view(np.int32).reshape(B, n)
+        if not self.settings.pack:
+            return self._padded(toks, p.length)
+        row, off = np.divmod(p.dest, n)  # where each piece (a document part) starts
+        labels = toks[:, 1:].copy()
+        if self.document_mask:
+            inner = off > 0  # a piece after the first in its sample starts a document
+            labels[row[inner], off[inner] - 1] = IGNORE_INDEX
+            pos = np.arange(B * n, dtype=np.int32)
+            pos -= np.repeat(p.dest.astype(np.int32), p.length)
+            positions = np.ascontiguousarray(pos.reshape(B, n)[:, :L])
+        else:
+            positions = np.broadcast_to(np.arange(L, dtype=np.int32), (B, L)).copy()
+        starts = row[off < L] * L + off[off < L]
+        cu = np.append(starts, B * L).astype(np.int32)
+        return {
+            "input_ids": torch.from_numpy(np.ascontiguousarray(toks[:, :L])),
+            "labels": torch.from_numpy(labels),
+            "position_ids": torch.from_numpy(positions),
+            "cu_seqlens": torch.from_numpy(cu),
+            "max_seqlen": torch.from_numpy(np.diff(cu).max(keepdims=True)),
+        }
+
+    def _padded(self, toks: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
+        L = self.settings.seq_len
+        cols = np.arange(L)
+        labels = toks[:, 1:].copy()
+        labels[cols[None, :] >= lengths[:, None] - 1] = IGNORE_INDEX
+        return {
+            "input_ids": torch.from_numpy(np.ascontiguousarray(toks[:, :L])),
+            "labels": torch.from_numpy(labels),
+            "position_ids": torch.from_numpy(
+                np.broadcast_to(cols.astype(np.int32), toks[:, :L].shape).copy()
+            ),
+            "attention_mask": torch.from_numpy((cols[None, :] < lengths[:, None]).astype(np.int32)),
+        }
+
+    # -- progress and state ------------------------------------------------------------------
+    def _advance(self, samples: int) -> None:
+        self._local += samples
+        self.consumed = self._start + self._local * self.world_size
+
+    def _end_epoch(self) -> None:
+        self.epoch += 1
+        self.consumed = self._start = self._local = 0
+
+    def fingerprint(self) -> str:
+        """What the order depends on: resuming with anything else would not be exact."""
+        key = {
+            "shards": [(e["path"], e["sha256"], e["documents"]) for e in self.corpus.entries],
+            "settings": self.settings.__dict__,
+            "document_mask": self.document_mask,
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position after the samples consumed so far; the same on every rank."""
+        return {
+            "version": STATE_VERSION,
+            "epoch": self.epoch,
+            "consumed": self.consumed,
+            "fingerprint": self.fingerprint(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state``, with this dataset's number of ranks and workers."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown loader state version {state.get('version')}")
+        if state["fingerprint"] != self.fingerprint():
+            raise ValueError(
+                "the state was saved for another corpus, selection or loader settings "
+                "(seq_len, pack, shuffle, seed, shuffle_window, document_mask)"
+            )
+        self.epoch = int(state["epoch"])
+        self._start = self.consumed = int(state["consumed"])
+        self._local = 0
+
+
+def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples; for packed samples add ``cu_seqlens`` (int32 offsets of the documents
+    in the flattened batch, as flash-attention's varlen kernels take) and ``max_seqlen``."""
+    batch = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+    if "attention_mask" not in batch:
+        batch["cu_seqlens"], batch["max_seqlen"] = cu_seqlens(batch["position_ids"])
+    return batch
+
+
+def cu_seqlens(position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = position_ids.reshape(-1)
+    starts = torch.nonzero(flat == 0).flatten().to(torch.int32)
+    bounds = torch.cat([starts, torch.tensor([flat.numel()], dtype=torch.int32)])
+    return bounds, (bounds[1:] - bounds[:-1]).max().reshape(1)
+
+
+class CorpusLoader(DataLoader):
+    """A DataLoader that tells its CorpusDataset the batch size and counts the samples the
+    training loop has received, so ``dataset.state_dict()`` is exact with any number of
+    workers (the workers' copies of the dataset cannot see what the loop consumed)."""
+
+    def __init__(self, dataset: CorpusDataset, batch_size: int = 1, **kwargs: Any):
+        dataset.batch_size = batch_size
+        dataset._external = True
+        kwargs.setdefault("pin_memory", torch.cuda.is_available())
+        # the dataset yields whole batches (vectorized); the DataLoader only moves them
+        super().__init__(dataset, batch_size=None, **kwargs)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        ds: CorpusDataset = self.dataset  # type: ignore[assignment]
+        for batch in super().__iter__():
+            if isinstance(batch, _Wire):
+                batch = batch.unpack()
+            ds._advance(len(batch["input_ids"]))
+            yield batch
+        ds._end_epoch()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.dataset.state_dict()  # type: ignore[attr-defined]
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.dataset.load_state_dict(state)  # type: ignore[attr-defined]
+
+
+class _Wire:
+    """A batch as one int32 tensor and its layout: a DataLoader worker hands each tensor to
+    the main process through its own shared-memory segment, which costs far more than the
+    copy into one buffer (measured: about 3 ms per 16 x 2048 batch with five tensors)."""
+
+    def __init__(self, flat: torch.Tensor, layout: list[tuple[str, tuple[int, ...]]]):
+        self.flat, self.layout = flat, layout
+
+    @staticmethod
+    def pack(batch: dict[str, torch.Tensor]) -> _Wire:
+        layout = [(k, tuple(v.shape)) for k, v in batch.items()]
+        flat = np.concatenate([v.numpy().reshape(-1) for v in batch.values()])
+        return _Wire(flat, layout)
+
+    def unpack(self) -> dict[str, torch.Tensor]:
+        flat = torch.from_numpy(self.flat) if isinstance(self.flat, np.ndarray) else self.flat
+        out, at = {}, 0
+        for k, shape in self.layout:
+            size = int(np.prod(shape))
+            out[k] = flat[at : at + size].view(shape)
+            at += size
+        return out
+
+    def pin_memory(self) -> _Wire:  # called by the DataLoader's pinning thread
+        return _Wire(torch.from_numpy(self.flat).pin_memory(), self.layout)
+
+
+def to_device(
+    batches: Iterable[dict[str, torch.Tensor]], device: str | torch.device
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches on ``device``. On CUDA: pinned host memory, copies issued on a side stream while
+    the caller computes on the previous batch (one batch of prefetch), and the compute stream
+    waits for a batch's copy only when it receives the batch. Elsewhere: a plain ``.to``."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        for b in batches:
+            yield {k: v.to(device) for k, v in b.items()}
+        return
+    copy_stream = torch.cuda.Stream(device)
+
+    def issue(b: dict[str, torch.Tensor]):
+        with torch.cuda.stream(copy_stream):
+            out = {
+                k: (v if v.is_pinned() else v.pin_memory()).to(device, non_blocking=True)
+                for k, v in b.items()
+            }
+            done = torch.cuda.Event()
+            done.record(copy_stream)
+        return out, done
+
+    pending = None
+    for b in batches:
+        nxt = issue(b)
+        if pending is not None:
+            yield _handover(*pending)
+        pending = nxt
+    if pending is not None:
+        yield _handover(*pending)
+
+
+def _handover(batch: dict[str, torch.Tensor], done) -> dict[str, torch.Tensor]:
+    compute = torch.cuda.current_stream()
+    compute.wait_event(done)
+    for v in batch.values():
+        v.record_stream(compute)  # the allocator must not reuse it before compute is done
+    return batch
+
+
+__all__ = [
+    "IGNORE_INDEX",
+    "CorpusDataset",
+    "CorpusLoader",
+    "collate",
+    "cu_seqlens",
+    "to_device",
+]

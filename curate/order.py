@@ -1,0 +1,234 @@
+"""The global sample order of an epoch, and who reads which part of it.
+
+The order is a pure function of the selected shards' sizes, the loader's settings, the seed
+and the epoch, computed lazily and never from the number of ranks or workers:
+
+1. the selected shards in a seeded permutation (a new one each epoch), and in each shard its
+   documents in a seeded permutation, give the epoch's document stream;
+2. packed: documents concatenated (each ends with EOS) and cut into samples of ``seq_len + 1``
+   tokens that overlap by one (inputs and next-token labels), the tail shorter than a sample
+   dropped; unpacked: one sample per document;
+3. samples permuted within consecutive windows of ``shuffle_window`` samples.
+
+Global step ``i`` of the epoch is the ``i``-th sample of that order. Ranks take steps
+round-robin (``start + rank + j * world``) and DataLoader workers take whole batches of their
+rank's steps round-robin, so the samples consumed after any number of steps are exactly the
+first ``consumed`` steps: resuming from ``consumed`` with any number of ranks or workers
+continues the epoch with nothing repeated or skipped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+_INDEX_SAMPLES = 65_536  # samples per document index when not shuffling
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    seq_len: int
+    pack: bool
+    shuffle: bool
+    seed: int
+    shuffle_window: int
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """One shard's documents in epoch order: stored rows and cumulative token offsets."""
+
+    rows: np.ndarray
+    starts: np.ndarray  # len(rows) + 1 offsets into the shard's part of the stream
+
+
+class EpochOrder:
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        documents: np.ndarray,
+        lengths: Callable[[int], np.ndarray],
+        rows: Callable[[int], np.ndarray | None],
+        locate: Callable[[int, np.ndarray], np.ndarray],
+        settings: OrderSettings,
+        epoch: int,
+    ):
+        """``tokens``/``documents``: per selected shard; ``lengths(s)``/``rows(s)``: token
+        counts and stored rows of shard ``s``'s selected documents; ``locate(s, rows)``: where
+        those rows' tokens start in the shard's storage (read only when needed)."""
+        self.s = settings
+        self.epoch = epoch
+        self._lengths, self._rows, self._locate = lengths, rows, locate
+        n = len(tokens)
+        self.shards = (
+            _rng(settings.seed, epoch, 0).permutation(n) if settings.shuffle else np.arange(n)
+        )
+        units = (tokens if settings.pack else documents)[self.shards].astype(np.int64)
+        self.starts = np.concatenate(([0], np.cumsum(units)))
+        total = int(self.starts[-1])
+        if settings.pack:
+            self.n_samples = max(0, (total - 1) // settings.seq_len)
+            self.dropped_tokens = total - self.n_samples * settings.seq_len
+        else:
+            self.n_samples, self.dropped_tokens = total, 0
+        self._plans: OrderedDict[int, ShardPlan] = OrderedDict()
+        self._windows: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._window_docs: OrderedDict[int, Window] = OrderedDict()
+
+    def plan(self, pos: int) -> ShardPlan:
+        """Documents of the shard at position ``pos`` of this epoch's shard order."""
+        plan = self._plans.get(pos)
+        if plan is None:
+            shard = int(self.shards[pos])
+            lengths = self._lengths(shard)
+            perm = (
+                _rng(self.s.seed, self.epoch, 1, shard).permutation(len(lengths))
+                if self.s.shuffle
+                else np.arange(len(lengths))
+            )
+            stored = self._rows(shard)
+            rows = perm if stored is None else stored[perm]
+            plan = ShardPlan(rows, np.concatenate(([0], np.cumsum(lengths[perm]))))
+            self._plans[pos] = plan
+            if len(self._plans) > 64:
+                self._plans.popitem(last=False)
+        return plan
+
+    def samples(self, steps: np.ndarray) -> np.ndarray:
+        """The samples at global steps ``steps``: window-local permutations."""
+        if not self.s.shuffle:
+            return steps
+        w = self.s.shuffle_window
+        out = np.empty_like(steps)
+        wins = steps // w
+        for win in np.unique(wins):
+            perm = self._windows.get(win)
+            if perm is None:
+                size = min(w, self.n_samples - win * w)
+                perm = _rng(self.s.seed, self.epoch, 2, int(win)).permutation(size)
+                self._windows[win] = perm
+                if len(self._windows) > 4:
+                    self._windows.popitem(last=False)
+            m = wins == win
+            out[m] = win * w + perm[steps[m] - win * w]
+        return out
+
+    def window(self, win: int) -> Window:
+        """Every document of the shards that packed window ``win`` draws from."""
+        w = self._window_docs.get(win)
+        if w is None:
+            size = self.s.shuffle_window if self.s.shuffle else _INDEX_SAMPLES
+            lo = win * size * self.s.seq_len
+            hi = min(self.n_samples, (win + 1) * size) * self.s.seq_len + 1
+            first = int(np.searchsorted(self.starts, lo, "right")) - 1
+            last = int(np.searchsorted(self.starts, hi - 1, "right")) - 1
+            plans = [(p, self.plan(p)) for p in range(first, last + 1)]
+            w = Window(
+                np.concatenate(
+                    [self.starts[p] + plan.starts[:-1] for p, plan in plans]
+                    + [self.starts[last + 1 : last + 2]]
+                ),
+                np.concatenate([np.full(len(plan.rows), self.shards[p]) for p, plan in plans]),
+                np.concatenate([self._locate(int(self.shards[p]), plan.rows) for p, plan in plans]),
+            )
+            self._window_docs[win] = w
+            if len(self._window_docs) > 2:
+                self._window_docs.popitem(last=False)
+        return w
+
+    def pieces(self, samples: np.ndarray) -> Pieces:
+        """The document parts that make up ``samples``, vectorized: each sample is
+        ``seq_len + 1`` tokens, written at ``dest = i * (seq_len + 1)`` onward."""
+        n = self.s.seq_len + 1
+        if not self.s.pack:
+            return self._documents(samples, n)
+        size = self.s.shuffle_window if self.s.shuffle else _INDEX_SAMPLES
+        wins = samples // size
+        out = []
+        for win in np.unique(wins):
+            m = np.flatnonzero(wins == win)
+            w = self.window(int(win))
+            lo = samples[m].astype(np.int64) * self.s.seq_len
+            hi = lo + n
+            j0 = np.searchsorted(w.starts, lo, "right") - 1
+            j1 = np.searchsorted(w.starts, hi - 1, "right") - 1
+            owner, k = _expand(j1 - j0 + 1)
+            j = j0[owner] + k
+            begin = np.maximum(w.starts[j], lo[owner])
+            end = np.minimum(w.starts[j + 1], hi[owner])
+            dest = m[owner] * n + (begin - lo[owner])
+            out.append(Pieces(w.shard[j], w.src[j] + (begin - w.starts[j]), end - begin, dest))
+        return Pieces.concat(out)
+
+    def _documents(self, samples: np.ndarray, n: int) -> Pieces:
+        pos = np.searchsorted(self.starts, samples, "right") - 1
+        out = []
+        for p in np.unique(pos):
+            m = np.flatnonzero(pos == p)
+            plan = self.plan(int(p))
+            j = samples[m] - self.starts[p]
+            lengths = np.minimum(plan.starts[j + 1] - plan.starts[j], n)
+            src = self._locate(int(self.shards[p]), plan.rows[j])
+            out.append(Pieces(np.full(len(j), self.shards[p]), src, lengths, m * n))
+        return Pieces.concat(out)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Documents in epoch order: first token in the stream (plus the end), shard, and where
+    the document's tokens start in the shard's storage."""
+
+    starts: np.ndarray
+    shard: np.ndarray
+    src: np.ndarray
+
+
+@dataclass
+class Pieces:
+    """Parts of documents, sorted by ``dest``: shard, where the part's tokens start in the
+    shard's storage, length, and where the part goes in the batch's flat
+    ``(samples, seq_len + 1)`` buffer. Packed pieces tile that buffer exactly."""
+
+    shard: np.ndarray
+    src: np.ndarray
+    length: np.ndarray
+    dest: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[Pieces]) -> Pieces:
+        fields = ("shard", "src", "length", "dest")
+        if len(parts) == 1:
+            return parts[0]
+        joined = Pieces(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+        order = np.argsort(joined.dest)
+        return Pieces(*(getattr(joined, f)[order] for f in fields))
+
+
+def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For counts [2, 1, 3]: owners [0, 0, 1, 2, 2, 2] and ranks [0, 1, 0, 0, 1, 2]."""
+    owners = np.repeat(np.arange(len(counts)), counts)
+    firsts = np.cumsum(counts) - counts
+    return owners, np.arange(len(owners)) - firsts[owners]
+
+
+def rank_batches(
+    n_samples: int, start: int, rank: int, world: int, worker: int, workers: int, batch: int
+) -> Iterator[np.ndarray]:
+    """Global steps of each batch of one worker of one rank, in the order its DataLoader
+    yields them. Every rank gets the same number of steps: the last
+    ``(n_samples - start) % world`` steps of the epoch are dropped (``dropped_for_ranks``)."""
+    per_rank = (n_samples - start) // world
+    for b in range(worker, -(-per_rank // batch), workers):
+        j = np.arange(b * batch, min((b + 1) * batch, per_rank), dtype=np.int64)
+        yield start + j * world + rank
+
+
+def dropped_for_ranks(n_samples: int, start: int, world: int) -> int:
+    return (n_samples - start) % world

@@ -1,0 +1,293 @@
+"""The streaming loader on a real built corpus: coverage, partitioning over simulated ranks and
+DataLoader workers, exact and elastic resumption, selection by time, and corrupt shards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import torch
+
+from curate.corpus import CorpusError
+from curate.loader import IGNORE_INDEX, CorpusDataset, CorpusLoader, collate, to_device
+from tests.conftest import ROOT, read_shards
+
+SEQ = 64
+
+
+def rows(samples) -> list[bytes]:
+    """Each sample as bytes of its inputs and labels: comparable, hashable."""
+    return [s["input_ids"].numpy().tobytes() + s["labels"].numpy().tobytes() for s in samples]
+
+
+def batch_rows(batches) -> list[bytes]:
+    out = []
+    for b in batches:
+        for i in range(len(b["input_ids"])):
+            out.append(b["input_ids"][i].numpy().tobytes() + b["labels"][i].numpy().tobytes())
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(demo_build):
+    return str(demo_build[0])
+
+
+@pytest.fixture(scope="module")
+def train_docs(demo_build) -> list[np.ndarray]:
+    t = read_shards(demo_build[0])
+    t = t.filter(np.array(t.column("split").to_pylist()) == "train")
+    return [np.asarray(x, np.int64) for x in t.column("input_ids").to_pylist()]
+
+
+def test_unshuffled_packing_is_the_document_stream_cut_into_blocks(corpus, train_docs):
+    ds = CorpusDataset(corpus, split="train", seq_len=SEQ, shuffle=False)
+    samples = list(ds)
+    stream = np.concatenate(train_docs)  # manifest order, stored order
+    info = ds.epoch_info()
+    assert info["samples"] == len(samples) == (len(stream) - 1) // SEQ
+    assert info["dropped_tail_tokens"] == len(stream) - len(samples) * SEQ < SEQ + 1
+    eos = json.loads(open(f"{corpus}/manifest.json").read())["tokenizer"]["eos_id"]
+    for k, s in enumerate(samples):
+        block = stream[k * SEQ : k * SEQ + SEQ + 1]
+        assert s["input_ids"].tolist() == block[:-1].tolist()
+        # a label is the next token unless that token starts another document
+        pos = s["position_ids"].numpy()
+        starts_next = np.append(pos[1:] == 0, False)
+        starts_next[-1] = block[-2] == eos  # the last input ends a document
+        labels = s["labels"].numpy()
+        assert (labels[starts_next] == IGNORE_INDEX).all()
+        assert labels[~starts_next].tolist() == block[1:][~starts_next].tolist()
+        # positions restart after each EOS
+        for t in range(1, SEQ):
+            assert pos[t] == (0 if block[t - 1] == eos else pos[t - 1] + 1)
+
+
+def test_shuffled_epochs_differ_and_are_reproducible(corpus):
+    plain = rows(CorpusDataset(corpus, seq_len=SEQ, shuffle=False))
+    ds = CorpusDataset(corpus, seq_len=SEQ, shuffle=True, seed=3, shuffle_window=50)
+    epoch0 = rows(ds)
+    assert ds.epoch == 1  # iterating to the end starts the next epoch
+    epoch1 = rows(ds)
+    assert len(epoch0) == len(plain) == len(epoch1)
+    assert len(set(epoch0) & set(plain)) < len(plain) // 10  # documents were permuted
+    assert len(set(epoch0) & set(epoch1)) < len(plain) // 10  # a new permutation each epoch
+    again = rows(CorpusDataset(corpus, seq_len=SEQ, shuffle=True, seed=3, shuffle_window=50))
+    assert again == epoch0  # a pure function of the seed and epoch
+
+
+def test_shuffled_blocks_are_document_streams_of_a_permuted_order(corpus, train_docs):
+    """Shuffling permutes documents before cutting: the multiset of tokens is that of the
+    documents (less the dropped tail), and different from the unshuffled blocks."""
+    ds = CorpusDataset(corpus, seq_len=SEQ, shuffle=True, seed=1)
+    samples = list(ds)
+    got = Counter(np.concatenate([s["input_ids"].numpy() for s in samples]).tolist())
+    want = Counter(np.concatenate(train_docs).tolist())
+    assert not got - want  # nothing that is not in the corpus
+    assert sum((want - got).values()) == ds.order(0).dropped_tokens
+
+
+@pytest.mark.parametrize(("world", "workers", "batch"), [(2, 0, 4), (3, 2, 4), (4, 2, 5)])
+def test_ranks_and_workers_partition_the_epoch(corpus, world, workers, batch):
+    """Rank r's stream is steps r, r+world, ... of the single-process stream, whatever the
+    number of workers; every rank gets the same number; the remainder is counted."""
+    single = rows(CorpusDataset(corpus, seq_len=SEQ, seed=5, shuffle_window=40))
+    per_rank = len(single) // world
+    seen = []
+    for rank in range(world):
+        ds = CorpusDataset(corpus, seq_len=SEQ, seed=5, shuffle_window=40, rank=rank,
+                           world_size=world)  # fmt: skip
+        got = batch_rows(CorpusLoader(ds, batch_size=batch, num_workers=workers))
+        assert got == single[rank::world][:per_rank]
+        assert ds.epoch_info()["dropped_samples_for_equal_ranks"] == len(single) % world
+        seen += got
+    assert len(seen) == len(single) - len(single) % world
+    assert Counter(seen) <= Counter(single)
+
+
+def _resume_run(corpus: str, state: dict | None, world: int, workers: int, batch: int):
+    streams = []
+    for rank in range(world):
+        ds = CorpusDataset(corpus, seq_len=SEQ, seed=9, shuffle_window=30, rank=rank,
+                           world_size=world)  # fmt: skip
+        if state:
+            ds.load_state_dict(state)
+        streams.append(batch_rows(CorpusLoader(ds, batch_size=batch, num_workers=workers)))
+    return streams
+
+
+def test_exact_resumption_in_a_new_process(corpus):
+    full = batch_rows(CorpusLoader(CorpusDataset(corpus, seq_len=SEQ, seed=9), batch_size=4))
+    ds = CorpusDataset(corpus, seq_len=SEQ, seed=9)
+    loader = CorpusLoader(ds, batch_size=4, num_workers=2)
+    taken = []
+    for i, b in enumerate(loader):
+        taken += batch_rows([b])
+        if i == 6:
+            state = loader.state_dict()
+            break
+    assert taken == full[:28] and state["consumed"] == 28
+    code = (
+        "import json, sys; from curate.loader import CorpusDataset, CorpusLoader; "
+        f"ds = CorpusDataset({corpus!r}, seq_len={SEQ}, seed=9); "
+        "ds.load_state_dict(json.loads(sys.argv[1])); "
+        "print(json.dumps([b['input_ids'].tolist() for b in CorpusLoader(ds, batch_size=4)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(state)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    rest = [row for b in json.loads(out.stdout) for row in b]
+    expected = [s for b in CorpusLoader(CorpusDataset(corpus, seq_len=SEQ, seed=9), batch_size=4)
+                for s in b["input_ids"].tolist()]  # fmt: skip
+    assert rest == expected[28:]
+
+
+def test_elastic_resumption_with_other_ranks_and_workers(corpus):
+    """Two ranks consume 3 batches each; three ranks with two workers each finish the epoch:
+    together, every sample once."""
+    single = rows(CorpusDataset(corpus, seq_len=SEQ, seed=9, shuffle_window=30))
+    first = []
+    states = []
+    for rank in range(2):
+        ds = CorpusDataset(corpus, seq_len=SEQ, seed=9, shuffle_window=30, rank=rank,
+                           world_size=2)  # fmt: skip
+        loader = CorpusLoader(ds, batch_size=4, num_workers=1)
+        for i, b in enumerate(loader):
+            first += batch_rows([b])
+            if i == 2:
+                break
+        states.append(loader.state_dict())
+    assert states[0] == states[1] and states[0]["consumed"] == 24
+    rest = _resume_run(corpus, states[0], world=3, workers=2, batch=3)
+    assert Counter(first) == Counter(single[:24])
+    n_rest = (len(single) - 24) // 3
+    for rank in range(3):
+        assert rest[rank] == single[24 + rank :: 3][:n_rest]
+    together = first + [r for stream in rest for r in stream]
+    assert Counter(together) <= Counter(single)
+    assert len(together) == len(single) - (len(single) - 24) % 3
+
+
+def _utc(s: str) -> datetime:
+    return datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
+
+
+def test_time_range_and_periods_select_documents(demo_build, corpus):
+    t = read_shards(demo_build[0])
+    ts = t.column("timestamp").to_pylist()
+    lo, hi = _utc("2020-02-15"), _utc("2021-05-20")  # cuts periods in the middle
+    want = sorted(
+        bytes(np.asarray(ids, np.int32)[: SEQ + 1].tobytes())
+        for ids, when in zip(t.column("input_ids").to_pylist(), ts, strict=True)
+        if when is not None and lo <= when < hi
+    )
+    ds = CorpusDataset(corpus, split=None, time_range=(lo, hi), seq_len=SEQ, pack=False)
+    got = []
+    for s in ds:
+        n = int(s["attention_mask"].sum()) + 1
+        ids = torch.cat([s["input_ids"], s["labels"][-1:]])
+        n = min(n, SEQ + 1)
+        got.append(ids[:n].numpy().astype(np.int32).tobytes())
+    assert sorted(got) == want
+    periods = CorpusDataset(corpus, split="train", periods=["2020-Q1"], seq_len=SEQ, pack=False)
+    n_docs = sum(1 for p in t.column("period").to_pylist() if p == "2020-Q1")
+    assert len(list(periods)) == n_docs > 0
+
+
+def test_unpacked_samples_are_padded_with_a_mask(corpus):
+    ds = CorpusDataset(corpus, seq_len=512, pack=False, shuffle=False)
+    samples = list(ds)
+    assert len(samples) == sum(e["documents"] for e in ds.corpus.entries)
+    short = [s for s in samples if s["attention_mask"].sum() < 512]
+    assert short
+    for s in short[:20]:
+        n = int(s["attention_mask"].sum())
+        assert (s["labels"][n - 1 :] == IGNORE_INDEX).all()
+        assert (s["labels"][: n - 1] == s["input_ids"][1:n]).all()
+    batch = collate(samples[:8])
+    assert batch["input_ids"].shape == (8, 512) and "cu_seqlens" not in batch
+
+
+def test_collate_gives_flash_attention_offsets(corpus):
+    batch = next(iter(CorpusLoader(CorpusDataset(corpus, seq_len=SEQ), batch_size=4)))
+    cu = batch["cu_seqlens"]
+    assert cu[0] == 0 and cu[-1] == 4 * SEQ and (cu[1:] > cu[:-1]).all()
+    flat = batch["position_ids"].reshape(-1)
+    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist(), strict=True):
+        assert flat[a:b].tolist() == list(range(b - a))
+    assert batch["max_seqlen"].item() == int((cu[1:] - cu[:-1]).max())
+    moved = next(to_device([batch], "cpu"))
+    assert all(torch.equal(moved[k], batch[k]) for k in batch)
+
+
+def _corrupt_copy(corpus: str, tmp_path, how: str) -> str:
+    dst = tmp_path / "c"
+    shutil.copytree(corpus, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    shard = dst / manifest["shards"][0]["path"]
+    data = bytearray(shard.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x10
+        shard.write_bytes(bytes(data))
+    elif how == "truncate":
+        shard.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        shard.unlink()
+    return str(dst), manifest["shards"][0]["path"]
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [("flip", "does not match"), ("truncate", "truncated"), ("missing", "missing")],
+)
+def test_corrupt_shards_fail_with_the_file_named(corpus, tmp_path, how, message):
+    root, rel = _corrupt_copy(corpus, tmp_path, how)
+    ds = CorpusDataset(root, split=None, seq_len=SEQ, shuffle=False)
+    with pytest.raises(CorpusError, match=message) as e:
+        list(ds)
+    assert rel in str(e.value)
+    # in a DataLoader worker the error reaches the training loop: no hang
+    ds = CorpusDataset(root, split=None, seq_len=SEQ, shuffle=False)
+    with pytest.raises(Exception, match=rel.replace("=", ".")):
+        list(CorpusLoader(ds, batch_size=2, num_workers=2, timeout=60))
+
+
+def test_state_from_other_settings_is_refused(corpus):
+    state = CorpusDataset(corpus, seq_len=SEQ, seed=1).state_dict()
+    with pytest.raises(ValueError, match="another corpus"):
+        CorpusDataset(corpus, seq_len=SEQ, seed=2).load_state_dict(state)
+
+
+def test_workers_need_the_batch_size(corpus):
+    ds = CorpusDataset(corpus, seq_len=SEQ)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(iter(loader))
+
+
+def test_readme_training_loop_runs_and_resumes(corpus, tmp_path):
+    """The README's example, verbatim but for the corpus path, then a check that the resumed
+    loader continues where the saved one stopped."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Training loader") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    code = code.replace('"out/demo"', repr(corpus))
+    code += (
+        f"full = CorpusDataset({corpus!r}, split='train', seq_len=256, seed=0)\n"
+        "full = CorpusLoader(full, batch_size=8)\n"
+        "expected = [b for _, b in zip(range(22), full)][21]\n"
+        "assert torch.equal(next(iter(loader))['input_ids'], expected['input_ids'])\n"
+        "print('resumed exactly')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "resumed exactly" in out.stdout
