@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curate.corpus import Corpus, Selection
 from curate.order import EpochOrder, OrderSettings, dropped_for_ranks, rank_batches
+from curate.packing import fill, shard_list
 
 IGNORE_INDEX = -100  # labels PyTorch's cross-entropy skips by default
 STATE_VERSION = 1
@@ -150,39 +151,50 @@ class CorpusDataset(IterableDataset):
         the memory-mapped files; positions, labels and ``cu_seqlens`` come from the pieces."""
         L, n, B = self.settings.seq_len, self.settings.seq_len + 1, len(samples)
         p = order.pieces(samples)
-        # a slice copy per piece (a few per sample) out of the memory-mapped shards
-        toks = (
-            np.empty(B * n, np.uint32)
-            if self.settings.pack
-            else np.full(B * n, self.corpus.eos_id, np.uint32)
-        )
-        flats = {s: self.corpus.shard(s).flat for s in np.unique(p.shard).tolist()}
-        for s, a, d, k in zip(
-            p.shard.tolist(), p.src.tolist(), p.dest.tolist(), p.length.tolist(), strict=True
-        ):
-            toks[d : d + k] = flats[s][a : a + k]
-        toks = toks.view(np.int32).reshape(B, n)
         if not self.settings.pack:
-            return self._padded(toks, p.length)
-        row, off = np.divmod(p.dest, n)  # where each piece (a document part) starts
-        labels = toks[:, 1:].copy()
-        if self.document_mask:
-            inner = off > 0  # a piece after the first in its sample starts a document
-            labels[row[inner], off[inner] - 1] = IGNORE_INDEX
-            pos = np.arange(B * n, dtype=np.int32)
-            pos -= np.repeat(p.dest.astype(np.int32), p.length)
-            positions = np.ascontiguousarray(pos.reshape(B, n)[:, :L])
-        else:
-            positions = np.broadcast_to(np.arange(L, dtype=np.int32), (B, L)).copy()
-        starts = row[off < L] * L + off[off < L]
-        cu = np.append(starts, B * L).astype(np.int32)
+            return self._unpacked(p, B)
+        inputs = np.empty((B, L), np.int32)
+        labels = np.empty((B, L), np.int32)
+        positions = np.empty((B, L), np.int32)
+        cu = np.empty(len(p.dest) + 1, np.int32)
+        flats, opened = self._flats()
+        for s in set(p.shard.tolist()) - opened:
+            flats[s] = self.corpus.shard(s).flat
+            opened.add(s)
+        k = fill(
+            flats, p.shard, p.src, p.length, p.dest, n, L, self.document_mask, IGNORE_INDEX,
+            inputs, labels, positions, cu,
+        )  # fmt: skip
+        cu = cu[:k]
         return {
-            "input_ids": torch.from_numpy(np.ascontiguousarray(toks[:, :L])),
+            "input_ids": torch.from_numpy(inputs),
             "labels": torch.from_numpy(labels),
             "position_ids": torch.from_numpy(positions),
             "cu_seqlens": torch.from_numpy(cu),
             "max_seqlen": torch.from_numpy(np.diff(cu).max(keepdims=True)),
         }
+
+    def _flats(self):
+        """Per selected shard, its flat token array once opened (per process: not pickled),
+        and the set of those opened."""
+        if self.__dict__.get("_flat_list") is None:
+            self._flat_list = (shard_list(len(self.corpus.entries)), set())
+        return self._flat_list
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_flat_list"] = None
+        return state
+
+    def _unpacked(self, p, B: int) -> dict[str, torch.Tensor]:
+        """One document per row, cut at ``seq_len + 1`` tokens and padded with EOS."""
+        n = self.settings.seq_len + 1
+        toks = np.full(B * n, self.corpus.eos_id, np.uint32)
+        for s, a, k, d in zip(
+            p.shard.tolist(), p.src.tolist(), p.length.tolist(), p.dest.tolist(), strict=True
+        ):
+            toks[d : d + k] = self.corpus.shard(s).flat[a : a + k]
+        return self._padded(toks.view(np.int32).reshape(B, n), p.length)
 
     def _padded(self, toks: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
         L = self.settings.seq_len

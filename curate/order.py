@@ -106,19 +106,26 @@ class EpochOrder:
         if not self.s.shuffle:
             return steps
         w = self.s.shuffle_window
+        if steps[0] // w == steps[-1] // w:  # the usual case: one window (steps ascend)
+            win = int(steps[0] // w)
+            return win * w + self._window_perm(win)[steps - win * w]
         out = np.empty_like(steps)
         wins = steps // w
         for win in np.unique(wins):
-            perm = self._windows.get(win)
-            if perm is None:
-                size = min(w, self.n_samples - win * w)
-                perm = _rng(self.s.seed, self.epoch, 2, int(win)).permutation(size)
-                self._windows[win] = perm
-                if len(self._windows) > 4:
-                    self._windows.popitem(last=False)
             m = wins == win
-            out[m] = win * w + perm[steps[m] - win * w]
+            out[m] = win * w + self._window_perm(int(win))[steps[m] - win * w]
         return out
+
+    def _window_perm(self, win: int) -> np.ndarray:
+        perm = self._windows.get(win)
+        if perm is None:
+            w = self.s.shuffle_window
+            size = min(w, self.n_samples - win * w)
+            perm = _rng(self.s.seed, self.epoch, 2, win).permutation(size)
+            self._windows[win] = perm
+            if len(self._windows) > 4:
+                self._windows.popitem(last=False)
+        return perm
 
     def window(self, win: int) -> Window:
         """Every document of the shards that packed window ``win`` draws from."""
@@ -151,10 +158,14 @@ class EpochOrder:
             return self._documents(samples, n)
         size = self.s.shuffle_window if self.s.shuffle else _INDEX_SAMPLES
         wins = samples // size
+        groups = (
+            [(int(wins[0]), np.arange(len(samples)))]
+            if (wins == wins[0]).all()
+            else [(int(win), np.flatnonzero(wins == win)) for win in np.unique(wins)]
+        )
         out = []
-        for win in np.unique(wins):
-            m = np.flatnonzero(wins == win)
-            w = self.window(int(win))
+        for win, m in groups:
+            w = self.window(win)
             lo = samples[m].astype(np.int64) * self.s.seq_len
             hi = lo + n
             j0 = np.searchsorted(w.starts, lo, "right") - 1
