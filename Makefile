@@ -24,6 +24,7 @@ install: $(STAMP)
 corpus: $(STAMP)  ## generate the demo corpus and build it end to end
 	$(BIN)/curate demo-data data/demo --docs $(DEMO_DOCS)
 	$(BIN)/curate build configs/demo.yaml --overwrite
+	$(BIN)/curate verify out/demo
 
 test: $(STAMP)  ## lint and the whole test suite
 	$(BIN)/ruff check .

@@ -89,6 +89,17 @@ def cmd_train_classifier(args) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from curate.verify import verify_corpus
+
+    problems = verify_corpus(args.dir)
+    for line in problems:
+        print(line)
+    if not problems:
+        print(f"{args.dir}: OK")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     beam_args: list[str] = []
@@ -129,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--epoch", type=int, default=10)
     c.add_argument("--lr", type=float, default=0.2)
     c.set_defaults(fn=cmd_train_classifier)
+    v = sub.add_parser("verify", help="check a built corpus against its manifest and stats")
+    v.add_argument("dir")
+    v.set_defaults(fn=cmd_verify)
     args = p.parse_args(argv)
     args.beam_args = beam_args
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)

@@ -75,9 +75,20 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
 
 
 def build_manifest(
-    config: dict, config_hash: str, tokenizer: dict, shards: list[dict], record_files: list[dict]
+    config: dict,
+    config_hash: str,
+    tokenizer: dict,
+    shards: list[dict],
+    record_files: list[dict],
+    out_dir: str,
 ) -> dict[str, Any]:
+    """Every path relative to ``out_dir``, so a corpus can be moved or copied whole."""
     shards = sorted(shards, key=lambda s: s["path"])
+    prefix = out_dir.rstrip("/") + "/"
+    record_files = [
+        {**r, "path": r["path"][len(prefix) :] if r["path"].startswith(prefix) else r["path"]}
+        for r in record_files
+    ]
     return {
         "format": "curate-corpus",
         "format_version": MANIFEST_VERSION,

@@ -425,6 +425,7 @@ class _Finalize(beam.DoFn):
             self.plan.tokenizer_info,
             shards,
             records,
+            cfg.output.dir,
         )
         write_reports(cfg.output.dir, stats, manifest)
         delete_tree(self.plan.work_dir)
