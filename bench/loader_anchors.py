@@ -1,6 +1,6 @@
-"""MosaicML Streaming and LitData reading the loader benchmark's tokens (bench/.venv only).
+"""MosaicML Streaming and LitData reading the loader benchmark's tokens (bench/.venv-loader).
 
-Usage: bench/.venv/bin/python bench/loader_anchors.py TOKENS.npy WORK_DIR LIMIT
+Usage: bench/.venv-loader/bin/python bench/loader_anchors.py TOKENS.npy WORK_DIR LIMIT
 Converts the flat token array into each tool's format (2,049-token samples), once, then reads
 it shuffled in batches of 16 with 0 and 2 DataLoader workers, each in a fresh process.
 Prints JSON: {"<tool>, <w> workers": {"tokens", "seconds", "first_batch_s", "peak_rss_mb"}}.

@@ -4,7 +4,7 @@ Writes its section of BENCHMARKS.md.
 The corpus is the build benchmark's 1x output (built here if missing). Every reader delivers
 batches of 16 samples of 2,048 tokens, shuffled; curate's also packs documents and returns
 position ids and document-boundary labels. The anchors read the same tokens, pre-cut into
-2,049-token samples by their own writers (bench/loader_anchors.py, in bench/.venv).
+2,049-token samples by their own writers (bench/loader_anchors.py, in bench/.venv-loader).
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def main() -> None:
         results[f"curate, {w} workers"] = child("ours", str(out), str(w), str(args.tokens))
     anchors = subprocess.run(
         [
-            str(ROOT / "bench" / ".venv" / "bin" / "python"),
+            str(ROOT / "bench" / ".venv-loader" / "bin" / "python"),
             str(ROOT / "bench" / "loader_anchors.py"),
             str(tokens),
             str(WORK / "loader"),

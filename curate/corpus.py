@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
+
+from curate.shard_cache import DEFAULT_LIMIT, ShardCache
 
 VERIFY_MODES = ("checksum", "size", "none")
 
@@ -121,6 +124,11 @@ class Shard:
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
+def _typical(corpus: Corpus) -> int:
+    sizes = sorted(e["bytes"] for e in corpus.manifest["shards"]) or [1]
+    return max(1, sizes[len(sizes) // 2] * 2)  # twice the median: room for the larger ones
+
+
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -136,18 +144,31 @@ class Corpus:
     root: str
     selection: Selection = field(default_factory=Selection)
     verify: str = "checksum"
+    cache_dir: str | None = None  # remote corpora (URIs) only
+    cache_limit: int = DEFAULT_LIMIT
 
     def __post_init__(self) -> None:
         if self.verify not in VERIFY_MODES:
             raise ValueError(f"verify must be one of {VERIFY_MODES}")
+        self.cache = (
+            ShardCache(self.root, self.cache_dir, self.cache_limit) if "://" in self.root else None
+        )
         path = os.path.join(self.root, "manifest.json")
-        if not os.path.exists(path):
-            raise CorpusError(f"{path} not found: not a finished curate corpus")
-        with open(path) as f:
-            self.manifest = json.load(f)
+        try:
+            if self.cache is not None:
+                self.manifest = json.loads(self.cache.read("manifest.json"))
+            else:
+                with open(path) as f:
+                    self.manifest = json.load(f)
+        except (FileNotFoundError, OSError) as e:
+            raise CorpusError(f"{path} not found: not a finished curate corpus ({e})") from e
         self.eos_id = int(self.manifest["tokenizer"]["eos_id"])
         self.vocab_size = int(self.manifest["tokenizer"]["vocab_size"])
-        self._open: dict[int, Shard] = {}
+        self._open: OrderedDict[int, Shard] = OrderedDict()
+        # a remote corpus keeps only as many copies mapped as the cache holds: a deleted copy
+        # frees its disk space only once unmapped (``generation`` counts the unmappings)
+        self.max_open = None if self.cache is None else max(2, self.cache_limit // _typical(self))
+        self.generation = 0
 
     @cached_property
     def entries(self) -> list[dict]:
@@ -169,7 +190,7 @@ class Corpus:
                 if (hi is not None and tmin >= hi) or (lo is not None and tmax < lo):
                     continue
                 if not ((lo is None or tmin >= lo) and (hi is None or tmax < hi)):
-                    shard = Shard(os.path.join(self.root, entry["path"]), entry, self.verify)
+                    shard = Shard(self._path(entry), entry, self.verify)
                     ts = shard.timestamps_us()
                     ok = ts != np.iinfo(np.int64).min  # dated
                     if lo is not None:
@@ -184,10 +205,27 @@ class Corpus:
                 out.append(e)
         return out
 
+    def _path(self, entry: dict) -> str:
+        if self.cache is None:
+            return os.path.join(self.root, entry["path"])
+        try:
+            return self.cache.local(entry["path"], entry["bytes"])
+        except (FileNotFoundError, OSError) as e:
+            raise CorpusError(f"{self.root}/{entry['path']}: cannot be fetched: {e}") from e
+
     def _shard(self, entry: dict, idx: int) -> Shard:
-        if idx not in self._open:
-            self._open[idx] = Shard(os.path.join(self.root, entry["path"]), entry, self.verify)
-        return self._open[idx]
+        shard = self._open.get(idx)
+        if shard is None:
+            shard = self._open[idx] = Shard(self._path(entry), entry, self.verify)
+            if self.max_open is not None and len(self._open) > self.max_open:
+                self._open.popitem(last=False)
+                self.generation += 1
+        elif self.max_open is not None:
+            self._open.move_to_end(idx)
+        return shard
+
+    def is_open(self, idx: int) -> bool:
+        return idx in self._open
 
     def shard(self, idx: int) -> Shard:
         """Selected shard ``idx``, opened (and verified) on first use in this process."""

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curate.corpus import Corpus, Selection
 from curate.order import EpochOrder, OrderSettings, dropped_for_ranks, rank_batches
-from curate.packing import fill, shard_list
+from curate.packing import EMPTY, fill, shard_list
+from curate.shard_cache import DEFAULT_LIMIT
 
 IGNORE_INDEX = -100  # labels PyTorch's cross-entropy skips by default
 STATE_VERSION = 1
@@ -45,6 +46,9 @@ class CorpusDataset(IterableDataset):
     ``IGNORE_INDEX``.
 
     ``split=None`` reads every split; ``periods`` and ``time_range`` narrow it further.
+    ``root`` may be a URI (``s3://``, ``gs://``, ...): shards are then copied on first use into
+    ``cache_dir`` (default ``$CURATE_CACHE`` or ``~/.cache/curate``), which is kept under
+    ``cache_limit`` bytes by deleting the least recently used copies, never the source.
     ``batch_size`` must match the DataLoader's when it has workers (``CorpusLoader`` sets it).
     """
 
@@ -64,11 +68,13 @@ class CorpusDataset(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         verify: str = "checksum",
+        cache_dir: str | None = None,
+        cache_limit: int = DEFAULT_LIMIT,
     ):
         if seq_len < 1 or shuffle_window < 1:
             raise ValueError("seq_len and shuffle_window must be positive")
         selection = Selection(split, tuple(periods) if periods is not None else None, time_range)
-        self.corpus = Corpus(root, selection, verify)
+        self.corpus = Corpus(root, selection, verify, cache_dir, cache_limit)
         self.settings = OrderSettings(seq_len, pack, shuffle, seed, shuffle_window)
         self.document_mask = document_mask
         self.batch_size = batch_size
@@ -161,6 +167,14 @@ class CorpusDataset(IterableDataset):
         for s in set(p.shard.tolist()) - opened:
             flats[s] = self.corpus.shard(s).flat
             opened.add(s)
+        if self._flat_gen != self.corpus.generation:  # the corpus unmapped shards: drop them
+            for s in [s for s in opened if not self.corpus.is_open(s)]:
+                flats[s] = EMPTY
+                opened.discard(s)
+            for s in set(p.shard.tolist()) - opened:  # reopen what this batch needs
+                flats[s] = self.corpus.shard(s).flat
+                opened.add(s)
+            self._flat_gen = self.corpus.generation
         k = fill(
             flats, p.shard, p.src, p.length, p.dest, n, L, self.document_mask, IGNORE_INDEX,
             inputs, labels, positions, cu,
@@ -179,6 +193,7 @@ class CorpusDataset(IterableDataset):
         and the set of those opened."""
         if self.__dict__.get("_flat_list") is None:
             self._flat_list = (shard_list(len(self.corpus.entries)), set())
+            self._flat_gen = self.corpus.generation
         return self._flat_list
 
     def __getstate__(self) -> dict:

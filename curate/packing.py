@@ -26,16 +26,18 @@ except ImportError:  # pragma: no cover - the numpy path has its own test
 COMPILED = njit is not None
 
 
+EMPTY = np.zeros(0, np.uint32)
+EMPTY.setflags(write=False)  # mapped shards are read-only; the list holds one type
+
+
 def shard_list(n: int):
     """A container for ``n`` shards' flat token arrays that the compiled loop can take."""
-    empty = np.zeros(0, np.uint32)
-    empty.setflags(write=False)  # mapped shards are read-only; the list holds one type
     if COMPILED:
         out = TypedList()
         for _ in range(n):
-            out.append(empty)
+            out.append(EMPTY)
         return out
-    return [empty] * n
+    return [EMPTY] * n
 
 
 def fill_numpy(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labels, positions, cu):

@@ -326,3 +326,37 @@ def test_compiled_and_numpy_batch_filling_agree():
         for a, b in zip(*outs, strict=True):
             assert np.array_equal(a, b)
         assert (outs[0][0] != -7).all() and (outs[0][1] != -7).all()
+
+
+def test_remote_corpus_through_a_size_limited_cache(demo_build, corpus, tmp_path):
+    """A corpus given as a URI (here file://, the same pyarrow.fs path as s3:// or gs://) gives
+    the same samples as the local one; the cache stays under its limit by evicting copies and
+    never touches the source."""
+    import hashlib
+
+    manifest = json.loads(open(f"{corpus}/manifest.json").read())
+    before = {
+        s["path"]: hashlib.sha256(open(f"{corpus}/{s['path']}", "rb").read()).hexdigest()
+        for s in manifest["shards"]
+    }
+    biggest = max(s["bytes"] for s in manifest["shards"])
+    limit = 3 * biggest
+    local = rows(CorpusDataset(corpus, seq_len=SEQ, seed=4))
+    ds = CorpusDataset(
+        f"file://{corpus}", seq_len=SEQ, seed=4, cache_dir=str(tmp_path / "cache"),
+        cache_limit=limit,
+    )  # fmt: skip
+    assert rows(ds) == local
+    assert 0 < ds.corpus.cache.used_bytes() <= limit
+    # copies were evicted and unmapped (a deleted copy frees its space only when unmapped)
+    assert ds.corpus.generation > 0 and len(ds.corpus._open) <= ds.corpus.max_open
+    after = {
+        s["path"]: hashlib.sha256(open(f"{corpus}/{s['path']}", "rb").read()).hexdigest()
+        for s in manifest["shards"]
+    }
+    assert after == before
+    tiny = CorpusDataset(
+        f"file://{corpus}", seq_len=SEQ, cache_dir=str(tmp_path / "c2"), cache_limit=100
+    )
+    with pytest.raises(ValueError, match="cache limit"):
+        next(iter(tiny))
