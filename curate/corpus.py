@@ -20,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.shard_cache import DEFAULT_LIMIT, ShardCache
 
@@ -42,12 +43,14 @@ def _to_us(t: str | datetime | None) -> int | None:
 
 @dataclass(frozen=True)
 class Selection:
-    """What to read: a split (None: every split), periods (None: every period) and a time range
-    ``[start, end)`` as ISO strings or datetimes (None: unbounded)."""
+    """What to read: a split (None: every split), periods (None: every period), a time range
+    ``[start, end)`` as ISO strings or datetimes (None: unbounded) and the documents' sources
+    (None: every source)."""
 
     split: str | None = None
     periods: tuple[str, ...] | None = None
     time_range: tuple[str | datetime | None, str | datetime | None] | None = None
+    sources: tuple[str, ...] | None = None
 
     def bounds(self) -> tuple[int | None, int | None]:
         if self.time_range is None:
@@ -90,7 +93,7 @@ class Shard:
         # is a slice and many documents are one numpy gather
         self.flat = np.frombuffer(base, np.uint32, len(base) // 4)
         starts, lengths = [], []
-        self._timestamps = []
+        self._batches = batches  # zero-copy views into the mapping
         for b in batches:
             ids = b.column("input_ids")
             values = ids.values
@@ -100,7 +103,6 @@ class Shard:
             offsets = ids.offsets.to_numpy().astype(np.int64)
             starts.append(addr // 4 + offsets[:-1])
             lengths.append(np.diff(offsets))
-            self._timestamps.append(b.column("timestamp"))
         self.doc_start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
         self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
         if len(self.lengths) != entry["documents"] or int(self.lengths.sum()) != entry["tokens"]:
@@ -117,11 +119,22 @@ class Shard:
 
     def timestamps_us(self) -> np.ndarray:
         """Per document, microseconds since the epoch; undated documents give INT64 min."""
-        parts = []
-        for col in self._timestamps:
-            arr = col.cast(pa.int64()).fill_null(np.iinfo(np.int64).min)
-            parts.append(arr.to_numpy())
+        parts = [
+            b.column("timestamp").cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy()
+            for b in self._batches
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def has_source(self, sources: tuple[str, ...]) -> np.ndarray:
+        """Per document, whether its source is one of ``sources``."""
+        wanted = pa.array(list(sources), pa.string())
+        parts = [
+            pc.is_in(b.column("source"), value_set=wanted)
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+            for b in self._batches
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, bool)
 
 
 def _typical(corpus: Corpus) -> int:
@@ -173,7 +186,8 @@ class Corpus:
     @cached_property
     def entries(self) -> list[dict]:
         """Manifest entries of the selected shards, each with ``documents``/``tokens`` of the
-        selected documents only, and ``keep`` (their indices) where a time bound cuts it."""
+        selected documents only, and ``keep`` (their rows) where a time bound cuts the shard or
+        sources are selected (which reads the shard's source column: the manifest has none)."""
         sel = self.selection
         lo, hi = sel.bounds()
         out = []
@@ -183,24 +197,30 @@ class Corpus:
             if sel.periods is not None and entry["period"] not in sel.periods:
                 continue
             e = dict(entry)
+            cut = False  # a bound falls inside the shard
             if lo is not None or hi is not None:
                 tmin, tmax = _to_us(entry["min_time"]), _to_us(entry["max_time"])
                 if tmin is None:  # undated documents only
                     continue
                 if (hi is not None and tmin >= hi) or (lo is not None and tmax < lo):
                     continue
-                if not ((lo is None or tmin >= lo) and (hi is None or tmax < hi)):
-                    shard = Shard(self._path(entry), entry, self.verify)
+                cut = not ((lo is None or tmin >= lo) and (hi is None or tmax < hi))
+            if cut or sel.sources is not None:
+                shard = Shard(self._path(entry), entry, self.verify)
+                ok = np.ones(len(shard.lengths), bool)
+                if cut:
                     ts = shard.timestamps_us()
-                    ok = ts != np.iinfo(np.int64).min  # dated
+                    ok &= ts != np.iinfo(np.int64).min  # dated
                     if lo is not None:
                         ok &= ts >= lo
                     if hi is not None:
                         ok &= ts < hi
-                    keep = np.flatnonzero(ok)
-                    e.update(keep=keep, documents=len(keep), tokens=int(shard.lengths[keep].sum()))
-                    if len(keep):
-                        self._open[len(out)] = shard
+                if sel.sources is not None:
+                    ok &= shard.has_source(sel.sources)
+                keep = np.flatnonzero(ok)
+                e.update(keep=keep, documents=len(keep), tokens=int(shard.lengths[keep].sum()))
+                if len(keep):
+                    self._open[len(out)] = shard
             if e["documents"]:
                 out.append(e)
         return out

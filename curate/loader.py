@@ -45,7 +45,7 @@ class CorpusDataset(IterableDataset):
     cut at ``seq_len + 1`` tokens, padded with EOS, with ``attention_mask``; padding labels are
     ``IGNORE_INDEX``.
 
-    ``split=None`` reads every split; ``periods`` and ``time_range`` narrow it further.
+    ``split=None`` reads every split; ``periods``, ``time_range`` and ``sources`` narrow it.
     ``root`` may be a URI (``s3://``, ``gs://``, ...): shards are then copied on first use into
     ``cache_dir`` (default ``$CURATE_CACHE`` or ``~/.cache/curate``), which is kept under
     ``cache_limit`` bytes by deleting the least recently used copies, never the source.
@@ -58,6 +58,7 @@ class CorpusDataset(IterableDataset):
         split: str | None = "train",
         periods: Iterable[str] | None = None,
         time_range: tuple[str | datetime | None, str | datetime | None] | None = None,
+        sources: Iterable[str] | None = None,
         seq_len: int = 2048,
         pack: bool = True,
         shuffle: bool = True,
@@ -73,7 +74,12 @@ class CorpusDataset(IterableDataset):
     ):
         if seq_len < 1 or shuffle_window < 1:
             raise ValueError("seq_len and shuffle_window must be positive")
-        selection = Selection(split, tuple(periods) if periods is not None else None, time_range)
+        selection = Selection(
+            split,
+            tuple(periods) if periods is not None else None,
+            time_range,
+            tuple(sources) if sources is not None else None,
+        )
         self.corpus = Corpus(root, selection, verify, cache_dir, cache_limit)
         self.settings = OrderSettings(seq_len, pack, shuffle, seed, shuffle_window)
         self.document_mask = document_mask
@@ -238,6 +244,7 @@ class CorpusDataset(IterableDataset):
         """What the order depends on: resuming with anything else would not be exact."""
         key = {
             "shards": [(e["path"], e["sha256"], e["documents"]) for e in self.corpus.entries],
+            "selection": repr(self.corpus.selection),
             "settings": self.settings.__dict__,
             "document_mask": self.document_mask,
         }

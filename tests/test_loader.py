@@ -199,6 +199,13 @@ def test_time_range_and_periods_select_documents(demo_build, corpus):
     periods = CorpusDataset(corpus, split="train", periods=["2020-Q1"], seq_len=SEQ, pack=False)
     n_docs = sum(1 for p in t.column("period").to_pylist() if p == "2020-Q1")
     assert len(list(periods)) == n_docs > 0
+    # sources come from the documents' source column (the manifest has none)
+    split, source = t.column("split").to_pylist(), t.column("source").to_pylist()
+    want = sum(1 for a, b in zip(split, source, strict=True) if a == "train" and b == "news")
+    news = CorpusDataset(corpus, sources=["news"], seq_len=SEQ, pack=False)
+    assert len(list(news)) == want > 0
+    both = CorpusDataset(corpus, sources=["news", "blog"], seq_len=SEQ, pack=False)
+    assert news.fingerprint() != both.fingerprint()
 
 
 def test_unpacked_samples_are_padded_with_a_mask(corpus):
