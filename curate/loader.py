@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curate.corpus import Corpus, Selection
-from curate.order import EpochOrder, OrderSettings, dropped_for_ranks, rank_batches
+from curate.order import EpochOrder, MixedOrder, OrderSettings, dropped_for_ranks, rank_batches
 from curate.packing import EMPTY, fill, shard_list
 from curate.shard_cache import DEFAULT_LIMIT
 
@@ -46,6 +46,9 @@ class CorpusDataset(IterableDataset):
     ``IGNORE_INDEX``.
 
     ``split=None`` reads every split; ``periods``, ``time_range`` and ``sources`` narrow it.
+    ``mix={"2019-Q1": 0.7, "2023-Q1": 0.3}`` draws those periods in exactly those proportions
+    in every block of ``mix_block`` samples (a period that runs out starts a new permutation);
+    an epoch is ``samples_per_epoch`` samples (default: as many as the periods hold).
     ``root`` may be a URI (``s3://``, ``gs://``, ...): shards are then copied on first use into
     ``cache_dir`` (default ``$CURATE_CACHE`` or ``~/.cache/curate``), which is kept under
     ``cache_limit`` bytes by deleting the least recently used copies, never the source.
@@ -59,6 +62,9 @@ class CorpusDataset(IterableDataset):
         periods: Iterable[str] | None = None,
         time_range: tuple[str | datetime | None, str | datetime | None] | None = None,
         sources: Iterable[str] | None = None,
+        mix: dict[str, float] | None = None,
+        mix_block: int = 1000,
+        samples_per_epoch: int | None = None,
         seq_len: int = 2048,
         pack: bool = True,
         shuffle: bool = True,
@@ -74,6 +80,12 @@ class CorpusDataset(IterableDataset):
     ):
         if seq_len < 1 or shuffle_window < 1:
             raise ValueError("seq_len and shuffle_window must be positive")
+        if mix is not None:
+            if periods is not None:
+                raise ValueError("give periods or mix (whose keys are the periods), not both")
+            periods = list(mix)
+        self.mix = dict(mix) if mix is not None else None
+        self.mix_block, self.samples_per_epoch = mix_block, samples_per_epoch
         selection = Selection(
             split,
             tuple(periods) if periods is not None else None,
@@ -97,20 +109,50 @@ class CorpusDataset(IterableDataset):
         self._order: EpochOrder | None = None
 
     # -- the order ---------------------------------------------------------------------------
-    def order(self, epoch: int | None = None) -> EpochOrder:
+    def order(self, epoch: int | None = None) -> EpochOrder | MixedOrder:
         epoch = self.epoch if epoch is None else epoch
         if self._order is None or self._order.epoch != epoch:
             entries = self.corpus.entries
-            self._order = EpochOrder(
-                np.array([e["tokens"] for e in entries], np.int64),
-                np.array([e["documents"] for e in entries], np.int64),
-                self.corpus.doc_lengths,
-                self.corpus.doc_index,
-                self.corpus.locate,
-                self.settings,
-                epoch,
-            )
+            if self.mix is None:
+                self._order = self._group_order(np.arange(len(entries)), epoch)
+            else:
+                groups = [
+                    np.array([i for i, e in enumerate(entries) if e["period"] == name], np.int64)
+                    for name in self.mix
+                ]
+                missing = [name for name, g in zip(self.mix, groups, strict=True) if not len(g)]
+                if missing:
+                    raise ValueError(f"mix names periods with nothing selected: {missing}")
+                cache: dict[tuple[int, int], EpochOrder] = {}
+
+                def group_order(g: int, p: int) -> EpochOrder:
+                    if (g, p) not in cache:
+                        if len(cache) > 16:
+                            cache.clear()
+                        cache[g, p] = self._group_order(groups[g], epoch * 1_000_003 + p)
+                    return cache[g, p]
+
+                total = self.samples_per_epoch or sum(
+                    group_order(g, 0).n_samples for g in range(len(groups))
+                )
+                self._order = MixedOrder(
+                    group_order, list(self.mix.values()), self.mix_block, total,
+                    self.settings.seed, epoch,
+                )  # fmt: skip
         return self._order
+
+    def _group_order(self, ids: np.ndarray, key: int) -> EpochOrder:
+        entries = self.corpus.entries
+        return EpochOrder(
+            np.array([entries[i]["tokens"] for i in ids], np.int64),
+            np.array([entries[i]["documents"] for i in ids], np.int64),
+            self.corpus.doc_lengths,
+            self.corpus.doc_index,
+            self.corpus.locate,
+            self.settings,
+            key,
+            ids,
+        )
 
     def epoch_info(self) -> dict[str, int]:
         """Sizes of the current epoch and what partitioning and packing leave out."""
@@ -205,6 +247,7 @@ class CorpusDataset(IterableDataset):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_flat_list"] = None
+        state["_order"] = None  # rebuilt where it is used (a mixed order holds a closure)
         return state
 
     def _unpacked(self, p, B: int) -> dict[str, torch.Tensor]:
@@ -245,6 +288,7 @@ class CorpusDataset(IterableDataset):
         key = {
             "shards": [(e["path"], e["sha256"], e["documents"]) for e in self.corpus.entries],
             "selection": repr(self.corpus.selection),
+            "mix": [self.mix, self.mix_block, self.samples_per_epoch],
             "settings": self.settings.__dict__,
             "document_mask": self.document_mask,
         }

@@ -59,18 +59,19 @@ class EpochOrder:
         locate: Callable[[int, np.ndarray], np.ndarray],
         settings: OrderSettings,
         epoch: int,
+        ids: np.ndarray | None = None,
     ):
-        """``tokens``/``documents``: per selected shard; ``lengths(s)``/``rows(s)``: token
-        counts and stored rows of shard ``s``'s selected documents; ``locate(s, rows)``: where
-        those rows' tokens start in the shard's storage (read only when needed)."""
+        """``tokens``/``documents``: per shard of this order; ``ids``: their indices among the
+        corpus's selected shards (default: all of them, in order); ``lengths(s)``/``rows(s)``:
+        token counts and stored rows of shard ``s``'s selected documents; ``locate(s, rows)``:
+        where those rows' tokens start in the shard's storage (read only when needed)."""
         self.s = settings
         self.epoch = epoch
         self._lengths, self._rows, self._locate = lengths, rows, locate
         n = len(tokens)
-        self.shards = (
-            _rng(settings.seed, epoch, 0).permutation(n) if settings.shuffle else np.arange(n)
-        )
-        units = (tokens if settings.pack else documents)[self.shards].astype(np.int64)
+        local = _rng(settings.seed, epoch, 0).permutation(n) if settings.shuffle else np.arange(n)
+        self.shards = local if ids is None else np.asarray(ids)[local]
+        units = (tokens if settings.pack else documents)[local].astype(np.int64)
         self.starts = np.concatenate(([0], np.cumsum(units)))
         total = int(self.starts[-1])
         if settings.pack:
@@ -189,6 +190,87 @@ class EpochOrder:
             src = self._locate(int(self.shards[p]), plan.rows[j])
             out.append(Pieces(np.full(len(j), self.shards[p]), src, lengths, m * n))
         return Pieces.concat(out)
+
+
+class MixedOrder:
+    """Groups of shards (periods) drawn in fixed proportions. Every block of ``block`` steps
+    holds exactly ``quota[g]`` samples of group ``g`` (the weights apportioned to the block by
+    largest remainders), in a seeded order within the block; group ``g``'s ``k``-th sample is
+    the ``k``-th step of its own order, which starts a new pass (a new permutation) each time
+    the group runs out. So the proportions are exact over every block, and which sample comes
+    at a step is a pure function of (step, settings, seed, epoch), as resumption needs."""
+
+    def __init__(
+        self,
+        group_order: Callable[[int, int], EpochOrder],
+        weights: list[float],
+        block: int,
+        n_samples: int,
+        seed: int,
+        epoch: int,
+    ):
+        self._group_order, self.seed, self.epoch, self.block = group_order, seed, epoch, block
+        self.quota = apportion(weights, block)
+        if (self.quota == 0).any():
+            raise ValueError(f"mix_block {block} is too small for these weights: raise it")
+        self.sizes = [group_order(g, 0).n_samples for g in range(len(weights))]
+        if 0 in self.sizes:
+            raise ValueError("a mixed group has no complete sample")
+        self.n_samples = max(block, n_samples // block * block)
+        self.dropped_tokens = 0
+        self._slots: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def _block(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Group of each slot of block ``b``, and how many of that group precede it there."""
+        got = self._slots.get(b)
+        if got is None:
+            groups = _rng(self.seed, self.epoch, 3, b).permutation(
+                np.repeat(np.arange(len(self.quota)), self.quota)
+            )
+            rank = np.empty(len(groups), np.int64)
+            for g in range(len(self.quota)):
+                at = np.flatnonzero(groups == g)
+                rank[at] = np.arange(len(at))
+            got = self._slots[b] = (groups, rank)
+            if len(self._slots) > 4:
+                self._slots.popitem(last=False)
+        return got
+
+    def samples(self, steps: np.ndarray) -> np.ndarray:
+        return steps  # the mapping to groups happens in ``pieces``
+
+    def pieces(self, steps: np.ndarray) -> Pieces:
+        n = self._group_order(0, 0).s.seq_len + 1
+        group = np.empty(len(steps), np.int64)
+        k = np.empty(len(steps), np.int64)
+        for b in np.unique(steps // self.block).tolist():
+            m = np.flatnonzero(steps // self.block == b)
+            groups, rank = self._block(b)
+            j = steps[m] - b * self.block
+            group[m] = groups[j]
+            k[m] = b * self.quota[groups[j]] + rank[j]
+        out = []
+        sizes = np.asarray(self.sizes)[group]
+        passes, local = np.divmod(k, sizes)
+        for g, p in sorted(set(zip(group.tolist(), passes.tolist(), strict=True))):
+            m = np.flatnonzero((group == g) & (passes == p))
+            order = self._group_order(g, p)
+            sub = order.pieces(order.samples(local[m]))
+            i, off = np.divmod(sub.dest, n)
+            out.append(Pieces(sub.shard, sub.src, sub.length, m[i] * n + off))
+        return Pieces.concat(out)
+
+
+def apportion(weights: list[float], total: int) -> np.ndarray:
+    """``total`` split in proportion to ``weights`` by largest remainders (ties: first)."""
+    w = np.asarray(weights, float)
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError("mix weights must be non-negative and not all zero")
+    exact = w / w.sum() * total
+    out = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - out), kind="stable")
+    out[order[: total - out.sum()]] += 1
+    return out
 
 
 @dataclass(frozen=True)

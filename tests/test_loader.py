@@ -367,3 +367,50 @@ def test_remote_corpus_through_a_size_limited_cache(demo_build, corpus, tmp_path
     )
     with pytest.raises(ValueError, match="cache limit"):
         next(iter(tiny))
+
+
+def test_mixing_periods_is_exact_in_every_block_and_across_resumption(demo_build, corpus):
+    """mix={A: 3, B: 1} with blocks of 8: every block holds 6 documents of A and 2 of B (the
+    smaller period repeats with a new permutation when it runs out); a run resumed with other
+    ranks and workers continues the same stream."""
+    t = read_shards(demo_build[0])
+    period_of = {
+        np.asarray(ids, np.int32)[: SEQ + 1].tobytes(): p
+        for ids, p, sp in zip(
+            t.column("input_ids").to_pylist(), t.column("period").to_pylist(),
+            t.column("split").to_pylist(), strict=True,
+        )
+        if sp == "train"
+    }  # fmt: skip
+    a, b = "2019-Q1", "2020-Q2"
+    settings = dict(mix={a: 3, b: 1}, mix_block=8, samples_per_epoch=160, seq_len=SEQ, seed=2)
+
+    def doc_key(s):
+        n = min(int(s["attention_mask"].sum()) + 1, SEQ + 1)
+        return torch.cat([s["input_ids"], s["labels"][-1:]])[:n].numpy().astype(np.int32).tobytes()
+
+    ds = CorpusDataset(corpus, pack=False, **settings)
+    samples = list(ds)
+    assert len(samples) == 160
+    periods = [period_of[doc_key(s)] for s in samples]
+    for blk in range(0, 160, 8):
+        assert Counter(periods[blk : blk + 8]) == {a: 6, b: 2}
+    n_b = sum(1 for p in period_of.values() if p == b)
+    assert 40 > n_b  # period b ran out and started a second pass
+    # packed, resumed: 2 ranks for 2 batches, then 3 ranks x 2 workers
+    single = rows(CorpusDataset(corpus, **settings))
+    states, first = [], []
+    for rank in range(2):
+        ds = CorpusDataset(corpus, rank=rank, world_size=2, **settings)
+        loader = CorpusLoader(ds, batch_size=4)
+        for i, batch in enumerate(loader):
+            first += batch_rows([batch])
+            if i == 1:
+                break
+        states.append(loader.state_dict())
+    assert states[0]["consumed"] == 16 and Counter(first) == Counter(single[:16])
+    for rank in range(3):
+        ds = CorpusDataset(corpus, rank=rank, world_size=3, **settings)
+        ds.load_state_dict(states[0])
+        got = batch_rows(CorpusLoader(ds, batch_size=3, num_workers=2))
+        assert got == single[16 + rank :: 3][: (len(single) - 16) // 3]
