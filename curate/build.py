@@ -31,6 +31,74 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     return sorted(files)
 
 
+LEASE = ".building"
+
+
+def take_lease(out_dir: str) -> str:
+    """Mark ``out_dir`` as being built by this process, or refuse if another build is running
+    into it (its leftovers would otherwise be cleared under it). A lease whose process is gone
+    (a killed build on this host) is taken over; one from another host cannot be checked, so
+    the message says how to clear it. Returns the lease's path."""
+    import socket
+    import uuid
+
+    path = join(out_dir, LEASE)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
+    body = json.dumps(me).encode()
+    if "://" not in out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                _refuse_unless_stale(path, out_dir)
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            return path
+    if FileSystems.exists(path):
+        _refuse_unless_stale(path, out_dir)
+    write_bytes(path, body)
+    with FileSystems.open(path) as f:
+        if json.loads(f.read())["token"] != me["token"]:
+            raise BuildError(f"another build took {out_dir} at the same moment")
+    return path
+
+
+def _refuse_unless_stale(path: str, out_dir: str) -> None:
+    import socket
+
+    try:
+        with FileSystems.open(path) as f:
+            holder = json.loads(f.read())
+    except (OSError, ValueError):
+        holder = {}
+    same_host = holder.get("host") == socket.gethostname()
+    if same_host and holder.get("pid") and not _alive(int(holder["pid"])):
+        FileSystems.delete([path])  # the build that held it was killed: take over
+        return
+    where = f"process {holder.get('pid')} on {holder.get('host')}" if holder else "unknown"
+    raise BuildError(
+        f"another build is running into {out_dir} ({where}); wait for it, or if it is no longer "
+        f"running, delete {path}"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_lease(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
 def prepare_output(out_dir: str, overwrite: bool) -> None:
     """Refuse to clobber a finished corpus; clear what a crashed build left behind."""
     if FileSystems.exists(join(out_dir, "manifest.json")) and not overwrite:
@@ -85,14 +153,25 @@ def default_beam_args() -> list[str]:
 def run_build(
     cfg: BuildConfig, beam_args: Sequence[str] | None = None, overwrite: bool = False
 ) -> dict:
-    """Build the corpus described by ``cfg``; returns the stats written to stats.json."""
+    """Build the corpus described by ``cfg``; returns the stats written to stats.json. One
+    build at a time per output directory (``take_lease``)."""
+    out_dir = cfg.output.dir
+    files = expand_inputs(cfg.input.paths)
+    if FileSystems.exists(join(out_dir, "manifest.json")) and not overwrite:
+        prepare_output(out_dir, overwrite)  # refuses, before any lease is taken
+    lease = take_lease(out_dir)
+    try:
+        return _build(cfg, files, out_dir, beam_args, overwrite)
+    finally:
+        release_lease(lease)
+
+
+def _build(cfg: BuildConfig, files: list[str], out_dir: str, beam_args, overwrite: bool) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.build import BuildCorpus, BuildPlan
 
-    out_dir = cfg.output.dir
-    files = expand_inputs(cfg.input.paths)
     prepare_output(out_dir, overwrite)
     tok_json, tok_info = prepare_tokenizer(cfg, files)
     write_bytes(join(out_dir, "tokenizer.json"), tok_json.encode())

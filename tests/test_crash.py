@@ -3,6 +3,7 @@ gives the same bytes as an uninterrupted build."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,10 +11,11 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 import yaml
 
 from curate.fileio import AtomicWriter
-from tests.conftest import demo_config, tree_digest
+from tests.conftest import build, demo_config, tree_digest
 
 
 def test_aborted_writer_leaves_nothing(tmp_path):
@@ -55,3 +57,30 @@ def test_killed_build_then_rerun_is_identical(demo, demo_build, tmp_path):
         )
     assert r.returncode == 0, r.stderr
     assert tree_digest(out) == tree_digest(ref)
+
+
+def test_a_second_build_into_a_running_ones_directory_is_refused(demo, tmp_path):
+    """A build holds a lease on its output directory: a second one is refused while the
+    holder lives, takes over when the holder was killed, and the lease is gone after a build."""
+    import json
+    import socket
+
+    from curate.build import LEASE, BuildError
+
+    root, _ = demo
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = demo_config(root / "raw", out)
+    lease = out / LEASE
+    host = socket.gethostname()
+    lease.write_text(json.dumps({"host": host, "pid": os.getpid(), "token": "x"}))
+    with pytest.raises(BuildError, match="another build is running"):
+        build(cfg)
+    lease.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "x"}))
+    with pytest.raises(BuildError, match=f"delete {lease}"):
+        build(cfg)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    lease.write_text(json.dumps({"host": host, "pid": int(dead.stdout), "token": "x"}))
+    stats = build(cfg)  # the killed build's lease is taken over
+    assert stats["balance"]["balanced"] and not lease.exists()
