@@ -107,7 +107,11 @@ def main() -> None:
             if m.returncode != 0:
                 raise RuntimeError(f"{tool}: {m.stderr[-3000:]}")
             res = json.loads(m.stdout.strip().splitlines()[-1])
-            out[f"{tool}, {w} workers"] = {**res, "peak_rss_mb": m.peak_rss_mb}
+            out[f"{tool}, {w} workers"] = {
+                **res,
+                "peak_rss_mb": m.peak_rss_mb,
+                "peak_worker_rss_mb": m.peak_child_rss_mb,
+            }
     print(json.dumps(out))
 
 

@@ -168,7 +168,11 @@ def child(kind: str, *args: str) -> dict:
     m = run_measured(cmd)
     if m.returncode != 0:
         raise RuntimeError(m.stderr[-3000:])
-    return {**json.loads(m.stdout.strip().splitlines()[-1]), "peak_rss_mb": m.peak_rss_mb}
+    return {
+        **json.loads(m.stdout.strip().splitlines()[-1]),
+        "peak_rss_mb": m.peak_rss_mb,
+        "peak_worker_rss_mb": m.peak_child_rss_mb,
+    }
 
 
 def main() -> None:
@@ -232,14 +236,14 @@ def write_section(path: Path, out: Path, results: dict, starts: dict) -> None:
         "- Command: `make bench` (`python bench/loader_bench.py`)",
         f"- Corpus: the build benchmark's 1x output, {total / 1e6:.1f} M tokens in {shards} shards; batches of {BATCH} x {SEQ} tokens, shuffled; each reader stops after about {results['raw']['tokens'] / 1e6:.0f} M tokens",
         "",
-        "| reader | workers | M tokens/s | first batch s | peak RSS MB (all processes) |",
-        "|---|---:|---:|---:|---:|",
+        "| reader | workers | M tokens/s | first batch s | peak RSS MB (all processes) | peak RSS MB per worker |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for k, r in results.items():
         name, _, workers = k.partition(", ")
         first = f"{r['first_batch_s']:.2f}" if "first_batch_s" in r else "n/a"
         lines.append(
-            f"| {name} | {workers.split()[0] if workers else 0} | {rate[k]:.1f} | {first} | {r['peak_rss_mb']:,.0f} |"
+            f"| {name} | {workers.split()[0] if workers else 0} | {rate[k]:.1f} | {first} | {r['peak_rss_mb']:,.0f} | {r.get('peak_worker_rss_mb') or 0:,.0f} |"
         )
     best = {
         w: max(

@@ -18,6 +18,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    peak_child_rss_mb: float = 0.0  # the largest single child process (a worker)
 
 
 def anon_rss(p: psutil.Process) -> int:
@@ -35,7 +36,7 @@ def anon_rss(p: psutil.Process) -> int:
 
 def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> Measured:
     """Wall time and peak RSS / anonymous RSS summed over the command's processes."""
-    peak = peak_anon = 0
+    peak = peak_anon = peak_child = 0
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
@@ -44,11 +45,13 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak, peak_anon
+        nonlocal peak, peak_anon, peak_child
         while not done.is_set():
             try:
-                tree = [ps, *ps.children(recursive=True)]
+                children = ps.children(recursive=True)
+                tree = [ps, *children]
                 peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                peak_child = max([peak_child, *(p.memory_info().rss for p in children)])
                 peak_anon = max(peak_anon, sum(map(anon_rss, tree)))
             except psutil.Error:
                 pass
@@ -60,5 +63,11 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None
     done.set()
     th.join()
     return Measured(
-        time.perf_counter() - t0, peak / 1e6, peak_anon / 1e6, proc.returncode, stdout, stderr
+        time.perf_counter() - t0,
+        peak / 1e6,
+        peak_anon / 1e6,
+        proc.returncode,
+        stdout,
+        stderr,
+        peak_child / 1e6,
     )
