@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +93,18 @@ def _parse_bound(value: Any) -> datetime | None:
     return us_to_datetime(parse_timestamp_us(value))
 
 
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _check_split_name(name: Any) -> None:
+    """Split names become directory names (``tokens/split=<name>/``): no path tricks."""
+    if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):
+        raise ValueError(
+            f"split name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a letter "
+            "or digit (it becomes a directory name)"
+        )
+
+
 class TemporalConfig(_Strict):
     period: Literal["month", "quarter", "year"] = "quarter"
     undated: Literal["quarantine", "keep"] = "quarantine"
@@ -101,6 +114,12 @@ class TemporalConfig(_Strict):
     splits: dict[str, tuple[datetime | None, datetime | None]] = Field(
         default_factory=lambda: {"train": (None, None)}
     )
+
+    @field_validator("undated_split")
+    @classmethod
+    def _undated_split(cls, v: str) -> str:
+        _check_split_name(v)
+        return v
 
     @field_validator("min_time", "max_time", mode="before")
     @classmethod
@@ -117,6 +136,7 @@ class TemporalConfig(_Strict):
             raise ValueError("must map split names to [start, end) pairs")
         out = {}
         for name, bounds in v.items():
+            _check_split_name(name)
             if not isinstance(bounds, list | tuple) or len(bounds) != 2:
                 raise ValueError(f"split {name!r}: expected [start, end], got {bounds!r}")
             try:

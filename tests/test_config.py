@@ -48,6 +48,16 @@ def test_overlapping_splits_rejected():
     assert "overlap" in msg
 
 
+@pytest.mark.parametrize("name", ["../escape", "a/b", "x=y", "", ".hidden", "s p"])
+def test_split_names_cannot_escape_the_output_directory(name):
+    """Split names become directories (tokens/split=<name>/): no paths, no '=', no dots."""
+    msg = _error(_with(temporal={"splits": {name: [None, None]}}))
+    assert "split name" in msg
+    msg = _error(_with(temporal={"undated_split": name, "undated": "keep"}))
+    assert "split name" in msg
+    assert parse_config(_with(temporal={"splits": {"train_2020-a": [None, None]}}))
+
+
 def test_unknown_filter_and_parameter_named():
     assert "filters[0].nope: unknown filter" in _error(_with(filters=[{"nope": {}}]))
     msg = _error(_with(filters=[{"gopher_quality": {"min_wrods": 3}}]))
