@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import get_worker_info
 
 from curate.corpus import CorpusError
 from curate.loader import IGNORE_INDEX, CorpusDataset, CorpusLoader, collate, to_device
@@ -414,3 +415,20 @@ def test_mixing_periods_is_exact_in_every_block_and_across_resumption(demo_build
         ds.load_state_dict(states[0])
         got = batch_rows(CorpusLoader(ds, batch_size=3, num_workers=2))
         assert got == single[16 + rank :: 3][: (len(single) - 16) // 3]
+
+
+class _DyingDataset(CorpusDataset):
+    """A worker that dies mid-epoch (as if killed by the OOM killer)."""
+
+    def _batch(self, order, samples):
+        import os
+
+        if get_worker_info() is not None and get_worker_info().id == 1:
+            os._exit(9)
+        return super()._batch(order, samples)
+
+
+def test_a_worker_that_dies_surfaces_in_the_training_loop(corpus):
+    ds = _DyingDataset(corpus, seq_len=SEQ)
+    with pytest.raises(RuntimeError, match="worker"):
+        list(CorpusLoader(ds, batch_size=4, num_workers=2, timeout=120))
