@@ -122,23 +122,42 @@ def _secret_hint(text: str) -> bool:
     return any(p in text for p in _SECRET_PREFIXES)
 
 
-# (type, pattern, validator, hint)
+# Every card, IPv4 and phone match consists of characters of this class and is 7 or more long:
+# those patterns need only run over such runs (lookarounds still see the text around them)
+_NUMERIC_RUN = re.compile(r"[\d .()+-]{7,}")
+
+# (type, pattern, validator, hint, runs the pattern is confined to)
 _RULES = (
-    ("secret", _SECRETS, None, _secret_hint),
-    ("email", _EMAIL, None, _email_hint),
-    ("iban", _IBAN, lambda m: iban_ok(m.group()), _IBAN_HINT),
-    ("card", _CARD, _is_card, _NUMERIC_HINT),
-    ("ipv6", _IPV6, _is_ipv6, _IPV6_HINT),
-    ("ipv4", _IPV4, _is_ipv4, _NUMERIC_HINT),
-    ("phone", _PHONE, _is_phone, _NUMERIC_HINT),
+    ("secret", _SECRETS, None, _secret_hint, None),
+    ("email", _EMAIL, None, _email_hint, None),
+    ("iban", _IBAN, lambda m: iban_ok(m.group()), _IBAN_HINT, None),
+    ("card", _CARD, _is_card, _NUMERIC_HINT, _NUMERIC_RUN),
+    ("ipv6", _IPV6, _is_ipv6, _IPV6_HINT, None),
+    ("ipv4", _IPV4, _is_ipv4, _NUMERIC_HINT, _NUMERIC_RUN),
+    ("phone", _PHONE, _is_phone, _NUMERIC_HINT, _NUMERIC_RUN),
 )
+
+
+def _sub_in_runs(pattern: re.Pattern, runs: re.Pattern, repl, text: str) -> str:
+    """``pattern.sub(repl, text)`` for a pattern whose matches all lie inside ``runs``
+    matches: the same result, scanning only those runs."""
+    parts, last = [], 0
+    for run in runs.finditer(text):
+        a, b = run.span()  # maximal: text[b] cannot be part of a match
+        for m in pattern.finditer(text, a, min(len(text), b + 1)):
+            parts += [text[last : m.start()], repl(m)]
+            last = m.end()
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def redact(text: str, types: tuple[str, ...] = TYPES) -> tuple[str, dict[str, int]]:
     """The text with each validated match replaced by ``[TYPE]``, and counts per type."""
     counts = dict.fromkeys(types, 0)
     hinted: dict = {}
-    for name, pattern, valid, hint in _RULES:
+    for name, pattern, valid, hint, runs in _RULES:
         if name not in counts:
             continue
         if hint not in hinted:
@@ -152,7 +171,7 @@ def redact(text: str, types: tuple[str, ...] = TYPES) -> tuple[str, dict[str, in
             counts[name] += 1
             return f"[{name.upper()}]"
 
-        text = pattern.sub(sub, text)
+        text = pattern.sub(sub, text) if runs is None else _sub_in_runs(pattern, runs, sub, text)
     return text, counts
 
 
