@@ -157,8 +157,6 @@ def run_build(
     build at a time per output directory (``take_lease``)."""
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
-    if FileSystems.exists(join(out_dir, "manifest.json")) and not overwrite:
-        prepare_output(out_dir, overwrite)  # refuses, before any lease is taken
     lease = take_lease(out_dir)
     try:
         return _build(cfg, files, out_dir, beam_args, overwrite)

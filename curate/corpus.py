@@ -88,12 +88,15 @@ class Shard:
             batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
         except (pa.ArrowInvalid, OSError) as e:
             raise CorpusError(f"{path}: not a readable Arrow file: {e}") from e
+        for name, typ in (("input_ids", pa.list_(pa.uint32())), ("timestamp", None)):
+            if name not in reader.schema.names or typ and reader.schema.field(name).type != typ:
+                raise CorpusError(f"{path}: no column {name}{f' of type {typ}' if typ else ''}")
         # every batch's token buffer lies inside the mapping, 4-byte aligned (Arrow aligns
         # buffers to 8 bytes): one uint32 view of the file reaches all of them, so a document
         # is a slice and many documents are one numpy gather
         self.flat = np.frombuffer(base, np.uint32, len(base) // 4)
         starts, lengths = [], []
-        self._batches = batches  # zero-copy views into the mapping
+        self.batches = batches  # zero-copy views into the mapping
         for b in batches:
             ids = b.column("input_ids")
             values = ids.values
@@ -111,17 +114,11 @@ class Shard:
                 f"manifest says {entry['documents']} / {entry['tokens']}"
             )
 
-    def tokens(self, doc: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Tokens ``[start, stop)`` of document ``doc`` (a view into the mapped file)."""
-        lo = self.doc_start[doc]
-        n = self.lengths[doc]
-        return self.flat[lo + start : lo + (n if stop is None else min(n, stop))]
-
     def timestamps_us(self) -> np.ndarray:
         """Per document, microseconds since the epoch; undated documents give INT64 min."""
         parts = [
             b.column("timestamp").cast(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy()
-            for b in self._batches
+            for b in self.batches
         ]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
@@ -132,7 +129,7 @@ class Shard:
             pc.is_in(b.column("source"), value_set=wanted)
             .fill_null(False)
             .to_numpy(zero_copy_only=False)
-            for b in self._batches
+            for b in self.batches
         ]
         return np.concatenate(parts) if parts else np.zeros(0, bool)
 
@@ -220,7 +217,7 @@ class Corpus:
                 keep = np.flatnonzero(ok)
                 e.update(keep=keep, documents=len(keep), tokens=int(shard.lengths[keep].sum()))
                 if len(keep):
-                    self._open[len(out)] = shard
+                    self._keep_open(len(out), shard)
             if e["documents"]:
                 out.append(e)
         return out
@@ -236,12 +233,16 @@ class Corpus:
     def _shard(self, entry: dict, idx: int) -> Shard:
         shard = self._open.get(idx)
         if shard is None:
-            shard = self._open[idx] = Shard(self._path(entry), entry, self.verify)
-            if self.max_open is not None and len(self._open) > self.max_open:
-                self._open.popitem(last=False)
-                self.generation += 1
-        elif self.max_open is not None:
+            return self._keep_open(idx, Shard(self._path(entry), entry, self.verify))
+        if self.max_open is not None:
             self._open.move_to_end(idx)
+        return shard
+
+    def _keep_open(self, idx: int, shard: Shard) -> Shard:
+        self._open[idx] = shard
+        if self.max_open is not None and len(self._open) > self.max_open:
+            self._open.popitem(last=False)
+            self.generation += 1
         return shard
 
     def is_open(self, idx: int) -> bool:

@@ -212,17 +212,14 @@ class CorpusDataset(IterableDataset):
         positions = np.empty((B, L), np.int32)
         cu = np.empty(len(p.dest) + 1, np.int32)
         flats, opened = self._flats()
-        for s in set(p.shard.tolist()) - opened:
-            flats[s] = self.corpus.shard(s).flat
-            opened.add(s)
         if self._flat_gen != self.corpus.generation:  # the corpus unmapped shards: drop them
             for s in [s for s in opened if not self.corpus.is_open(s)]:
                 flats[s] = EMPTY
                 opened.discard(s)
-            for s in set(p.shard.tolist()) - opened:  # reopen what this batch needs
-                flats[s] = self.corpus.shard(s).flat
-                opened.add(s)
             self._flat_gen = self.corpus.generation
+        for s in set(p.shard.tolist()) - opened:
+            flats[s] = self.corpus.shard(s).flat
+            opened.add(s)
         k = fill(
             flats, p.shard, p.src, p.length, p.dest, n, L, self.document_mask, IGNORE_INDEX,
             inputs, labels, positions, cu,

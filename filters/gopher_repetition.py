@@ -148,7 +148,7 @@ def _ngram_signals(docs: list[tuple[str, ...]]) -> list[dict[str, float]]:
     prefix = np.concatenate(([0], np.cumsum(lens)))
     salt = doc_of.astype(np.uint64) * _MULT2
     h = ids
-    repeated = _repeated(np.arange(len(words)), ids ^ salt)
+    repeated = _repeated(ids ^ salt)
     for n in range(2, 11):
         with np.errstate(over="ignore"):
             h = h[:-1] * _MULT + ids[n - 1 :]  # hash of the n-gram starting at each word
@@ -183,10 +183,10 @@ def _ngram_signals(docs: list[tuple[str, ...]]) -> list[dict[str, float]]:
     return out
 
 
-def _repeated(positions: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _repeated(keys: np.ndarray) -> np.ndarray:
     """A flag per position: its key occurs at another position too."""
     order, first_of_run = _sorted_runs(keys)
     counts = np.diff(np.flatnonzero(first_of_run), append=len(keys))
     flags = np.zeros(len(keys), bool)
-    flags[positions[order[np.repeat(counts > 1, counts)]]] = True
+    flags[order[np.repeat(counts > 1, counts)]] = True
     return flags

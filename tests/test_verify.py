@@ -69,7 +69,26 @@ def _rejected(root):
     return rec.rsplit("/", 1)[-1], "differs"
 
 
-@pytest.mark.parametrize("damage", [_flip, _truncate, _missing, _stray, _stats, _rejected])
+def _no_tokens(root):
+    """A readable Arrow file without the token column, its manifest entry updated to match."""
+    import hashlib
+
+    import pyarrow as pa
+
+    path, manifest = _shard(root)
+    table = pa.table({"doc_id": ["a"]})
+    with pa.ipc.new_file(str(path), table.schema) as w:
+        w.write_table(table)
+    data = path.read_bytes()
+    entry = manifest["shards"][0]
+    entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return path.name, "no column input_ids"
+
+
+@pytest.mark.parametrize(
+    "damage", [_flip, _truncate, _missing, _stray, _stats, _rejected, _no_tokens]
+)
 def test_damage_is_reported(copy, capsys, damage):
     name, message = damage(copy)
     assert main(["verify", str(copy)]) == 1
