@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from curate.classifier import fasttext_text, load_classifier, positive_scores
+from curate.classifier import fasttext_lines, load_classifier, positive_scores
 from curate.schema import Document
 from filters.base import Decision, Filter
 
@@ -43,7 +43,7 @@ class Toxicity(Filter):
     def apply_batch(self, docs: list[Document]) -> list[Decision]:
         model, _ = load_classifier(self.model)
         lines = [d.text.split("\n") for d in docs]
-        prepared = [[fasttext_text(ln) for ln in doc_lines] for doc_lines in lines]
+        prepared = [fasttext_lines(d.text) for d in docs]
         flat = [p for doc_prepared in prepared for p in doc_prepared if p]
         scores = iter(positive_scores(model, flat) if flat else ())
         out = []

@@ -8,7 +8,13 @@ import json
 
 import pytest
 
-from curate.classifier import best_threshold, fasttext_text, labeled_examples, train_classifier
+from curate.classifier import (
+    best_threshold,
+    fasttext_lines,
+    fasttext_text,
+    labeled_examples,
+    train_classifier,
+)
 from curate.cli import main
 from curate.demo import TOXIC_LINES
 from curate.schema import Document
@@ -45,6 +51,9 @@ def test_fasttext_text_drops_exactly_the_tokens_without_a_letter_or_digit():
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert fasttext_text(text) == reference(text), repr(text)
+        # toxicity prepares a whole document at once; it must equal line by line
+        lines = [reference(ln) for ln in text.split("\n")]
+        assert fasttext_lines(text) == lines, repr(text)
     line = "= = Early life = = \n | RT @user : you are ___ ( great ) !!"
     assert fasttext_text(line) == "early life rt @user you are great"
 
