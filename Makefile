@@ -21,10 +21,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-corpus: $(STAMP)  ## generate the demo corpus and build it end to end
+corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) and build them
 	$(BIN)/curate demo-data data/demo --docs $(DEMO_DOCS)
 	$(BIN)/curate build configs/demo.yaml --overwrite
 	$(BIN)/curate verify out/demo
+	$(BIN)/curate build configs/demo-pairs.yaml --overwrite
+	$(BIN)/curate verify out/demo-pairs
+	$(BIN)/curate build configs/demo-interleaved.yaml --overwrite
+	$(BIN)/curate verify out/demo-interleaved
 
 test: $(STAMP)  ## lint and the whole test suite
 	$(BIN)/ruff check .

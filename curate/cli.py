@@ -46,6 +46,16 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         f"demo corpus: {gt['documents']:,} documents + {gt['broken_total']} broken records "
         f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json"
     )
+    if args.pairs or args.interleaved:
+        from curate.demo_images import generate_multimodal
+
+        mm = f"{args.dir}/multimodal"
+        g = generate_multimodal(mm, args.pairs, args.interleaved, seed=args.seed)
+        print(
+            f"multimodal demo: {g['pairs']['pair_records']:,} image-text pairs in {mm}/pairs, "
+            f"{len(g['interleaved']['documents']):,} interleaved documents in {mm}/interleaved; "
+            f"ground truth in {mm}/ground_truth.json"
+        )
     return 0
 
 
@@ -118,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("dir")
     d.add_argument("--docs", type=int, default=6000)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--pairs", type=int, default=400, help="image-text pairs (0: none)")
+    d.add_argument("--interleaved", type=int, default=120, help="interleaved documents")
     d.set_defaults(fn=cmd_demo_data)
     t = sub.add_parser("train-tokenizer", help="train a byte-level BPE on a config's inputs")
     t.add_argument("config")

@@ -7,12 +7,12 @@ import json
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from filters.registry import DEFAULT_FILTERS
+from filters.registry import DEFAULT_FILTERS, DEFAULT_IMAGE_TEXT_FILTERS
 
 
 class ConfigError(ValueError):
@@ -25,13 +25,18 @@ class _Strict(BaseModel):
 
 class InputConfig(_Strict):
     paths: list[str] = Field(min_length=1)
-    format: Literal["auto", "jsonl", "parquet"] = "auto"
+    # text: one text per record; image_text: an image and its caption (``text_field``);
+    # interleaved: an ordered list of text and image segments (``segments_field``)
+    modality: Literal["text", "image_text", "interleaved"] = "text"
+    format: Literal["auto", "jsonl", "parquet", "webdataset"] = "auto"
     id_field: str = "id"
     text_field: str = "text"
     time_field: str = "timestamp"
     source_field: str = "source"
     url_field: str = "url"
     default_source: str | None = None
+    image_field: str = "image"  # bytes, a path relative to the input file, or {bytes, path}
+    segments_field: str = "content"  # [{"text": ...} | {"image": path} | {"image_base64": ...}]
     max_doc_bytes: int = Field(default=10_000_000, gt=0)
     batch_size: int = Field(default=512, gt=0)
 
@@ -57,9 +62,41 @@ class LineDedupConfig(_Strict):
     min_docs: int = Field(default=2, ge=2)  # a unit in this many documents is boilerplate
 
 
+class PerceptualDedupConfig(_Strict):
+    """Image near-duplicates: 64-bit pHash within ``max_distance`` bits. Candidates come from
+    ``max_distance + 1`` bands of the hash (by the pigeonhole principle every pair within the
+    distance shares a band), then the distance is checked exactly."""
+
+    max_distance: int = Field(default=8, ge=0, le=20)
+    max_bucket: int = Field(default=64, ge=2)
+    cc_rounds: int = Field(default=10, ge=1, le=64)
+
+
+class FuzzyDedup(NamedTuple):
+    """What the build's similarity stages need, whichever kind of near-dedup is on."""
+
+    threshold: float
+    max_bucket: int
+    cc_rounds: int
+    verify: bool
+
+
 class DedupConfig(_Strict):
-    exact: bool = True
+    exact: bool = True  # image_text: on the decoded pixels of the image
     near: NearDedupConfig | None = None
+    perceptual: PerceptualDedupConfig | None = None  # image_text only
+
+    def fuzzy(self) -> FuzzyDedup | None:
+        if self.near is not None:
+            n = self.near
+            return FuzzyDedup(n.threshold, n.max_bucket, n.cc_rounds, n.verify != "none")
+        if self.perceptual is not None:
+            from curate.perceptual import similarity_of
+
+            p = self.perceptual
+            return FuzzyDedup(similarity_of(p.max_distance), p.max_bucket, p.cc_rounds, True)
+        return None
+
     lines: LineDedupConfig | None = None
     buckets: int = Field(default=64, gt=0, le=65536)
 
@@ -74,6 +111,7 @@ class TokenizerConfig(_Strict):
     path: str | None = None
     train: TokenizerTrainConfig | None = None
     eos_token: str = "<|endoftext|>"
+    image_token: str = "<|image|>"  # added for multimodal builds; marks where each image goes
     fast: bool = True
 
     @model_validator(mode="after")
@@ -161,10 +199,36 @@ class TemporalConfig(_Strict):
         return self
 
 
+class ImageStoreConfig(_Strict):
+    mode: Literal["original", "reencode"] = "original"
+    format: Literal["JPEG", "WEBP", "PNG"] = "JPEG"
+    max_side: int = Field(default=512, ge=16)
+    quality: int = Field(default=90, ge=1, le=100)
+
+
+class ImagesConfig(_Strict):
+    max_bytes: int = Field(default=20_000_000, gt=0)
+    max_pixels: int = Field(default=89_478_485, gt=0)  # Pillow's default bomb limit
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+    store: ImageStoreConfig = ImageStoreConfig()
+    max_images: int = Field(default=64, ge=1)  # per document (interleaved)
+
+    def limits(self):
+        from curate.images import ImageLimits
+
+        return ImageLimits(self.max_bytes, self.max_pixels, tuple(self.formats))
+
+    def policy(self):
+        from curate.images import StorePolicy
+
+        return StorePolicy(**self.store.model_dump())
+
+
 class OutputConfig(_Strict):
     dir: str
     work_dir: str | None = None
     shard_tokens: int = Field(default=50_000_000, gt=0)
+    shard_image_bytes: int = Field(default=1_000_000_000, gt=0)  # multimodal: image data per shard
     rows_per_batch: int = Field(default=1024, gt=0)
     keep_text: bool = True
     run_bytes: int = Field(default=64_000_000, gt=0)
@@ -178,7 +242,31 @@ class BuildConfig(_Strict):
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig
     temporal: TemporalConfig = TemporalConfig()
+    images: ImagesConfig = ImagesConfig()
     output: OutputConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_chain(cls, data: Any) -> Any:
+        """Image-text pairs get a chain made for captions unless the config names one."""
+        if isinstance(data, dict) and "filters" not in data:
+            modality = (data.get("input") or {}).get("modality", "text")
+            if modality == "image_text":
+                data = {**data, "filters": [dict(f) for f in DEFAULT_IMAGE_TEXT_FILTERS]}
+        return data
+
+    @model_validator(mode="after")
+    def _dedup_fits_modality(self) -> BuildConfig:
+        image_text = self.input.modality == "image_text"
+        if self.dedup.perceptual is not None and not image_text:
+            raise ValueError("dedup.perceptual needs input.modality: image_text")
+        if self.dedup.near is not None and image_text:
+            raise ValueError("dedup.near compares texts; for image_text use dedup.perceptual")
+        return self
+
+    @property
+    def multimodal(self) -> bool:
+        return self.input.modality != "text"
 
     @field_validator("filters", mode="before")
     @classmethod

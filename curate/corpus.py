@@ -114,6 +114,25 @@ class Shard:
                 f"manifest says {entry['documents']} / {entry['tokens']}"
             )
 
+    def images(self, row: int) -> list[tuple[memoryview, int]]:
+        """Stored row ``row``'s images: (encoded bytes, zero-copy from the mapping; position
+        of its image token), in document order. Empty for a text-only shard."""
+        if self._image_rows is None:
+            return []
+        b = int(np.searchsorted(self._image_rows, row, side="right")) - 1
+        col = self.batches[b].column("images")
+        i = row - int(self._image_rows[b])
+        lo, hi = col.offsets[i].as_py(), col.offsets[i + 1].as_py()
+        data, pos = col.values.field("bytes"), col.values.field("token_pos")
+        return [(memoryview(data[j].as_buffer()), pos[j].as_py()) for j in range(lo, hi)]
+
+    @cached_property
+    def _image_rows(self) -> np.ndarray | None:
+        """First stored row of every record batch, when the shard has images."""
+        if not self.batches or "images" not in self.batches[0].schema.names:
+            return None
+        return np.cumsum([0] + [b.num_rows for b in self.batches[:-1]])
+
     def timestamps_us(self) -> np.ndarray:
         """Per document, microseconds since the epoch; undated documents give INT64 min."""
         parts = [
@@ -173,6 +192,7 @@ class Corpus:
         except (FileNotFoundError, OSError) as e:
             raise CorpusError(f"{path} not found: not a finished curate corpus ({e})") from e
         self.eos_id = int(self.manifest["tokenizer"]["eos_id"])
+        self.image_id = self.manifest["tokenizer"].get("image_id")  # None: text only
         self.vocab_size = int(self.manifest["tokenizer"]["vocab_size"])
         self._open: OrderedDict[int, Shard] = OrderedDict()
         # a remote corpus keeps only as many copies mapped as the cache holds: a deleted copy

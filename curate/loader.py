@@ -53,6 +53,14 @@ class CorpusDataset(IterableDataset):
     ``cache_dir`` (default ``$CURATE_CACHE`` or ``~/.cache/curate``), which is kept under
     ``cache_limit`` bytes by deleting the least recently used copies, never the source.
     ``batch_size`` must match the DataLoader's when it has workers (``CorpusLoader`` sets it).
+
+    Multimodal corpora (built from image-text pairs or interleaved documents) load unpacked,
+    one document per sample, and add ``images`` (N, 3, ``image_size``, ``image_size``) uint8
+    for the N images of the batch whose image token falls inside the sample, with
+    ``image_positions`` (N, 2) int32: (row in the batch, index of its token in ``input_ids``).
+    ``image_decode="cpu"`` decodes in the DataLoader workers with Pillow; ``"gpu"`` leaves the
+    encoded bytes (``image_bytes``, ``image_offsets``) for ``decode_images`` to decode on the
+    GPU with nvJPEG after the copy.
     """
 
     def __init__(
@@ -77,9 +85,14 @@ class CorpusDataset(IterableDataset):
         verify: str = "checksum",
         cache_dir: str | None = None,
         cache_limit: int = DEFAULT_LIMIT,
+        image_size: int = 224,
+        image_decode: str = "cpu",
     ):
         if seq_len < 1 or shuffle_window < 1:
             raise ValueError("seq_len and shuffle_window must be positive")
+        if image_decode not in ("cpu", "gpu"):
+            raise ValueError("image_decode must be 'cpu' or 'gpu'")
+        self.image_size, self.image_decode = image_size, image_decode
         if mix is not None:
             if periods is not None:
                 raise ValueError("give periods or mix (whose keys are the periods), not both")
@@ -93,6 +106,9 @@ class CorpusDataset(IterableDataset):
             tuple(sources) if sources is not None else None,
         )
         self.corpus = Corpus(root, selection, verify, cache_dir, cache_limit)
+        self.multimodal = self.corpus.image_id is not None
+        if self.multimodal and pack:
+            raise ValueError("a multimodal corpus loads one document per sample: pass pack=False")
         self.settings = OrderSettings(seq_len, pack, shuffle, seed, shuffle_window)
         self.document_mask = document_mask
         self.batch_size = batch_size
@@ -190,8 +206,9 @@ class CorpusDataset(IterableDataset):
         for steps in batches:
             batch = self._batch(order, order.samples(steps))
             if self.batch_size is None:
-                batch = {k: v[0] for k, v in batch.items() if k not in ("cu_seqlens", "max_seqlen")}
-            elif info is not None:
+                batch = {k: v if k.startswith("image") else v[0] for k, v in batch.items()}
+                batch.pop("cu_seqlens", None), batch.pop("max_seqlen", None)
+            elif info is not None and not self.multimodal:
                 batch = _Wire.pack(batch)
             if counting:
                 self._advance(len(steps))
@@ -251,11 +268,33 @@ class CorpusDataset(IterableDataset):
         """One document per row, cut at ``seq_len + 1`` tokens and padded with EOS."""
         n = self.settings.seq_len + 1
         toks = np.full(B * n, self.corpus.eos_id, np.uint32)
+        images, where = [], []
         for s, a, k, d in zip(
             p.shard.tolist(), p.src.tolist(), p.length.tolist(), p.dest.tolist(), strict=True
         ):
-            toks[d : d + k] = self.corpus.shard(s).flat[a : a + k]
-        return self._padded(toks.view(np.int32).reshape(B, n), p.length)
+            shard = self.corpus.shard(s)
+            toks[d : d + k] = shard.flat[a : a + k]
+            if self.multimodal:
+                row = int(np.searchsorted(shard.doc_start, a))
+                for data, pos in shard.images(row):
+                    if pos < self.settings.seq_len:  # its token is inside the sample
+                        images.append(data)
+                        where.append((d // n, pos))
+        batch = self._padded(toks.view(np.int32).reshape(B, n), p.length)
+        if self.multimodal:
+            batch.update(self._images(images, where))
+        return batch
+
+    def _images(self, images: list, where: list) -> dict[str, torch.Tensor]:
+        from curate.image_decode import decode_batch, pack_bytes
+
+        out = {"image_positions": torch.tensor(where, dtype=torch.int32).reshape(-1, 2)}
+        if self.image_decode == "cpu":
+            out["images"] = torch.from_numpy(decode_batch(images, self.image_size))
+        else:
+            flat, offsets = pack_bytes(images)
+            out["image_bytes"], out["image_offsets"] = map(torch.from_numpy, (flat, offsets))
+        return out
 
     def _padded(self, toks: np.ndarray, lengths: np.ndarray) -> dict[str, torch.Tensor]:
         L = self.settings.seq_len
@@ -288,6 +327,7 @@ class CorpusDataset(IterableDataset):
             "mix": [self.mix, self.mix_block, self.samples_per_epoch],
             "settings": self.settings.__dict__,
             "document_mask": self.document_mask,
+            "images": [self.image_size, self.image_decode] if self.multimodal else None,
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -426,8 +466,17 @@ def _handover(batch: dict[str, torch.Tensor], done) -> dict[str, torch.Tensor]:
     return batch
 
 
+def decode_images(batch: dict[str, torch.Tensor], size: int, device="cuda") -> dict:
+    """For ``image_decode="gpu"``: decode the batch's images on ``device`` (JPEG with nvJPEG
+    through torchvision, other formats with Pillow) into ``images``."""
+    from curate.image_decode import decode_on_device
+
+    return decode_on_device(batch, size, device)
+
+
 __all__ = [
     "IGNORE_INDEX",
+    "decode_images",
     "CorpusDataset",
     "CorpusLoader",
     "collate",

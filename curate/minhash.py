@@ -281,6 +281,9 @@ class LSHParams:
             out[docs] = np.minimum(out[docs], mins.T)
         return out
 
+    def sign_documents(self, docs: list) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.sign([d.text for d in docs])
+
     def band_keys(self, sig: np.ndarray) -> list[bytes]:
         """One key per band: band number and a 64-bit hash of its rows (as MinHashLSH's H)."""
         b, r = self.bands_rows

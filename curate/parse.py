@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
-from curate.config import InputConfig, TemporalConfig
+from curate.config import ImagesConfig, InputConfig, TemporalConfig
+from curate.images import ImageError, ImageRecord, inspect_image
 from curate.normalize import normalize_text
-from curate.schema import Document
+from curate.schema import IMAGE_PLACEHOLDER, Document
 from curate.timeparse import TimestampError, datetime_to_us, parse_timestamp_us
+
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
 
 
 class RecordError(ValueError):
@@ -22,8 +26,13 @@ class RecordError(ValueError):
 class RecordParser:
     """Maps configured field names onto the Document schema and validates the timestamp."""
 
-    def __init__(self, inp: InputConfig, temporal: TemporalConfig):
+    def __init__(
+        self, inp: InputConfig, temporal: TemporalConfig, images: ImagesConfig | None = None
+    ):
         self.inp = inp
+        images = images or ImagesConfig()
+        self.image_limits, self.image_policy = images.limits(), images.policy()
+        self.max_images = images.max_images
         self.undated_ok = temporal.undated == "keep"
         self.min_us = datetime_to_us(temporal.min_time)
         self.max_us = datetime_to_us(temporal.max_time)
@@ -34,14 +43,28 @@ class RecordParser:
             inp.source_field,
             inp.url_field,
         }
+        if inp.modality == "image_text":
+            self._named |= {inp.image_field, "txt", "caption", "__key__", *IMAGE_EXTS}
+        elif inp.modality == "interleaved":
+            self._named.add(inp.segments_field)
 
-    def parse(self, value: Any, origin: str) -> Document:
+    def parse(self, value: Any, origin: str, source_path: str | None = None) -> Document:
+        """``source_path`` is the input file: image paths in records are relative to it."""
         inp = self.inp
         if not isinstance(value, dict):
             raise RecordError(
                 "not_an_object", f"record is a JSON {type(value).__name__}, not an object"
             )
-        text = value.get(inp.text_field)
+        images: list[ImageRecord] = []
+        if inp.modality == "image_text":
+            text = value.get(inp.text_field)
+            if text is None:
+                text = value.get("txt", value.get("caption"))
+            images.append(self._image(self._image_bytes(value, source_path)))
+        elif inp.modality == "interleaved":
+            text = self._segments(value.get(inp.segments_field), source_path, images)
+        else:
+            text = value.get(inp.text_field)
         if text is None:
             raise RecordError("missing_text", f"no {inp.text_field!r} field")
         if not isinstance(text, str):
@@ -53,14 +76,21 @@ class RecordParser:
         timestamp = self._timestamp(value.get(inp.time_field))
         doc_id = value.get(inp.id_field)
         if doc_id is None:
-            doc_id = hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+            h = hashlib.blake2b(text.encode("utf-8"), digest_size=12)
+            for im in images:
+                h.update(im.pixel_hash)
+            doc_id = h.hexdigest()
         elif isinstance(doc_id, str | int) and not isinstance(doc_id, bool):
             doc_id = str(doc_id)
         else:
             raise RecordError("bad_type", f"{inp.id_field!r} is a {type(doc_id).__name__}")
         source = _optional_str(value, inp.source_field) or inp.default_source
         url = _optional_str(value, inp.url_field)
-        metadata = {k: v for k, v in value.items() if k not in self._named}
+        metadata = {
+            k: v for k, v in value.items() if k not in self._named and not isinstance(v, bytes)
+        }
+        if images and inp.modality == "image_text":
+            text = text.replace(IMAGE_PLACEHOLDER, " ")
         normalized = normalize_text(text)
         return Document(
             id=doc_id,
@@ -71,7 +101,77 @@ class RecordParser:
             metadata=metadata,
             origin=origin,
             orig_chars=len(text),
+            images=images,
         )
+
+    def _image(self, data: bytes) -> ImageRecord:
+        try:
+            return inspect_image(data, self.image_limits, self.image_policy)
+        except ImageError as e:
+            raise RecordError(e.kind, str(e)) from None
+
+    def _image_bytes(self, value: dict, source_path: str | None) -> bytes:
+        """The image of an image-text record: ``image_field`` as bytes, a relative path, or a
+        ``{bytes, path}`` struct (Hugging Face's Image feature); else a WebDataset member."""
+        ref = value.get(self.inp.image_field)
+        if ref is None:
+            ref = next((value[e] for e in IMAGE_EXTS if e in value), None)
+        if isinstance(ref, dict):
+            ref = ref.get("bytes") or ref.get("path")
+        if isinstance(ref, bytes | bytearray | memoryview):
+            return bytes(ref)
+        if isinstance(ref, str):
+            return self._read_relative(ref, source_path)
+        if ref is None:
+            raise RecordError("missing_image", f"no {self.inp.image_field!r} field or image member")
+        raise RecordError("bad_type", f"image is a {type(ref).__name__}, not bytes or a path")
+
+    def _read_relative(self, rel: str, source_path: str | None) -> bytes:
+        from apache_beam.io.filesystems import FileSystems
+
+        parts = rel.replace("\\", "/").split("/")
+        if rel.startswith("/") or "://" in rel or ".." in parts or source_path is None:
+            raise RecordError("unsafe_path", f"image path {rel!r} is not relative to the input")
+        base = source_path.rsplit("/", 1)[0]
+        path = FileSystems.join(base, *parts)
+        limit = self.image_limits.max_bytes
+        try:
+            with FileSystems.open(path, compression_type="uncompressed") as f:
+                data = f.read(limit + 1)
+        except Exception as e:  # noqa: BLE001 - any failure to read names the file
+            raise RecordError("image_missing", f"cannot read image {rel!r}: {e}") from None
+        if len(data) > limit:
+            raise RecordError("image_too_large", f"image {rel!r} is over {limit} bytes")
+        return data
+
+    def _segments(self, segments: Any, source_path: str | None, images: list) -> str:
+        """Interleaved text: text segments as paragraphs, each image as a placeholder paragraph
+        (U+FFFC) at its place; placeholders inside the text itself are blanked."""
+        field_name = self.inp.segments_field
+        if not isinstance(segments, list):
+            raise RecordError("bad_type", f"{field_name!r} must be a list of segments")
+        parts: list[str] = []
+        for i, seg in enumerate(segments):
+            where = f"{field_name}[{i}]"
+            if not isinstance(seg, dict):
+                raise RecordError("bad_type", f"{where} is not an object")
+            if isinstance(seg.get("text"), str):
+                parts.append(seg["text"].replace(IMAGE_PLACEHOLDER, " "))
+                continue
+            if isinstance(seg.get("image"), str):
+                data = self._read_relative(seg["image"], source_path)
+            elif isinstance(seg.get("image_base64"), str):
+                try:
+                    data = base64.b64decode(seg["image_base64"], validate=True)
+                except ValueError as e:
+                    raise RecordError("image_corrupt", f"{where}: bad base64: {e}") from None
+            else:
+                raise RecordError("bad_type", f"{where}: expected text, image or image_base64")
+            if len(images) >= self.max_images:
+                raise RecordError("too_many_images", f"more than {self.max_images} images")
+            images.append(self._image(data))
+            parts.append(IMAGE_PLACEHOLDER)
+        return "\n\n".join(parts)
 
     def _timestamp(self, raw: Any) -> int | None:
         if raw is None or (isinstance(raw, str) and not raw.strip()):

@@ -22,8 +22,15 @@ from curate.fileio import AtomicWriter, join
 from curate.lines import remove_units, unit_keys
 from curate.minhash import LSHParams
 from curate.parse import RecordError, RecordParser
+from curate.perceptual import KIND, PerceptualParams
 from curate.readers import BadRecord, read_file
-from curate.schema import Document, metadata_json, origin_sort_key, shard_schema
+from curate.schema import (
+    IMAGE_PLACEHOLDER,
+    Document,
+    metadata_json,
+    origin_sort_key,
+    shard_schema,
+)
 from curate.signatures import Location, signature_path, write_signature_table
 from curate.temporal import TemporalAssigner
 from curate.timeparse import us_to_iso
@@ -46,13 +53,27 @@ RUN_BATCH_ROWS = 64
 SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
 
 
-def run_schema(signals: list[str], keep_text: bool) -> pa.Schema:
-    base = shard_schema(signals, keep_text)
-    return pa.schema(list(base) + RUN_EXTRA)
+def run_schema(signals: list[str], keep_text: bool, images: bool = False) -> pa.Schema:
+    base = shard_schema(signals, keep_text, images)
+    extra = RUN_EXTRA + ([pa.field("_image_bytes", pa.int64())] if images else [])
+    return pa.schema(list(base) + extra)
 
 
 def dedup_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def document_key(doc: Document, modality: str) -> bytes:
+    """Exact-duplicate key: the text; an image-text pair's image pixels (the same picture
+    under another caption is a copy); an interleaved document's text and images."""
+    if modality == "text":
+        return dedup_key(doc.text)
+    h = hashlib.blake2b(digest_size=16)
+    if modality == "interleaved":
+        h.update(doc.text.encode("utf-8"))
+    for image in doc.images:
+        h.update(image.pixel_hash)
+    return h.digest()
 
 
 @dataclass
@@ -109,11 +130,12 @@ class Screen:
     """Normalization check, the filter chain and the temporal split: the keep/remove decision."""
 
     def __init__(self, cfg: BuildConfig):
-        self.parser = RecordParser(cfg.input, cfg.temporal)
+        self.parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
         self.filters = build_filters(cfg.filters)
         self.signals = signal_names(self.filters)
         self.totals = [f"{f.name}.{t}" for f in self.filters for t in f.totals]
         self.temporal = TemporalAssigner(cfg.temporal)
+        self.interleaved = cfg.input.modality == "interleaved"
 
     def screen(self, docs: list[Document]) -> list[str | None]:
         """Apply every filter in order, recording its signals and decision (``<name>.keep``)
@@ -136,6 +158,9 @@ class Screen:
                 if not d.keep and reasons[i] is None:
                     reasons[i] = f"{f.name}.{d.reason}"
         for i, doc in zip(live, batch, strict=True):
+            lost = self.interleaved and doc.text.count(IMAGE_PLACEHOLDER) != len(doc.images)
+            if reasons[i] is None and lost:
+                reasons[i] = "multimodal.image_placeholder_lost"  # a filter cut an image out
             if reasons[i] is None:
                 doc.split, doc.period = self.temporal.assign(doc.timestamp)
                 if doc.split is None:
@@ -155,11 +180,11 @@ def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
             if isinstance(rec, BadRecord):
                 continue
             try:
-                doc = screen.parser.parse(rec.value, f"{file_idx}:{rec.position}")
+                doc = screen.parser.parse(rec.value, f"{file_idx}:{rec.position}", path)
             except RecordError:
                 continue
             if screen.reason_to_remove(doc) is None:
-                out.append(doc.text)
+                out.append(doc.text.replace(IMAGE_PLACEHOLDER, "\n"))
                 if len(out) >= n:
                     return out
     return out
@@ -167,12 +192,12 @@ def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
 
 def scan_units(cfg: BuildConfig, file_idx: int, path: str) -> Iterator[tuple[int, tuple]]:
     """(unit key, document node) for line dedup: a first, light pass over one input file."""
-    parser = RecordParser(cfg.input, cfg.temporal)
+    parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
     for rec in read_file(path, cfg.input.format, cfg.input.max_doc_bytes):
         if isinstance(rec, BadRecord):
             continue
         try:
-            doc = parser.parse(rec.value, f"{file_idx}:{rec.position}")
+            doc = parser.parse(rec.value, f"{file_idx}:{rec.position}", path)
         except RecordError:
             continue  # the main pass quarantines it
         node = doc.sort_key()
@@ -193,10 +218,13 @@ class FileProcessor:
             load_tokenizer(tokenizer_json, from_string=True),
             cfg.tokenizer.eos_token,
             fast=cfg.tokenizer.fast,
+            image_token=cfg.tokenizer.image_token if cfg.multimodal else None,
         )
-        self.schema = run_schema(self.signals, cfg.output.keep_text)
-        near = cfg.dedup.near
+        self.schema = run_schema(self.signals, cfg.output.keep_text, cfg.multimodal)
+        near, perceptual = cfg.dedup.near, cfg.dedup.perceptual
         self.lsh = LSHParams(**near.model_dump(include=set(LSH_FIELDS))) if near else None
+        if perceptual is not None:
+            self.lsh = PerceptualParams(perceptual.max_distance)
         self.keep_shingles = near is not None and near.verify == "true"
 
     def process(
@@ -222,7 +250,7 @@ class FileProcessor:
                 continue
             res.counts["input_bytes"] += rec.nbytes
             try:
-                doc = self.parser.parse(rec.value, origin)
+                doc = self.parser.parse(rec.value, origin, path)
             except RecordError as e:
                 raw = json.dumps(rec.value, ensure_ascii=False, default=str)[:500]
                 self._quarantine(quarantine, res, path, rec.position, e.kind, str(e), raw)
@@ -236,12 +264,12 @@ class FileProcessor:
                 kept += self._screen(pending, path, rejected, quarantine, res)
                 pending = []
             while len(kept) >= size:
-                spill.add(kept[:size], self.encoder.encode_batch([d.text for d in kept[:size]]))
+                spill.add(kept[:size], self._tokenize(kept[:size]))
                 kept = kept[size:]
         kept += self._screen(pending, path, rejected, quarantine, res)
         for i in range(0, len(kept), size):
             chunk = kept[i : i + size]
-            spill.add(chunk, self.encoder.encode_batch([d.text for d in chunk]))
+            spill.add(chunk, self._tokenize(chunk))
         spill.flush()
         if self.lsh is not None:
             spill.write_signatures(signature_path(self.work_dir, file_idx))
@@ -251,6 +279,17 @@ class FileProcessor:
                 res.record_files.append(info)
         pa.default_memory_pool().release_unused()  # hand this file's buffers back to the OS
         return res
+
+    def _tokenize(self, docs: list[Document]) -> list[np.ndarray]:
+        if not self.cfg.multimodal:
+            return self.encoder.encode_batch([d.text for d in docs])
+        ids, positions = self.encoder.encode_multimodal(
+            [d.text for d in docs], [len(d.images) for d in docs]
+        )
+        for doc, pos in zip(docs, positions, strict=True):
+            for image, p in zip(doc.images, pos, strict=True):
+                image.token_pos = p
+        return ids
 
     def _quarantine(self, sink, res, path, position, kind, error, raw) -> None:
         res.counts[f"quarantined.{kind}"] += 1
@@ -327,7 +366,7 @@ class _Spill:
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
             self.buf[(doc.split, doc.period)].append((doc, tok))
-            self.nbytes += len(doc.text) + tok.nbytes
+            self.nbytes += len(doc.text) + tok.nbytes + sum(len(im.data) for im in doc.images)
         if self.nbytes >= self.proc.cfg.output.run_bytes:
             self.flush()
 
@@ -356,10 +395,10 @@ class _Spill:
         self.res.runs.append((part, path))
         lsh = proc.lsh
         if lsh is not None:
-            sigs, shingles = lsh.sign([d.text for d, _ in items])
+            sigs, shingles = lsh.sign_documents([d for d, _ in items])
         for row, (doc, _) in enumerate(items):
             bands: tuple[bytes, ...] = ()
-            doc_key = dedup_key(doc.text)
+            doc_key = document_key(doc, self.proc.cfg.input.modality)
             if lsh is not None:
                 bands = tuple(lsh.band_keys(sigs[row]))
                 self.sigs.append(sigs[row])
@@ -381,7 +420,21 @@ class _Spill:
 
     def write_signatures(self, path: str) -> None:
         shingles = self.shingles if self.proc.keep_shingles else None
-        write_signature_table(path, self.locations, self.sigs, shingles, self.proc.lsh.num_perm)
+        lsh = self.proc.lsh
+        kind = KIND if isinstance(lsh, PerceptualParams) else b"minhash"
+        write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, kind)
+
+
+def _image_row(im) -> dict:
+    return {
+        "bytes": im.data,
+        "format": im.format,
+        "width": im.width,
+        "height": im.height,
+        "pixel_hash": im.pixel_hash,
+        "phash": im.phash,
+        "token_pos": im.token_pos,
+    }
 
 
 def rows_to_table(
@@ -410,6 +463,11 @@ def rows_to_table(
     }
     if "text" in schema.names:
         cols["text"] = pa.array([d.text for d in docs], pa.large_string())
+    if "images" in schema.names:
+        cols["images"] = pa.array(
+            [[_image_row(im) for im in d.images] for d in docs], schema.field("images").type
+        )
+        cols["_image_bytes"] = pa.array([sum(len(im.data) for im in d.images) for d in docs])
     if signals:
         cols["signals"] = pa.StructArray.from_arrays(
             [pa.array([d.signals.get(s) for d in docs], pa.float64()) for s in signals],

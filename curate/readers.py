@@ -1,4 +1,5 @@
-"""Read raw records from JSONL (plain, gzip, zstd) and Parquet files, never raising on bad data.
+"""Read raw records from JSONL (plain, gzip, zstd), Parquet and WebDataset tar files, never
+raising on bad data.
 
 Every record becomes either a ``RawRecord`` (a decoded JSON object or Parquet row) or a
 ``BadRecord`` naming the position and the error, so the caller can quarantine it. A broken
@@ -54,6 +55,8 @@ def detect_format(path: str, fmt: str = "auto") -> str:
     name = path.lower()
     if name.endswith(".parquet") or name.endswith(".pq"):
         return "parquet"
+    if name.endswith((".tar", ".tar.gz", ".tgz")):
+        return "webdataset"
     return "jsonl"
 
 
@@ -68,6 +71,8 @@ def read_file(path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000) -> 
     with raw:
         if fmt == "parquet":
             yield from _read_parquet(raw, max_doc_bytes)
+        elif fmt == "webdataset":
+            yield from _read_tar(raw, max_doc_bytes)
         else:
             yield from _read_jsonl(_decompressed(raw, path), max_doc_bytes)
 
@@ -189,3 +194,103 @@ def _read_parquet(raw: IO[bytes], max_doc_bytes: int) -> Iterator:
                 row += 1
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for corrupt files
         yield BadRecord(row, "read_error", f"parquet: {type(e).__name__}: {e}")
+
+
+def _unsafe_member(m) -> str | None:
+    """Why a tar member must not be read: links and devices point outside the shard, and an
+    absolute or ``..`` name would escape it if anyone extracted it."""
+    name = m.name
+    if name.startswith("/") or "\\" in name or ".." in name.split("/"):
+        return f"member name {name!r} escapes the shard"
+    if not m.isfile():
+        kind = "link" if (m.issym() or m.islnk()) else "special file"
+        return f"member {name!r} is a {kind}, not a regular file"
+    return None
+
+
+def _sample_key(name: str) -> tuple[str, str]:
+    """WebDataset's rule: the key is the path up to the first dot of the file name."""
+    directory, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{directory}/{stem}" if directory else stem), ext.lower()
+
+
+def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
+    """WebDataset samples: consecutive members sharing a key form one record ``{ext: value}``
+    (``json`` parsed and merged at the top level, ``txt`` decoded, other members as bytes).
+    Members are read into memory, never extracted; an unsafe or oversized member is its own
+    quarantined record and its bytes are skipped."""
+    import tarfile
+
+    position = 0
+    sample: dict[str, bytes] = {}
+    key = None
+
+    def finish():
+        nonlocal sample, key, position
+        if key is None:
+            return None
+        position += 1
+        rec = _tar_sample(position, key, sample)
+        sample, key = {}, None
+        return rec
+
+    try:
+        with tarfile.open(fileobj=raw, mode="r|*") as tar:
+            for m in tar:
+                if m.isdir():
+                    continue  # directories are not records
+                why = _unsafe_member(m)
+                if why is None and m.size > max_member_bytes:
+                    why = f"member {m.name!r} of {m.size} bytes is over {max_member_bytes}"
+                    kind = "too_large"
+                else:
+                    kind = "tar_unsafe_member"
+                if why is not None:
+                    rec = finish()
+                    if rec is not None:
+                        yield rec
+                    position += 1
+                    yield BadRecord(position, kind, why)
+                    continue
+                k, ext = _sample_key(m.name)
+                if k != key:
+                    rec = finish()
+                    if rec is not None:
+                        yield rec
+                    key = k
+                f = tar.extractfile(m)
+                sample[ext] = f.read() if f is not None else b""
+    except (tarfile.TarError, EOFError, OSError, zstandard.ZstdError) as e:
+        rec = finish()
+        if rec is not None:
+            yield rec
+        yield BadRecord(position + 1, "read_error", f"tar: {type(e).__name__}: {e}")
+        return
+    rec = finish()
+    if rec is not None:
+        yield rec
+
+
+def _tar_sample(position: int, key: str, members: dict[str, bytes]):
+    value: dict[str, Any] = {}
+    if "json" in members:
+        try:
+            meta = json.loads(members["json"].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            return BadRecord(
+                position, "invalid_json", f"{key}.json: {e}", _snippet(members["json"])
+            )
+        if not isinstance(meta, dict):
+            return BadRecord(position, "not_an_object", f"{key}.json is not an object")
+        value.update(meta)
+    if "txt" in members:
+        try:
+            value["txt"] = members["txt"].decode("utf-8")
+        except UnicodeDecodeError as e:
+            return BadRecord(position, "invalid_utf8", f"{key}.txt: {e}", _snippet(members["txt"]))
+    for ext, data in members.items():
+        if ext not in ("json", "txt"):
+            value[ext] = data
+    value["__key__"] = key
+    return RawRecord(position, value, sum(len(d) for d in members.values()))

@@ -12,6 +12,10 @@ from typing import Any
 
 import pyarrow as pa
 
+IMAGE_PLACEHOLDER = "\ufffc"
+"""Where an image sits in an interleaved document's text (U+FFFC OBJECT REPLACEMENT CHARACTER,
+on a line of its own); tokenization puts the image token there."""
+
 UNDATED = "undated"
 """Period name for documents kept without a timestamp (``temporal.undated: keep``)."""
 
@@ -36,7 +40,7 @@ class Document:
     origin: str = ""
     orig_chars: int = 0
     signals: dict[str, float] = field(default_factory=dict)
-    images: list[dict[str, Any]] = field(default_factory=list)  # filled by multimodal readers
+    images: list[Any] = field(default_factory=list)  # curate.images.ImageRecord, in order
     split: str | None = None
     period: str | None = None
 
@@ -52,8 +56,22 @@ def origin_sort_key(origin: str) -> str:
     return f"{int(file_idx):08d}:{int(pos):012d}" if pos.isdigit() else origin
 
 
-def shard_schema(signal_names: list[str], keep_text: bool) -> pa.Schema:
-    """Columns of every token shard; ``signals`` holds one float column per filter signal."""
+IMAGE_STRUCT = pa.struct(
+    [
+        pa.field("bytes", pa.large_binary(), nullable=False),  # as stored (original by default)
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("width", pa.uint32(), nullable=False),
+        pa.field("height", pa.uint32(), nullable=False),
+        pa.field("pixel_hash", pa.binary(16), nullable=False),
+        pa.field("phash", pa.uint64(), nullable=False),
+        pa.field("token_pos", pa.uint32(), nullable=False),  # its image token in input_ids
+    ]
+)
+
+
+def shard_schema(signal_names: list[str], keep_text: bool, images: bool = False) -> pa.Schema:
+    """Columns of every token shard; ``signals`` holds one float column per filter signal;
+    multimodal corpora add ``images``, a list of IMAGE_STRUCT per document."""
     fields = [
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("timestamp", pa.timestamp("us", tz="UTC")),
@@ -66,6 +84,8 @@ def shard_schema(signal_names: list[str], keep_text: bool) -> pa.Schema:
     ]
     if keep_text:
         fields.append(pa.field("text", pa.large_string()))
+    if images:
+        fields.append(pa.field("images", pa.list_(IMAGE_STRUCT)))
     if signal_names:
         fields.append(
             pa.field("signals", pa.struct([pa.field(n, pa.float64()) for n in signal_names]))

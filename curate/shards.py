@@ -28,9 +28,14 @@ def _run_rows(path: str, run_idx: int, drop: set[int]) -> Iterator[tuple]:
             ids = batch.column("doc_id").to_pylist()
             origins = batch.column("_origin").to_pylist()
             ntok = batch.column("n_tokens").to_pylist()
+            nimg = (
+                batch.column("_image_bytes").to_pylist()
+                if "_image_bytes" in batch.schema.names
+                else [0] * batch.num_rows
+            )
             for i in range(batch.num_rows):
                 if row not in drop:
-                    yield (ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i])
+                    yield (ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i], nimg[i])
                 row += 1
 
 
@@ -115,35 +120,43 @@ def merge_partition(
     shard_schema: pa.Schema,
     shard_tokens: int,
     rows_per_batch: int,
+    shard_image_bytes: int = 1 << 62,
 ) -> list[dict]:
-    """Write the partition's shards; return one manifest entry per shard."""
+    """Write the partition's shards; return one manifest entry per shard. A shard closes once
+    it holds ``shard_tokens`` tokens or ``shard_image_bytes`` of image data."""
     runs = sorted(set(runs))
     streams = [_run_rows(r, i, drops.get(r, set())) for i, r in enumerate(runs)]
     sink = _ShardSink(out_dir, split, period, shard_schema, rows_per_batch)
     names = shard_schema.names
     seg: list = []  # consecutive rows of one source batch: [batch, start, stop]
-    seg_tokens = 0
+    seg_tokens = seg_bytes = shard_bytes = 0
     seg_ts: list[int] = []
 
     def emit() -> None:
-        nonlocal seg, seg_tokens, seg_ts
+        nonlocal seg, seg_tokens, seg_ts, seg_bytes, shard_bytes
         if seg:
             batch, start, stop = seg
             part = batch.slice(start, stop - start).select(names)
             dated = [t for t in seg_ts if t != SORT_LAST]
             sink.add(part, seg_tokens, min(dated, default=None), max(dated, default=None))
-        seg, seg_tokens, seg_ts = [], 0, []
+        shard_bytes += seg_bytes
+        seg, seg_tokens, seg_ts, seg_bytes = [], 0, [], 0
 
-    for ts, _id, _origin, _run, batch, i, n_tok in heapq.merge(*streams, key=lambda r: r[:4]):
-        if sink.tokens() + seg_tokens >= shard_tokens and (sink.tokens() or seg_tokens):
+    merged = heapq.merge(*streams, key=lambda r: r[:4])
+    for ts, _id, _origin, _run, batch, i, n_tok, n_img in merged:
+        full = sink.tokens() + seg_tokens >= shard_tokens
+        full |= shard_bytes + seg_bytes >= shard_image_bytes
+        if full and (sink.tokens() or seg_tokens):
             emit()
             sink.close_shard()
+            shard_bytes = 0
         if seg and seg[0] is batch and seg[2] == i:
             seg[2] = i + 1
         else:
             emit()
             seg = [batch, i, i + 1]
         seg_tokens += n_tok
+        seg_bytes += n_img
         seg_ts.append(ts)
     emit()
     sink.close_shard()

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from curate.fileio import AtomicWriter, join
 from curate.minhash import estimated_jaccard, set_jaccard
+from curate.perceptual import KIND, hash_similarity
 
 Node = tuple[int, str, str]  # (timestamp key, id, origin sort key)
 Pair = tuple[Node, Node]
@@ -50,7 +51,9 @@ def write_signature_table(
     sigs: list[np.ndarray],
     shingles: list[np.ndarray] | None,
     num_perm: int,
+    kind: bytes = b"minhash",
 ) -> None:
+    """``kind``: ``minhash`` signatures (Jaccard) or ``phash`` words (Hamming distance)."""
     flat = np.concatenate(sigs) if sigs else np.empty(0, np.uint32)
     cols = {
         "origin": pa.array([loc.node[2] for loc in locations], pa.string()),
@@ -65,7 +68,7 @@ def write_signature_table(
     cols["run"] = pa.array([loc.run for loc in locations], pa.string())
     cols["row"] = pa.array([loc.row for loc in locations], pa.int64())
     cols["key"] = pa.array([loc.key for loc in locations], pa.binary(16))
-    table = pa.table(cols)
+    table = pa.table(cols).replace_schema_metadata({b"kind": kind})
     w = AtomicWriter(path)
     with pa.ipc.new_file(w, table.schema) as writer:
         writer.write_table(table, max_chunksize=max(len(table), 1))
@@ -82,6 +85,7 @@ class SignatureTable:
             with FileSystems.open(path, compression_type="uncompressed") as f:
                 source = pa.BufferReader(f.read())
         self._table = pa.ipc.open_file(source).read_all()  # one record batch: zero-copy
+        self.kind = (self._table.schema.metadata or {}).get(b"kind", b"minhash")
 
     @cached_property
     def _rows(self) -> dict[str, int]:
@@ -134,9 +138,13 @@ class SignatureTables:
         return table
 
     def similarity(self, a: Node, b: Node) -> float:
-        """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate."""
-        sig_a, sh_a = self[file_of(a)].signature(a)
+        """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate;
+        for perceptual hashes, 1 - Hamming distance / 64."""
+        table_a = self[file_of(a)]
+        sig_a, sh_a = table_a.signature(a)
         sig_b, sh_b = self[file_of(b)].signature(b)
+        if table_a.kind == KIND:
+            return hash_similarity(sig_a, sig_b)
         if sh_a is not None and sh_b is not None:
             return set_jaccard(sh_a, sh_b)
         return estimated_jaccard(sig_a, sig_b)

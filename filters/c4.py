@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from curate.schema import Document
+from curate.schema import IMAGE_PLACEHOLDER, Document
 from filters.base import Decision, Filter
 from filters.words import split_words
 
@@ -66,7 +66,7 @@ class C4(Filter):
             line = line.strip()
             if not line:
                 continue
-            if self._line_ok(line):
+            if line == IMAGE_PLACEHOLDER or self._line_ok(line):  # an image's place stays
                 kept.append(line)
             else:
                 removed += 1

@@ -23,6 +23,16 @@ DEFAULT_FILTERS: list[dict[str, dict[str, Any]]] = [
     {"pii": {}},
 ]
 
+# Image-text pairs (LAION/DataComp-style rules): the image's size and shape, the caption's
+# length, then the caption's language, toxicity and PII with the text filters' defaults.
+DEFAULT_IMAGE_TEXT_FILTERS: list[dict[str, dict[str, Any]]] = [
+    {"image_size": {}},
+    {"caption_length": {}},
+    {"langid": {}},
+    {"toxicity": {}},
+    {"pii": {}},
+]
+
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(filters.__path__):

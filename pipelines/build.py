@@ -227,7 +227,8 @@ def _label(node, neighbours):
     neighbours = list(neighbours)
     if not converged(node, neighbours):
         raise RuntimeError(
-            "duplicate clusters did not converge; raise dedup.near.cc_rounds and rebuild"
+            "duplicate clusters did not converge; raise cc_rounds (dedup.near or "
+            "dedup.perceptual) and rebuild"
         )
     return [star_labels(node, neighbours)]
 
@@ -291,7 +292,7 @@ class _Deduplicate(beam.PTransform):
         hashes, bands = pcolls
         plan = self.plan
         cfg = plan.config()
-        near = cfg.dedup.near
+        near = cfg.dedup.fuzzy()
         exact = (
             hashes
             | "GroupHashes" >> beam.GroupByKey()
@@ -305,7 +306,7 @@ class _Deduplicate(beam.PTransform):
                 | "GroupBands" >> beam.GroupByKey()
                 | "Candidates" >> beam.ParDo(_BandCandidates(near.max_bucket))
             )
-            if near.verify != "none":
+            if near.verify:
                 threshold = near.threshold
                 checked = cands | "VerifyPairs" >> _Similarity(plan.work_dir, threshold)
                 counts.append(checked.counts)
@@ -374,7 +375,9 @@ class _WritePartition(beam.DoFn):
     def setup(self):
         cfg = self.plan.config()
         self.cfg = cfg
-        self.schema = shard_schema(signal_names(build_filters(cfg.filters)), cfg.output.keep_text)
+        self.schema = shard_schema(
+            signal_names(build_filters(cfg.filters)), cfg.output.keep_text, cfg.multimodal
+        )
 
     def process(self, item):
         (split, period), grouped = item
@@ -391,6 +394,7 @@ class _WritePartition(beam.DoFn):
             self.schema,
             self.cfg.output.shard_tokens,
             self.cfg.output.rows_per_batch,
+            self.cfg.output.shard_image_bytes,
         )
 
 

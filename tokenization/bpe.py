@@ -12,22 +12,29 @@ from collections.abc import Iterable
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from curate.schema import IMAGE_PLACEHOLDER
+
 
 class TokenizerError(ValueError):
     pass
 
 
 def train_bpe(
-    texts: Iterable[str], vocab_size: int, eos_token: str = "<|endoftext|>", min_frequency: int = 2
+    texts: Iterable[str],
+    vocab_size: int,
+    eos_token: str = "<|endoftext|>",
+    min_frequency: int = 2,
+    extra_special: tuple[str, ...] = (),
 ) -> Tokenizer:
-    """Byte-level BPE (GPT-2 style pre-tokenization) with ``eos_token`` as id 0."""
+    """Byte-level BPE (GPT-2 style pre-tokenization) with ``eos_token`` as id 0 and
+    ``extra_special`` (the image token of a multimodal build) after it."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=[eos_token],
+        special_tokens=[eos_token, *extra_special],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -54,7 +61,13 @@ class Encoder:
     the same ids (byte-level BPE); otherwise, or with ``fast=False``, HF ``tokenizers``.
     """
 
-    def __init__(self, tokenizer: Tokenizer, eos_token: str, fast: bool = True):
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        eos_token: str,
+        fast: bool = True,
+        image_token: str | None = None,
+    ):
         from tokenization.fast_bpe import fast_encoding
 
         eos = tokenizer.token_to_id(eos_token)
@@ -62,6 +75,11 @@ class Encoder:
             raise TokenizerError(f"EOS token {eos_token!r} is not in the tokenizer's vocabulary")
         self.tokenizer = tokenizer
         self.eos_id = eos
+        self.image_id = None
+        if image_token is not None:
+            self.image_id = tokenizer.token_to_id(image_token)
+            if self.image_id is None:
+                raise TokenizerError(f"image token {image_token!r} is not in the vocabulary")
         self.vocab_size = tokenizer.get_vocab_size()
         self.fast = fast_encoding(tokenizer, {eos_token}) if fast else None
         self.threads = min(4, os.cpu_count() or 1)
@@ -70,11 +88,48 @@ class Encoder:
     def backend(self) -> str:
         return "tiktoken" if self.fast is not None else "tokenizers"
 
-    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+    def _encode(self, texts: list[str]) -> list[list[int]]:
         if self.fast is not None:
-            seqs = self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
-        else:
-            seqs = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+            return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
+        return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def encode_multimodal(
+        self, texts: list[str], n_images: list[int]
+    ) -> tuple[list[np.ndarray], list[list[int]]]:
+        """Ids with the image token where each image goes, EOS appended, and each image's token
+        position. Interleaved text marks images with IMAGE_PLACEHOLDER (one per image); a text
+        without placeholders (a caption) gets its images first."""
+        pieces: list[list[str]] = []
+        for text, n in zip(texts, n_images, strict=True):
+            if IMAGE_PLACEHOLDER in text:
+                parts = text.split(IMAGE_PLACEHOLDER)
+                if len(parts) != n + 1:
+                    raise TokenizerError(f"{len(parts) - 1} image placeholders for {n} images")
+                last = len(parts) - 1
+                parts = [
+                    p.rstrip("\n") if i == 0 else p.lstrip("\n") if i == last else p.strip("\n")
+                    for i, p in enumerate(parts)
+                ]
+            else:
+                parts = [""] * n + [text]
+            pieces.append(parts)
+        flat = iter(self._encode([p for parts in pieces for p in parts]))
+        out, positions = [], []
+        for parts in pieces:
+            ids: list[int] = []
+            pos: list[int] = []
+            for i in range(len(parts)):
+                if i:
+                    pos.append(len(ids))
+                    ids.append(self.image_id)
+                ids.extend(next(flat))
+            ids.append(self.eos_id)
+            out.append(np.asarray(ids, dtype=np.uint32))
+            positions.append(pos)
+        return out, positions
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        seqs = self._encode(texts)
         out = []
         for seq in seqs:
             ids = np.empty(len(seq) + 1, dtype=np.uint32)

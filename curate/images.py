@@ -1,0 +1,154 @@
+"""Validate, describe and hash images: what the pipeline keeps, filters and deduplicates on.
+
+An image is valid only if Pillow decodes all of it (a good header can sit on truncated data).
+Limits are checked before the pixels are decoded: bytes first, then the pixel count from the
+header, so a decompression bomb is refused without being expanded. Limits are arguments, never
+Pillow's process-wide ``MAX_IMAGE_PIXELS``, so workers hold no global state.
+
+Two hashes per image:
+- ``pixel_hash``: BLAKE2b-128 of the decoded pixels in a canonical mode (RGB, or RGBA when
+  some pixel is not opaque) with the size, so a PNG re-saved as lossless WebP, or a grayscale
+  image stored as RGB, is an exact duplicate; lossy re-encodings are not (they change pixels).
+- ``phash``: the 64-bit DCT perceptual hash of the ``imagehash`` library, compared by Hamming
+  distance: resized and re-compressed copies stay within a few bits (BENCHMARKS.md).
+Animated images (GIF, APNG, WebP) are described and hashed by their first frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+IMAGE_TOKEN = "<|image|>"
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+class ImageError(ValueError):
+    """An image that goes to quarantine; ``kind`` is the stats key."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 20_000_000
+    max_pixels: int = 89_478_485  # Pillow's own default bomb limit (~ 9459 x 9459)
+    formats: tuple[str, ...] = FORMATS
+
+
+@dataclass(frozen=True)
+class StorePolicy:
+    """Keep the original bytes, or re-encode to ``format`` with the longer side at most
+    ``max_side`` (smaller images are not enlarged)."""
+
+    mode: Literal["original", "reencode"] = "original"
+    format: Literal["JPEG", "WEBP", "PNG"] = "JPEG"
+    max_side: int = 512
+    quality: int = 90
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    data: bytes  # the stored bytes
+    format: str
+    width: int
+    height: int
+    mode: str
+    pixel_hash: bytes
+    phash: int
+    orig_bytes: int  # size of the input's bytes (before any re-encoding)
+    token_pos: int = -1  # index of its image token in the document's ids (set at tokenization)
+
+
+def inspect_image(
+    data: bytes, limits: ImageLimits = ImageLimits(), store: StorePolicy = StorePolicy()
+) -> ImageRecord:
+    """Decode ``data`` under ``limits`` and describe it; raise ImageError saying why not."""
+    from PIL import Image
+
+    if not data:
+        raise ImageError("image_empty", "image has 0 bytes")
+    if len(data) > limits.max_bytes:
+        raise ImageError(
+            "image_too_large", f"image of {len(data)} bytes is over the limit of {limits.max_bytes}"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # our limits apply; a malformed-but-decodable file is kept
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as e:
+            raise ImageError("image_too_many_pixels", str(e)) from None
+        except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad input
+            raise ImageError("image_corrupt", f"{type(e).__name__}: {e}") from None
+        width, height = im.size
+        if width * height > limits.max_pixels:
+            raise ImageError(
+                "image_too_many_pixels",
+                f"{width}x{height} = {width * height} pixels is over the limit of "
+                f"{limits.max_pixels} (decompression bomb?)",
+            )
+        if im.format not in limits.formats:
+            raise ImageError("image_unsupported_format", f"format {im.format} is not allowed")
+        try:
+            im.load()
+        except Exception as e:  # noqa: BLE001
+            raise ImageError("image_corrupt", f"{type(e).__name__}: {e}") from None
+        if width == 0 or height == 0:
+            raise ImageError("image_corrupt", f"image is {width}x{height}")
+    pixels = canonical_pixels(im)
+    fmt, stored = im.format, data
+    if store.mode == "reencode":
+        stored, fmt, (width, height) = _reencode(pixels, store)
+    return ImageRecord(
+        data=stored,
+        format=fmt,
+        width=width,
+        height=height,
+        mode=im.mode,
+        pixel_hash=pixel_hash(pixels),
+        phash=perceptual_hash(pixels),
+        orig_bytes=len(data),
+    )
+
+
+def canonical_pixels(im):
+    """RGB, or RGBA when the image has a pixel that is not fully opaque."""
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        if rgba.getchannel("A").getextrema() != (255, 255):
+            return rgba
+        return rgba.convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def pixel_hash(pixels) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{pixels.mode}:{pixels.width}x{pixels.height}:".encode())
+    h.update(pixels.tobytes())
+    return h.digest()
+
+
+def perceptual_hash(pixels) -> int:
+    import imagehash
+
+    return int(str(imagehash.phash(pixels)), 16)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def _reencode(pixels, store: StorePolicy) -> tuple[bytes, str, tuple[int, int]]:
+    im = pixels.copy()
+    im.thumbnail((store.max_side, store.max_side))
+    if store.format == "JPEG" and im.mode != "RGB":
+        im = im.convert("RGB")
+    out = io.BytesIO()
+    im.save(out, store.format, quality=store.quality)
+    return out.getvalue(), store.format, im.size
