@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -84,7 +85,7 @@ def inspect_image(
         except Image.DecompressionBombError as e:
             raise ImageError("image_too_many_pixels", str(e)) from None
         except Exception as e:  # noqa: BLE001 - Pillow raises many types for bad input
-            raise ImageError("image_corrupt", f"{type(e).__name__}: {e}") from None
+            raise ImageError("image_corrupt", _message(e)) from None
         width, height = im.size
         if width * height > limits.max_pixels:
             raise ImageError(
@@ -97,7 +98,7 @@ def inspect_image(
         try:
             im.load()
         except Exception as e:  # noqa: BLE001
-            raise ImageError("image_corrupt", f"{type(e).__name__}: {e}") from None
+            raise ImageError("image_corrupt", _message(e)) from None
         if width == 0 or height == 0:
             raise ImageError("image_corrupt", f"image is {width}x{height}")
     pixels = canonical_pixels(im)
@@ -114,6 +115,14 @@ def inspect_image(
         phash=perceptual_hash(pixels),
         orig_bytes=len(data),
     )
+
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>")
+
+
+def _message(e: Exception) -> str:
+    """The decoder's error without object addresses (quarantine files must be reproducible)."""
+    return f"{type(e).__name__}: {_OBJECT_REPR.sub('the image', str(e))}"
 
 
 def canonical_pixels(im):

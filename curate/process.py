@@ -252,7 +252,7 @@ class FileProcessor:
             try:
                 doc = self.parser.parse(rec.value, origin, path)
             except RecordError as e:
-                raw = json.dumps(rec.value, ensure_ascii=False, default=str)[:500]
+                raw = json.dumps(rec.value, ensure_ascii=False, default=_raw_value)[:500]
                 self._quarantine(quarantine, res, path, rec.position, e.kind, str(e), raw)
                 continue
             res.counts["input_chars"] += doc.orig_chars
@@ -423,6 +423,11 @@ class _Spill:
         lsh = self.proc.lsh
         kind = KIND if isinstance(lsh, PerceptualParams) else b"minhash"
         write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, kind)
+
+
+def _raw_value(v) -> str:
+    """How a quarantine entry shows a value JSON cannot: bytes (an image) by their size."""
+    return f"<{len(v)} bytes>" if isinstance(v, bytes | bytearray) else str(v)
 
 
 def _image_row(im) -> dict:

@@ -72,7 +72,7 @@ def read_file(path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000) -> 
         if fmt == "parquet":
             yield from _read_parquet(raw, max_doc_bytes)
         elif fmt == "webdataset":
-            yield from _read_tar(raw, max_doc_bytes)
+            yield from _read_tar(_decompressed(raw, path), max_doc_bytes)
         else:
             yield from _read_jsonl(_decompressed(raw, path), max_doc_bytes)
 
@@ -116,7 +116,7 @@ class _ZstdReader(io.RawIOBase):
 
 def _decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
     name = path.lower()
-    if name.endswith(".gz"):
+    if name.endswith((".gz", ".tgz")):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if name.endswith(".zst") or name.endswith(".zstd"):
         return io.BufferedReader(_ZstdReader(raw), buffer_size=_CHUNK)
@@ -215,6 +215,34 @@ def _sample_key(name: str) -> tuple[str, str]:
     return (f"{directory}/{stem}" if directory else stem), ext.lower()
 
 
+class _TailReader(io.RawIOBase):
+    """Passes reads through and keeps the last few, so that the end of a tar archive can be
+    checked: tarfile stops silently when the data ends between members, and only the two
+    zero blocks that end a complete archive tell a whole archive from a truncated one."""
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self.pos = 0
+        self._tail: list[tuple[int, bytes]] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self._tail = [*self._tail[-2:], (self.pos, data)]
+            self.pos += len(data)
+        return data
+
+    def zeros_at(self, offset: int) -> bool:
+        """Whether the 512 bytes at ``offset`` were read and are all zero."""
+        block = b"".join(d for _, d in self._tail)
+        start = offset - (self._tail[0][0] if self._tail else 0)
+        chunk = block[start : start + 512] if start >= 0 else b""
+        return len(chunk) == 512 and not chunk.strip(b"\0")
+
+
 def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
     """WebDataset samples: consecutive members sharing a key form one record ``{ext: value}``
     (``json`` parsed and merged at the top level, ``txt`` decoded, other members as bytes).
@@ -235,8 +263,9 @@ def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
         sample, key = {}, None
         return rec
 
+    stream = _TailReader(raw)
     try:
-        with tarfile.open(fileobj=raw, mode="r|*") as tar:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
             for m in tar:
                 if m.isdir():
                     continue  # directories are not records
@@ -261,6 +290,8 @@ def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
                     key = k
                 f = tar.extractfile(m)
                 sample[ext] = f.read() if f is not None else b""
+            if not stream.zeros_at(tar.offset):
+                raise tarfile.ReadError("archive ends without its end-of-archive block (truncated)")
     except (tarfile.TarError, EOFError, OSError, zstandard.ZstdError) as e:
         rec = finish()
         if rec is not None:
