@@ -57,6 +57,7 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV)  ## speed, memory and quality f
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/filters_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/loader_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/image_bench.py --out BENCHMARKS.md
 
 models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity.ftz) from ../shared/evaldata
 	$(BIN)/curate train-classifier --out filters/models/toxicity \

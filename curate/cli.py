@@ -59,6 +59,21 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from curate.drift_report import write_report
+
+    try:
+        report = write_report(args.corpus, args.out, args.sample, args.seed)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"curate drift: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"drift report: {len(report['periods'])} periods, {len(report['plots'])} plots in "
+        f"{args.out}/index.html; figures in {args.out}/drift.json"
+    )
+    return 0
+
+
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     from curate.build import expand_inputs
     from curate.config import load_config
@@ -131,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--pairs", type=int, default=400, help="image-text pairs (0: none)")
     d.add_argument("--interleaved", type=int, default=120, help="interleaved documents")
     d.set_defaults(fn=cmd_demo_data)
+    r = sub.add_parser("drift", help="drift report of a built corpus (drift.json, index.html)")
+    r.add_argument("corpus")
+    r.add_argument("--out", required=True, help="report directory")
+    r.add_argument("--sample", type=int, default=2000, help="documents per period (at most)")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(fn=cmd_drift)
     t = sub.add_parser("train-tokenizer", help="train a byte-level BPE on a config's inputs")
     t.add_argument("config")
     t.add_argument("--out", required=True)

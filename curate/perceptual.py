@@ -24,7 +24,7 @@ KIND = b"phash"
 
 @dataclass(frozen=True)
 class PerceptualParams:
-    max_distance: int = 8
+    max_distance: int = 4
     num_perm: int = 2  # uint32 words per signature row
 
     @property

@@ -64,6 +64,28 @@ def _shards(root: str, manifest: dict) -> Iterator[str]:
             yield f"{path}: columns missing or of another type: {', '.join(wrong)}"
         else:
             yield from _shard_contents(path, entry, table, vocab)
+            if "images" in table.schema.names:
+                yield from _image_tokens(path, table, manifest["tokenizer"].get("image_id"))
+
+
+def _image_tokens(path: str, table: pa.Table, image_id: int | None) -> Iterator[str]:
+    """Each image's ``token_pos`` must be exactly where its document has an image token
+    (reads positions and offsets only, never the image bytes)."""
+    if image_id is None:
+        yield f"{path}: an images column but no image token in the manifest"
+        return
+    ids = table.column("input_ids").combine_chunks()
+    images = table.column("images").combine_chunks()
+    doc_of_token = np.repeat(np.arange(len(ids)), np.diff(ids.offsets.to_numpy()))
+    where = np.flatnonzero(ids.values.to_numpy() == image_id)
+    found = (doc_of_token[where], where - ids.offsets.to_numpy()[doc_of_token[where]])
+    counts = np.diff(images.offsets.to_numpy())
+    stored = (
+        np.repeat(np.arange(len(images)), counts),
+        images.values.field("token_pos").to_numpy(),
+    )
+    if len(found[0]) != len(stored[0]) or not all(map(np.array_equal, found, stored)):
+        yield f"{path}: image tokens in input_ids do not match the images' token_pos"
 
 
 def _shard_contents(path: str, entry: dict, table: pa.Table, vocab: int) -> Iterator[str]:

@@ -223,6 +223,9 @@ def test_image_dedup_finds_the_planted_copies_and_keeps_the_originals(pairs_buil
         assert dups[copy]["similarity"] >= 1 - 6 / 64
     unplanted = [i for i in dups if i not in expected]
     assert not unplanted  # no unrelated image removed
+    for r in dups.values():  # the survivor is the earliest copy, so no later split keeps one
+        assert r["kept_timestamp"] <= r["timestamp"]
+        assert r["kept_split"] == r["split"] or (r["kept_split"], r["split"]) == ("train", "test")
     kept = {r["doc_id"] for r in _shard_rows(out)}
     assert {o for o, _ in expected.values()} <= kept
 
@@ -424,3 +427,96 @@ def test_loader_refuses_packing_a_multimodal_corpus(pairs_build):
 
     with pytest.raises(ValueError, match="pack=False"):
         CorpusDataset(str(pairs_build[0]), split="train")
+
+
+def test_readme_multimodal_training_loop_runs(pairs_build, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out, _, _ = pairs_build
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Multimodal corpora") :]
+    code = section[section.index("```python\n") + 10 :]
+    code = code[: code.index("```\n")].replace('"out/demo-pairs"', repr(str(out)))
+    code += "assert step >= 3 and torch.isfinite(loss)\nprint('trained')\n"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "trained" in run.stdout
+
+
+def test_verify_catches_images_out_of_place(pairs_build, tmp_path):
+    import hashlib
+    import shutil
+
+    from curate.verify import verify_corpus
+
+    out = tmp_path / "copy"
+    shutil.copytree(pairs_build[0], out)
+    assert verify_corpus(str(out)) == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["shards"][0]
+    path = out / entry["path"]
+    with pa.memory_map(str(path)) as f:
+        table = pa.ipc.open_file(f).read_all()
+    rows = table.to_pylist()
+    rows[0]["images"][0]["token_pos"] += 1  # the image now claims a caption token
+    moved = pa.Table.from_pylist(rows, schema=table.schema)
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+        w.write_table(moved)
+    data = path.read_bytes()
+    entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    problems = verify_corpus(str(out))
+    assert any("token_pos" in p for p in problems), problems
+
+
+def test_pigeonhole_bands_catch_every_pair_within_the_distance():
+    from curate.perceptual import PerceptualParams, hash_similarity
+
+    rng = np.random.default_rng(0)
+    for d in (0, 3, 6, 8, 12):
+        p = PerceptualParams(d)
+        assert sum(hi - lo for lo, hi in p.ranges()) == 64 and len(p.ranges()) == d + 1
+        for _ in range(300):
+            a = int(rng.integers(0, 2**63)) * 2 + int(rng.integers(0, 2))
+            flips = rng.choice(64, size=int(rng.integers(0, d + 1)), replace=False)
+            b = a
+            for bit in flips.tolist():
+                b ^= 1 << bit
+            sa = np.array([a >> 32, a & 0xFFFFFFFF], np.uint32)
+            sb = np.array([b >> 32, b & 0xFFFFFFFF], np.uint32)
+            assert set(p.band_keys(sa)) & set(p.band_keys(sb))
+            assert hash_similarity(sa, sb) == 1 - len(flips) / 64 >= p.threshold
+
+
+def test_reencode_policy_stores_a_smaller_copy_with_the_same_hashes():
+    from curate.images import StorePolicy
+
+    im = Image.new("RGB", (1200, 800), (10, 120, 200))
+    data = _png(im)
+    orig = inspect_image(data)
+    small = inspect_image(data, store=StorePolicy("reencode", "JPEG", max_side=300, quality=80))
+    assert (small.width, small.height) == (300, 200) and small.format == "JPEG"
+    assert small.data[:2] == b"\xff\xd8" and small.orig_bytes == len(data)
+    # hashes describe the input picture, so dedup does not depend on the storage choice
+    assert (small.pixel_hash, small.phash) == (orig.pixel_hash, orig.phash)
+
+
+def test_drift_report_describes_images_per_period(pairs_build, tmp_path):
+    from curate.drift_report import write_report
+
+    out, _, _ = pairs_build
+    rep = write_report(str(out), str(tmp_path / "report"), sample=50)
+    rows = {r["period"]: r for r in rep["images"]}
+    kept = {}
+    for r in _shard_rows(out):
+        kept[str(r["timestamp"].year)] = kept.get(str(r["timestamp"].year), 0) + len(r["images"])
+    assert {p: r["images"] for p, r in rows.items()} == kept
+    first = rows[rep["periods"][0]]
+    assert first["share_without_earlier_neighbour"] == 1.0  # nothing came before
+    assert all(0 < r["share_without_earlier_neighbour"] <= 1 for r in rows.values())
+    assert "images.png" in rep["plots"]

@@ -1,0 +1,229 @@
+"""Drift figures of a built corpus, per period: pure functions over word counts, no plotting.
+
+Why these: volume and mix say what changed in the data; Jensen-Shannon divergence says how far
+apart two periods' vocabularies are (symmetric, bounded by 1 in bits); the novel-word rate and
+rising terms say which words did it; an n-gram language model trained on the training split
+and scored on later periods gives a temporal degradation curve without a neural model (Lazaridou
+et al. 2021 "Mind the Gap" measure the same effect with a transformer).
+
+Periods are compared on samples of equal size (the same number of documents per period, chosen
+by a stable hash of the document id), so that a larger period does not look more diverse or
+less novel only because it is larger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def words(text: str) -> list[str]:
+    """Lowercased runs of letters: digits, punctuation and markup are not vocabulary."""
+    return _WORD.findall(text.lower())
+
+
+def stable_rank(doc_id: str, seed: int = 0) -> int:
+    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def equal_samples(ids_by_period: dict[str, list[str]], size: int | None, seed: int = 0):
+    """The same number of ids from every period (the smallest period's size, or ``size`` if
+    smaller): those with the smallest stable hashes, so a sample never depends on file order."""
+    n = min(len(v) for v in ids_by_period.values())
+    if size is not None:
+        n = min(n, size)
+    return {p: sorted(v, key=lambda i: stable_rank(i, seed))[:n] for p, v in ids_by_period.items()}
+
+
+def held_out(doc_id: str, fraction: float = 0.1, seed: int = 0) -> bool:
+    """In-period held-out set (as Wild-Time): a stable share of every period's documents."""
+    return stable_rank(doc_id, seed + 1) < fraction * 2**64
+
+
+# -- divergence -----------------------------------------------------------------------------
+def jensen_shannon(p: Counter, q: Counter) -> float:
+    """JSD in bits between two count distributions (0 = same, 1 = disjoint)."""
+    keys = list(set(p) | set(q))
+    a = np.array([p.get(k, 0) for k in keys], np.float64)
+    b = np.array([q.get(k, 0) for k in keys], np.float64)
+    a, b = a / a.sum(), b / b.sum()
+    m = (a + b) / 2
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return (kl(a) + kl(b)) / 2
+
+
+def divergence_matrix(counts: list[Counter]) -> np.ndarray:
+    n = len(counts)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i] = jensen_shannon(counts[i], counts[j])
+    return out
+
+
+def bigrams(tokens: list[str]) -> Iterable[str]:
+    return (f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))
+
+
+# -- novelty --------------------------------------------------------------------------------
+def novelty(periods: list[str], counts: list[Counter], min_count: int = 3, top: int = 15):
+    """Per period: the share of its word types (seen ``min_count`` times or more) and of its
+    tokens never seen in any earlier period, and the most frequent such words; words that
+    were common before and never occur again are reported at the last period they occur."""
+    seen: set[str] = set()
+    out = []
+    last_seen: dict[str, int] = {}
+    for i, c in enumerate(counts):
+        for w in c:
+            last_seen[w] = i
+    for i, (name, c) in enumerate(zip(periods, counts, strict=True)):
+        frequent = {w for w, n in c.items() if n >= min_count}
+        new = {w for w in frequent if w not in seen}
+        total = sum(c.values())
+        out.append(
+            {
+                "period": name,
+                "novel_type_rate": len(new) / len(frequent) if frequent and i else 0.0,
+                "novel_token_rate": sum(c[w] for w in new) / total if total and i else 0.0,
+                "emerging": [w for w, _ in Counter({w: c[w] for w in new}).most_common(top)]
+                if i
+                else [],
+                "vanishing": [
+                    w
+                    for w, _ in Counter(
+                        {w: n for w, n in c.items() if n >= min_count and last_seen[w] == i}
+                    ).most_common(top)
+                ]
+                if i < len(counts) - 1
+                else [],
+            }
+        )
+        seen |= set(c)
+    return out
+
+
+# -- rising and falling terms ---------------------------------------------------------------
+def log_odds_terms(counts: list[Counter], prior_weight: float = 1000.0, top: int = 15):
+    """Per period, against all other periods together: z-scored log-odds ratio with an
+    informative Dirichlet prior (Monroe, Colaresi and Quinn 2008), which keeps rare words from
+    dominating. Returns [(rising words), (falling words)] per period."""
+    total = Counter()
+    for c in counts:
+        total.update(c)
+    vocab = [w for w, n in total.items() if n >= 3]
+    if not vocab:
+        return [([], []) for _ in counts]
+    grand = np.array([total[w] for w in vocab], np.float64)
+    alpha = prior_weight * grand / grand.sum()
+    a0 = alpha.sum()
+    out = []
+    for c in counts:
+        yi = np.array([c.get(w, 0) for w in vocab], np.float64)
+        yj = grand - yi
+        ni, nj = yi.sum(), yj.sum()
+        if not ni or not nj:
+            out.append(([], []))
+            continue
+        delta = np.log((yi + alpha) / (ni + a0 - yi - alpha)) - np.log(
+            (yj + alpha) / (nj + a0 - yj - alpha)
+        )
+        z = delta / np.sqrt(1 / (yi + alpha) + 1 / (yj + alpha))
+        order = np.argsort(z, kind="stable")
+        rising = [(vocab[k], round(float(z[k]), 2)) for k in order[::-1][:top]]
+        falling = [(vocab[k], round(float(z[k]), 2)) for k in order[:top]]
+        out.append((rising, falling))
+    return out
+
+
+# -- n-gram language model ------------------------------------------------------------------
+class KneserNeyBigram:
+    """Interpolated Kneser-Ney bigram model over words (discount 0.75), with ``<unk>`` for
+    words seen fewer than ``min_count`` times in training and ``<s>``/``</s>`` per document."""
+
+    def __init__(self, docs: Iterable[list[str]], min_count: int = 2, discount: float = 0.75):
+        docs = list(docs)
+        freq = Counter(w for d in docs for w in d)
+        self.vocab = {w for w, n in freq.items() if n >= min_count} | {"<unk>", "</s>"}
+        self.d = discount
+        self.bi: Counter = Counter()
+        for doc in docs:
+            toks = ["<s>", *self._map(doc), "</s>"]
+            self.bi.update(zip(toks, toks[1:], strict=False))
+        self.ctx = Counter()  # c(v): bigrams starting with v
+        self.follow = Counter()  # N1+(v .): distinct words after v
+        self.precede = Counter()  # N1+(. w): distinct words before w
+        for (v, w), n in self.bi.items():
+            self.ctx[v] += n
+            self.follow[v] += 1
+            self.precede[w] += 1
+        self.types = len(self.bi)
+
+    def _map(self, doc: list[str]) -> list[str]:
+        return [w if w in self.vocab else "<unk>" for w in doc]
+
+    def prob(self, v: str, w: str) -> float:
+        cont = max(self.precede.get(w, 0), 0.5) / self.types  # continuation probability
+        c = self.ctx.get(v, 0)
+        if not c:
+            return cont
+        return max(self.bi.get((v, w), 0) - self.d, 0) / c + self.d * self.follow[v] / c * cont
+
+    def perplexity(self, docs: Iterable[list[str]]) -> float:
+        log_sum, n = 0.0, 0
+        for doc in docs:
+            toks = ["<s>", *self._map(doc), "</s>"]
+            for v, w in zip(toks, toks[1:], strict=False):
+                log_sum += math.log(self.prob(v, w))
+                n += 1
+        return math.exp(-log_sum / n) if n else float("nan")
+
+
+def slope_per_year(gaps_years: list[float], values: list[float]) -> float | None:
+    """Least-squares slope; None with fewer than two points."""
+    if len(gaps_years) < 2:
+        return None
+    return float(np.polyfit(np.array(gaps_years), np.array(values), 1)[0])
+
+
+# -- changepoints ---------------------------------------------------------------------------
+def changepoints(series: list[float], min_size: int = 2) -> list[int]:
+    """Indices where the series' level shifts, by binary segmentation on the squared error. A
+    split must gain more than 4 sigma^2 log n (sigma estimated from first differences, robust
+    to the shifts themselves), about twice what the best split of pure noise gains."""
+    x = np.asarray(series, np.float64)
+    if len(x) < 2 * min_size:
+        return []
+    sigma = np.median(np.abs(np.diff(x))) / 0.6745 / np.sqrt(2)
+    penalty = max(4 * sigma**2 * np.log(len(x)), 1e-12)
+    out: list[int] = []
+
+    def split(lo: int, hi: int) -> None:
+        seg = x[lo:hi]
+        if len(seg) < 2 * min_size:
+            return
+        base = ((seg - seg.mean()) ** 2).sum()
+        best, at = 0.0, None
+        for k in range(min_size, len(seg) - min_size + 1):
+            a, b = seg[:k], seg[k:]
+            gain = base - ((a - a.mean()) ** 2).sum() - ((b - b.mean()) ** 2).sum()
+            if gain > best:
+                best, at = gain, k
+        if at is not None and best > penalty:
+            out.append(lo + at)
+            split(lo, lo + at)
+            split(lo + at, hi)
+
+    split(0, len(x))
+    return sorted(out)

@@ -1,0 +1,432 @@
+"""``curate drift OUT_DIR --out REPORT_DIR``: every drift figure of a built corpus in
+``drift.json``, PNG plots and a static ``index.html`` that opens from disk, and a "Drift"
+section in the corpus's DATACARD.md. Offline and CPU-only; the figures are ``curate.drift``'s.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+
+from curate import drift
+from curate.schema import UNDATED
+from curate.timeparse import parse_timestamp_us
+
+
+@dataclass
+class PeriodDocs:
+    ids: list[str] = field(default_factory=list)
+    words: dict[str, list[str]] = field(default_factory=dict)
+    tokens: list[int] = field(default_factory=list)
+    languages: Counter = field(default_factory=Counter)
+    sources: Counter = field(default_factory=Counter)
+    images: list[tuple[int, int, str, int]] = field(default_factory=list)  # w, h, format, phash
+    split: set[str] = field(default_factory=set)
+
+
+def period_start(name: str) -> datetime:
+    """2019 -> Jan 1; 2019-Q2 -> Apr 1; 2019-03 -> Mar 1 (UTC)."""
+    if "-Q" in name:
+        year, q = name.split("-Q")
+        return datetime(int(year), 3 * int(q) - 2, 1, tzinfo=timezone.utc)
+    parts = name.split("-")
+    return datetime(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, 1, tzinfo=timezone.utc)
+
+
+def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
+    """Per period, every kept document's words and what the report counts."""
+    with open(os.path.join(root, "manifest.json")) as f:
+        manifest = json.load(f)
+    decode = None
+    periods: dict[str, PeriodDocs] = defaultdict(PeriodDocs)
+    for entry in manifest["shards"]:
+        if entry["period"] == UNDATED:
+            continue
+        with pa.memory_map(os.path.join(root, entry["path"])) as f:
+            table = pa.ipc.open_file(f).read_all()
+        pd = periods[entry["period"]]
+        pd.split.add(entry["split"])
+        if "text" in table.schema.names:
+            texts = table.column("text").to_pylist()
+        else:  # shards without text: decode the tokens
+            if decode is None:
+                from tokenizers import Tokenizer
+
+                decode = Tokenizer.from_file(os.path.join(root, "tokenizer.json"))
+            texts = decode.decode_batch(table.column("input_ids").to_pylist())
+        metas = table.column("metadata").to_pylist()
+        for doc_id, text, n, meta, source in zip(
+            table.column("doc_id").to_pylist(),
+            texts,
+            table.column("n_tokens").to_pylist(),
+            metas,
+            table.column("source").to_pylist(),
+            strict=True,
+        ):
+            pd.ids.append(doc_id)
+            pd.words[doc_id] = drift.words(text)
+            pd.tokens.append(n)
+            pd.languages[json.loads(meta).get("language", "?") if meta else "?"] += 1
+            pd.sources[source or "?"] += 1
+        if "images" in table.schema.names:
+            imgs = table.column("images").combine_chunks().values
+            for w, h, fmt, ph in zip(
+                imgs.field("width").to_pylist(),
+                imgs.field("height").to_pylist(),
+                imgs.field("format").to_pylist(),
+                imgs.field("phash").to_pylist(),
+                strict=True,
+            ):
+                pd.images.append((w, h, fmt, ph))
+    return manifest, dict(sorted(periods.items()))
+
+
+def training_cutoff(manifest: dict) -> datetime | None:
+    """End of the training split (``train``, else the earliest split)."""
+    splits = manifest["config"]["temporal"]["splits"]
+    name = "train" if "train" in splits else min(splits, key=lambda s: str(splits[s][0]))
+    end = splits[name][1]
+    if end is None:
+        return None
+    return datetime.fromtimestamp(parse_timestamp_us(end) / 1e6, timezone.utc)
+
+
+def _months(a: datetime, b: datetime) -> float:
+    return (b - a).days / 30.44
+
+
+def removals_by_period(root: str, unit: str) -> dict[str, Counter]:
+    """Filter and dedup removals per period, from ``rejected/`` (the reason of each row)."""
+    from curate.timeparse import period_of
+
+    out: dict[str, Counter] = defaultdict(Counter)
+    rej = os.path.join(root, "rejected")
+    for name in sorted(os.listdir(rej)) if os.path.isdir(rej) else []:
+        with open(os.path.join(rej, name)) as f:
+            for line in f:
+                row = json.loads(line)
+                period = row.get("period")
+                if period is None and row.get("timestamp"):
+                    period = period_of(parse_timestamp_us(row["timestamp"]), unit)
+                out[period or UNDATED][row["reason"]] += 1
+    return out
+
+
+def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int = 3) -> dict:
+    manifest, periods = load(root)
+    if len(periods) < 2:
+        raise ValueError(f"{root}: drift needs at least two dated periods, found {len(periods)}")
+    names = list(periods)
+    unit = manifest["config"]["temporal"]["period"]
+    samples = drift.equal_samples({p: d.ids for p, d in periods.items()}, sample, seed)
+    uni = [Counter(w for i in samples[p] for w in periods[p].words[i]) for p in names]
+    bi = [Counter(b for i in samples[p] for b in drift.bigrams(periods[p].words[i])) for p in names]
+    removed = removals_by_period(root, unit)
+    volume = []
+    for p in names:
+        d = periods[p]
+        kept = len(d.ids)
+        reasons = removed.get(p, Counter())
+        dups = sum(n for r, n in reasons.items() if r.startswith("dedup."))
+        filt = sum(reasons.values()) - dups
+        q = np.percentile(d.tokens, [10, 50, 90]).tolist()
+        volume.append(
+            {
+                "period": p,
+                "splits": sorted(d.split),
+                "documents": kept,
+                "tokens": int(sum(d.tokens)),
+                "tokens_per_doc_p10_p50_p90": q,
+                "languages": dict(d.languages.most_common(5)),
+                "sources": dict(d.sources.most_common(5)),
+                "filter_pass_rate": kept / (kept + filt) if kept + filt else None,
+                "removed_by_reason": dict(sorted(reasons.items())),
+                "duplicate_rate": dups / (kept + dups) if kept + dups else None,
+            }
+        )
+    jsd = drift.divergence_matrix(uni)
+    jsd_bi = drift.divergence_matrix(bi)
+    cutoff = training_cutoff(manifest)
+    train_periods = [p for p in names if "train" in periods[p].split] or names[:1]
+    reference = Counter()
+    for p in train_periods:
+        reference.update(uni[names.index(p)])
+    after = [p for p in names if cutoff is None or period_start(p) >= cutoff]
+    gap = [
+        {
+            "period": p,
+            "months_since_cutoff": round(_months(cutoff, period_start(p)), 1) if cutoff else None,
+            "jsd_to_training": drift.jensen_shannon(reference, uni[names.index(p)]),
+        }
+        for p in after
+    ]
+    lm = _degradation(periods, samples, names, train_periods, cutoff, seed)
+    novelty = drift.novelty(names, uni, min_count)
+    terms = drift.log_odds_terms(uni)
+    series = {
+        "documents": [v["documents"] for v in volume],
+        "novel_token_rate": [n["novel_token_rate"] for n in novelty],
+        "jsd_to_previous": [0.0] + [float(jsd[i - 1, i]) for i in range(1, len(names))],
+        "perplexity_ratio": [r["ratio"] for r in lm["periods"]],
+    }
+    report = {
+        "corpus": os.path.abspath(root),
+        "periods": names,
+        "sample_docs_per_period": len(next(iter(samples.values()))),
+        "training_cutoff": cutoff.isoformat() if cutoff else None,
+        "volume": volume,
+        "jsd_unigram": jsd.round(5).tolist(),
+        "jsd_bigram": jsd_bi.round(5).tolist(),
+        "divergence_vs_gap": gap,
+        "novelty": novelty,
+        "terms": [
+            {"period": p, "rising": r, "falling": f} for p, (r, f) in zip(names, terms, strict=True)
+        ],
+        "degradation": lm,
+        "changepoints": {k: [names[i] for i in drift.changepoints(v)] for k, v in series.items()},
+    }
+    if any(periods[p].images for p in names):
+        report["images"] = _images(periods, names)
+    return report
+
+
+def _degradation(periods, samples, names, train_periods, cutoff, seed) -> dict:
+    """Bigram KN model on the training periods minus a 10% in-period held-out set; perplexity
+    on that held-out set (the in-distribution baseline) and on every later period's sample."""
+    train_docs, heldout_docs = [], []
+    for p in train_periods:
+        for i in periods[p].ids:
+            (heldout_docs if drift.held_out(i, 0.1, seed) else train_docs).append(
+                periods[p].words[i]
+            )
+    model = drift.KneserNeyBigram(train_docs)
+    base = model.perplexity(heldout_docs)
+    rows, gaps, ratios = [], [], []
+    for p in names:
+        if p in train_periods:
+            docs = [periods[p].words[i] for i in periods[p].ids if drift.held_out(i, 0.1, seed)]
+        else:
+            docs = [periods[p].words[i] for i in samples[p]]
+        ppl = model.perplexity(docs)
+        row = {
+            "period": p,
+            "in_training": p in train_periods,
+            "perplexity": ppl,
+            "ratio": ppl / base,
+        }
+        rows.append(row)
+        if cutoff is not None and p not in train_periods:
+            gaps.append(_months(cutoff, period_start(p)) / 12)
+            ratios.append(row["ratio"])
+    return {
+        "model": "interpolated Kneser-Ney word bigram, discount 0.75",
+        "train_docs": len(train_docs),
+        "heldout_docs": len(heldout_docs),
+        "heldout_perplexity": base,
+        "periods": rows,
+        "ratio_slope_per_year": drift.slope_per_year(gaps, ratios),
+    }
+
+
+def _images(periods, names) -> list[dict]:
+    out, earlier = [], np.zeros(0, np.uint64)
+    for p in names:
+        imgs = periods[p].images
+        if not imgs:
+            out.append({"period": p, "images": 0})
+            continue
+        w = np.array([i[0] for i in imgs])
+        h = np.array([i[1] for i in imgs])
+        ph = np.array([i[3] for i in imgs], np.uint64)
+        novel = 1.0
+        if len(earlier):
+            x = ph[:, None] ^ earlier[None, :]
+            dist = np.unpackbits(x.view(np.uint8).reshape(len(ph), len(earlier), 8), axis=2)
+            novel = float((dist.sum(axis=2).min(axis=1) > 4).mean())
+        out.append(
+            {
+                "period": p,
+                "images": len(imgs),
+                "width_p10_p50_p90": np.percentile(w, [10, 50, 90]).tolist(),
+                "height_p10_p50_p90": np.percentile(h, [10, 50, 90]).tolist(),
+                "aspect_p10_p50_p90": np.percentile(w / h, [10, 50, 90]).round(3).tolist(),
+                "formats": dict(Counter(i[2] for i in imgs)),
+                "share_without_earlier_neighbour": novel,
+            }
+        )
+        earlier = np.concatenate([earlier, ph])
+    return out
+
+
+# -- rendering ------------------------------------------------------------------------------
+def render(report: dict, out_dir: str) -> list[str]:
+    """PNG plots and index.html; returns the plot file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    names = report["periods"]
+    x = np.arange(len(names))
+    cps = report["changepoints"]
+    plots = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, name), dpi=90)
+        plt.close(fig)
+        plots.append(name)
+
+    def marks(ax, key):
+        for p in cps.get(key, []):
+            ax.axvline(names.index(p) - 0.5, color="red", linestyle="--", linewidth=1)
+
+    def periods_axis(ax):
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=60, fontsize=7)
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(x, [v["documents"] for v in report["volume"]], color="#4a7ab5")
+    marks(ax, "documents")
+    periods_axis(ax)
+    ax.set_ylabel("documents kept")
+    ax.set_title("Volume per period (dashed: changepoints)")
+    save(fig, "volume.png")
+
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(np.array(report["jsd_unigram"]), cmap="viridis")
+    periods_axis(ax)
+    ax.set_yticks(x)
+    ax.set_yticklabels(names, fontsize=7)
+    fig.colorbar(im, ax=ax, label="Jensen-Shannon divergence (bits)")
+    ax.set_title("Unigram divergence, period x period")
+    save(fig, "jsd_heatmap.png")
+
+    gap = [g for g in report["divergence_vs_gap"] if g["months_since_cutoff"] is not None]
+    if gap:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.plot([g["months_since_cutoff"] for g in gap], [g["jsd_to_training"] for g in gap], "o-")
+        ax.set_xlabel("months since the training cutoff")
+        ax.set_ylabel("JSD to training periods")
+        ax.set_title("Divergence against time since the cutoff")
+        save(fig, "jsd_gap.png")
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot(x, [n["novel_token_rate"] for n in report["novelty"]], "o-", label="tokens")
+    ax.plot(x, [n["novel_type_rate"] for n in report["novelty"]], "s--", label="word types")
+    marks(ax, "novel_token_rate")
+    periods_axis(ax)
+    ax.set_ylabel("share unseen before")
+    ax.legend()
+    ax.set_title("Novel words per period")
+    save(fig, "novelty.png")
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    rows = report["degradation"]["periods"]
+    colors = ["#999999" if r["in_training"] else "#c0392b" for r in rows]
+    ax.bar(x, [r["ratio"] for r in rows], color=colors)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    marks(ax, "perplexity_ratio")
+    periods_axis(ax)
+    ax.set_ylabel("perplexity / in-period held-out")
+    ax.set_title("Bigram LM trained on the training split (grey: training periods)")
+    save(fig, "perplexity.png")
+
+    if "images" in report:
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        img = report["images"]
+        ax.plot(x, [r.get("share_without_earlier_neighbour", 0) for r in img], "o-")
+        periods_axis(ax)
+        ax.set_ylabel("images with no earlier pHash neighbour")
+        save(fig, "images.png")
+    _html(report, plots, out_dir)
+    return plots
+
+
+def _html(report: dict, plots: list[str], out_dir: str) -> None:
+    esc = html.escape
+    terms = "".join(
+        f"<tr><td>{esc(t['period'])}</td><td>{esc(', '.join(w for w, _ in t['rising'][:10]))}</td>"
+        f"<td>{esc(', '.join(w for w, _ in t['falling'][:10]))}</td></tr>"
+        for t in report["terms"]
+    )
+    novel = "".join(
+        f"<tr><td>{esc(n['period'])}</td><td>{n['novel_token_rate']:.4f}</td>"
+        f"<td>{esc(', '.join(n['emerging'][:10]))}</td><td>{esc(', '.join(n['vanishing'][:8]))}"
+        "</td></tr>"
+        for n in report["novelty"]
+    )
+    deg = report["degradation"]
+    slope = deg["ratio_slope_per_year"]
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>curate drift report</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}td,th{{padding:2px 8px;
+border-bottom:1px solid #ddd;font-size:13px;vertical-align:top}}img{{max-width:100%}}</style>
+</head><body><h1>Drift report</h1>
+<p>Corpus <code>{esc(report["corpus"])}</code>; {len(report["periods"])} periods, samples of
+{report["sample_docs_per_period"]} documents per period; training cutoff
+{esc(str(report["training_cutoff"]))}. Every figure is in <a href="drift.json">drift.json</a>.</p>
+{"".join(f'<h2>{esc(p[:-4])}</h2><img src="{p}" alt="{p}">' for p in plots)}
+<h2>Degradation</h2><p>{esc(deg["model"])} trained on {deg["train_docs"]} documents; held-out
+perplexity {deg["heldout_perplexity"]:.1f}; slope of the perplexity ratio after the cutoff:
+{"n/a" if slope is None else f"{slope:+.3f} per year"}.</p>
+<h2>Novel words</h2><table><tr><th>period</th><th>novel token rate</th><th>emerging</th>
+<th>vanishing</th></tr>{novel}</table>
+<h2>Rising and falling terms</h2><table><tr><th>period</th><th>rising</th><th>falling</th></tr>
+{terms}</table>
+<h2>Changepoints</h2><pre>{esc(json.dumps(report["changepoints"], indent=1))}</pre>
+</body></html>"""
+    with open(os.path.join(out_dir, "index.html"), "w", encoding="utf-8") as f:
+        f.write(body)
+
+
+def datacard_section(report: dict) -> str:
+    deg = report["degradation"]
+    slope = deg["ratio_slope_per_year"]
+    top = max(report["novelty"], key=lambda n: n["novel_token_rate"])
+    far = max(report["divergence_vs_gap"], key=lambda g: g["jsd_to_training"], default=None)
+    lines = [
+        "## Drift",
+        "",
+        f"- Periods: {len(report['periods'])} ({report['periods'][0]} to {report['periods'][-1]}), "
+        f"samples of {report['sample_docs_per_period']} documents per period",
+        f"- Highest novel-token rate: {top['period']} ({top['novel_token_rate']:.4f}; "
+        f"emerging: {', '.join(top['emerging'][:5])})",
+    ]
+    if far is not None:
+        lines.append(
+            f"- Largest unigram JSD to the training periods: {far['period']} "
+            f"({far['jsd_to_training']:.4f})"
+        )
+    lines.append(
+        f"- Bigram LM perplexity ratio slope after the cutoff: "
+        f"{'n/a' if slope is None else f'{slope:+.3f} per year'}"
+    )
+    lines.append(f"- Changepoints: {json.dumps(report['changepoints'])}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(root: str, out_dir: str, sample: int | None = 2000, seed: int = 0) -> dict:
+    report = compute(root, sample, seed)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "drift.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    report["plots"] = render(report, out_dir)
+    card = os.path.join(root, "DATACARD.md")
+    text = open(card).read() if os.path.exists(card) else ""
+    start, end = "<!-- drift:start -->", "<!-- drift:end -->"
+    section = f"{start}\n{datacard_section(report)}{end}\n"
+    if start in text:
+        text = text.split(start)[0] + section + text.split(end + "\n", 1)[-1]
+    else:
+        text += "\n" + section
+    with open(card, "w") as f:
+        f.write(text)
+    return report

@@ -1,0 +1,143 @@
+"""The drift report on a demo corpus recovers what the generator planted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from curate import drift
+from tests.conftest import IN_MEMORY, build
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from curate.demo import generate
+    from curate.drift_report import write_report
+
+    root = tmp_path_factory.mktemp("drift")
+    truth = generate(root / "data", n_docs=2400, seed=11, huge_doc_bytes=10_000)
+    out = root / "corpus"
+    build(
+        {
+            "input": {"paths": [str(root / "data" / "raw" / "*")], "max_doc_bytes": 2_000_000},
+            # the demo's chain: word-salad pages (topic words out of their time) are removed
+            "filters": [
+                {"langid": {"languages": ["en"]}},
+                {"gopher_repetition": {}},
+                {"gopher_quality": {}},
+                {"c4": {}},
+                {"fineweb_quality": {}},
+            ],
+            "tokenizer": {"train": {"vocab_size": 2000, "sample_docs": 300}},
+            "temporal": {
+                "period": "year",
+                "splits": {"train": [None, "2021-01-01"], "test": ["2021-01-01", None]},
+            },
+            "output": {"dir": str(out)},
+        },
+        IN_MEMORY,
+    )
+    rep = write_report(str(out), str(root / "report"), sample=250)
+    return rep, truth, out, root / "report"
+
+
+def test_divergence_grows_with_the_time_gap(report):
+    rep, _, _, _ = report
+    jsd = np.array(rep["jsd_unigram"])
+    n = len(jsd)
+    gaps = [(abs(i - j), jsd[i, j]) for i in range(n) for j in range(i + 1, n)]
+    by_gap = [np.mean([v for g, v in gaps if g == k]) for k in range(1, n)]
+    assert all(a < b for a, b in zip(by_gap[:3], by_gap[1:4], strict=True)), by_gap
+    from scipy.stats import spearmanr
+
+    rho = spearmanr([g for g, _ in gaps], [v for _, v in gaps])
+    assert rho.statistic > 0.3 and rho.pvalue < 0.05  # topics come and go, the trend stays
+    after = rep["divergence_vs_gap"]  # every later period is further from training than
+    assert min(a["jsd_to_training"] for a in after) > jsd[0, 1]  # two adjacent early years
+
+
+def test_novel_word_rate_spikes_where_events_were_planted(report):
+    rep, truth, _, _ = report
+    event_years = {str(int(t)) for t in truth["events"].values()}  # 2017, 2018, 2020, 2022
+    rates = {n["period"]: n["novel_token_rate"] for n in rep["novelty"]}
+    quiet = [r for p, r in rates.items() if p not in event_years and p != rep["periods"][0]]
+    for year in event_years - {"2022"}:  # whole-year events
+        assert rates[year] > 3 * max(quiet), (year, rates)
+    assert rates["2022"] > max(quiet)  # chatgpt appears in December only
+    emerging = {w: n["period"] for n in rep["novelty"] for w in n["emerging"]}
+    for word, when in truth["events"].items():
+        if word in emerging:
+            assert emerging[word] == str(int(when)), word
+
+
+def test_planted_topic_words_are_among_the_rising_terms(report):
+    rep, _, _, _ = report
+    rising = {t["period"]: [w for w, _ in t["rising"]] for t in rep["terms"]}
+    assert {"pandemic", "covid", "lockdown"} & set(rising["2020"])
+    assert {"chatgpt", "chatbot", "generative"} & set(rising["2023"])
+    assert {"bitcoin", "blockchain", "cryptocurrency"} & set(rising["2017"] + rising["2018"])
+    falling_2023 = [w for t in rep["terms"] if t["period"] == "2023" for w, _ in t["falling"]]
+    assert not {"chatgpt", "chatbot"} & set(falling_2023)
+
+
+def test_language_model_perplexity_rises_after_the_cutoff(report):
+    rep, _, _, _ = report
+    rows = {r["period"]: r for r in rep["degradation"]["periods"]}
+    train = [r["ratio"] for r in rows.values() if r["in_training"]]
+    assert abs(np.mean(train) - 1) < 0.05  # in-period held-out: the baseline
+    assert rows["2023"]["ratio"] > rows["2021"]["ratio"] > 1.0
+    assert rep["degradation"]["ratio_slope_per_year"] > 0
+
+
+def test_report_opens_from_disk_with_every_plot(report):
+    rep, _, out, rdir = report
+    page = (rdir / "index.html").read_text()
+    assert rep["plots"]
+    for name in rep["plots"]:
+        assert f'src="{name}"' in page
+        assert (rdir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((rdir / "drift.json").read_text())
+    assert saved["periods"] == rep["periods"] and "jsd_bigram" in saved
+    card = (out / "DATACARD.md").read_text()
+    assert card.count("## Drift") == 1 and "<!-- drift:end -->" in card
+    # the CLI rewrites the section in place
+    cli = [
+        sys.executable,
+        "-m",
+        "curate.cli",
+        "drift",
+        str(out),
+        "--out",
+        str(rdir),
+        "--sample",
+        "100",
+    ]
+    run = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (out / "DATACARD.md").read_text().count("## Drift") == 1
+
+
+def test_changepoints_find_a_level_shift_and_not_noise():
+    rng = np.random.default_rng(0)
+    series = list(rng.normal(1.0, 0.02, 10)) + list(rng.normal(2.0, 0.02, 8))
+    assert drift.changepoints(series) == [10]
+    assert drift.changepoints(list(rng.normal(1.0, 0.02, 18))) == []
+
+
+def test_equal_samples_do_not_depend_on_order():
+    ids = {"a": [f"x{i}" for i in range(50)], "b": [f"y{i}" for i in range(20)]}
+    s1 = drift.equal_samples(ids, None)
+    s2 = drift.equal_samples({k: v[::-1] for k, v in ids.items()}, None)
+    assert s1 == s2 and len(s1["a"]) == len(s1["b"]) == 20
+
+
+def test_jensen_shannon_bounds():
+    from collections import Counter
+
+    a, b = Counter({"x": 3, "y": 1}), Counter({"z": 2})
+    assert drift.jensen_shannon(a, a) == 0
+    assert drift.jensen_shannon(a, b) == pytest.approx(1.0)
