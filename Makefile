@@ -8,7 +8,7 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install corpus test lint bench models clean
+.PHONY: install corpus test lint bench models clean drift-example
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,15 @@ corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) a
 	$(BIN)/curate demo-data data/demo --docs $(DEMO_DOCS)
 	$(BIN)/curate build configs/demo.yaml --overwrite
 	$(BIN)/curate verify out/demo
+	$(BIN)/curate drift out/demo --out out/demo-drift
 	$(BIN)/curate build configs/demo-pairs.yaml --overwrite
 	$(BIN)/curate verify out/demo-pairs
 	$(BIN)/curate build configs/demo-interleaved.yaml --overwrite
 	$(BIN)/curate verify out/demo-interleaved
+
+drift-example: $(STAMP)  ## the drift report on real dated text (git commit messages, 2005-2026)
+	$(BIN)/curate build configs/temporal-commits.yaml --overwrite
+	$(BIN)/curate drift out/commits --out out/commits-drift
 
 test: $(STAMP)  ## lint and the whole test suite
 	$(BIN)/ruff check .

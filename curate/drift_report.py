@@ -340,6 +340,15 @@ def render(report: dict, out_dir: str) -> list[str]:
     ax.set_title("Bigram LM trained on the training split (grey: training periods)")
     save(fig, "perplexity.png")
 
+    if "model_loss" in report:  # added by examples/train_drift.py
+        by_period = {r["period"]: r["loss"] for r in report["model_loss"]["periods"]}
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        ax.plot(x, [by_period.get(p, np.nan) for p in names], "o-", color="#8e44ad")
+        periods_axis(ax)
+        ax.set_ylabel("loss (nats per token)")
+        ax.set_title(f"Trained model: {report['model_loss']['model']}", fontsize=9)
+        save(fig, "model_loss.png")
+
     if "images" in report:
         fig, ax = plt.subplots(figsize=(8, 3.2))
         img = report["images"]

@@ -141,3 +141,20 @@ def test_jensen_shannon_bounds():
     a, b = Counter({"x": 3, "y": 1}), Counter({"z": 2})
     assert drift.jensen_shannon(a, a) == 0
     assert drift.jensen_shannon(a, b) == pytest.approx(1.0)
+
+
+def test_training_example_adds_a_rising_loss_curve_to_the_report(report):
+    from tests.conftest import ROOT
+
+    rep, _, out, rdir = report
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_drift.py"), str(out), "--report",
+         str(rdir), "--steps", "120", "--eval-batches", "4", "--seq-len", "64"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = json.loads((rdir / "drift.json").read_text())
+    loss = {r["period"]: r["loss"] for r in saved["model_loss"]["periods"]}
+    train = [loss[p] for p in ("2016", "2017", "2018", "2019", "2020")]
+    assert loss["2023"] > max(train)  # the unseen chatbot topic
+    assert 'src="model_loss.png"' in (rdir / "index.html").read_text()
