@@ -206,7 +206,8 @@ def changepoints(series: list[float], min_size: int = 2) -> list[int]:
     if len(x) < 2 * min_size:
         return []
     sigma = np.median(np.abs(np.diff(x))) / 0.6745 / np.sqrt(2)
-    penalty = max(4 * sigma**2 * np.log(len(x)), 1e-12)
+    total = ((x - x.mean()) ** 2).sum()  # a floor for flat series with a few spikes
+    penalty = max(4 * sigma**2 * np.log(len(x)), 0.05 * total, 1e-12)
     out: list[int] = []
 
     def split(lo: int, hi: int) -> None:
@@ -227,3 +228,59 @@ def changepoints(series: list[float], min_size: int = 2) -> list[int]:
 
     split(0, len(x))
     return sorted(out)
+
+
+# -- period separability --------------------------------------------------------------------
+def separability(periods: list[str], docs: dict[str, list[tuple[str, list[str]]]], seed: int = 0):
+    """How well a locally trained classifier tells periods apart: multinomial naive Bayes on
+    word counts (add-one smoothing), trained on 80% of each period's documents (a stable hash
+    of the id), and on the other 20% the AUC of every pair (i, j) from the log-likelihood
+    ratio of the two periods. 0.5: indistinguishable; 1: always told apart.
+
+    Not fastText: training a fastText model over many period labels failed with "Encountered
+    NaN" in 3 of 9 identical runs here (same data, one thread, same seed), and a report must
+    not fail or change at random; naive Bayes is deterministic and needs no tuning."""
+    from scipy.stats import rankdata
+
+    vocab: dict[str, int] = {}
+    train_counts: list[Counter] = []
+    test_rows: list[tuple[int, Counter]] = []
+    for k, p in enumerate(periods):
+        c = Counter()
+        for doc_id, toks in docs[p]:
+            if held_out(doc_id, 0.2, seed + 7):
+                test_rows.append((k, Counter(toks)))
+            else:
+                c.update(toks)
+        train_counts.append(c)
+        for w in c:
+            vocab.setdefault(w, len(vocab))
+    counts = np.ones((len(periods), len(vocab)))  # add-one smoothing
+    for k, c in enumerate(train_counts):
+        for w, n in c.items():
+            counts[k, vocab[w]] += n
+    logp = np.log(counts / counts.sum(axis=1, keepdims=True))
+    scores = np.zeros((len(test_rows), len(periods)))
+    for r, (_, c) in enumerate(test_rows):
+        idx = [vocab[w] for w in c if w in vocab]
+        if idx:
+            scores[r] = logp[:, idx] @ np.array([c[w] for w in c if w in vocab], np.float64)
+    truth = np.array([k for k, _ in test_rows])
+    auc = np.full((len(periods), len(periods)), np.nan)
+    for i in range(len(periods)):
+        for j in range(i + 1, len(periods)):
+            mask = (truth == i) | (truth == j)
+            pos = truth[mask] == i
+            n1, n0 = int(pos.sum()), int((~pos).sum())
+            if not n1 or not n0:
+                continue
+            ranks = rankdata(scores[mask, i] - scores[mask, j])
+            auc[i, j] = auc[j, i] = (ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
+    adjacent = [auc[i, i + 1] for i in range(len(periods) - 1)]
+    return {
+        "model": "multinomial naive Bayes on word counts, 80/20 by a stable hash of the id",
+        "train_docs": sum(len(docs[p]) for p in periods) - len(test_rows),
+        "test_docs": len(test_rows),
+        "pairwise_auc": np.round(auc, 4).tolist(),
+        "adjacent_auc": [None if np.isnan(a) else round(float(a), 4) for a in adjacent],
+    }

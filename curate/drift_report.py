@@ -169,12 +169,16 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
     ]
     lm = _degradation(periods, samples, names, train_periods, cutoff, seed)
     novelty = drift.novelty(names, uni, min_count)
+    sep = drift.separability(
+        names, {p: [(i, periods[p].words[i]) for i in samples[p]] for p in names}, seed
+    )
     terms = drift.log_odds_terms(uni)
     series = {
         "documents": [v["documents"] for v in volume],
         "novel_token_rate": [n["novel_token_rate"] for n in novelty],
         "jsd_to_previous": [0.0] + [float(jsd[i - 1, i]) for i in range(1, len(names))],
         "perplexity_ratio": [r["ratio"] for r in lm["periods"]],
+        "adjacent_auc": [0.5] + [a if a is not None else 0.5 for a in sep["adjacent_auc"]],
     }
     report = {
         "corpus": os.path.abspath(root),
@@ -190,6 +194,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
             {"period": p, "rising": r, "falling": f} for p, (r, f) in zip(names, terms, strict=True)
         ],
         "degradation": lm,
+        "separability": sep,
         "changepoints": {k: [names[i] for i in drift.changepoints(v)] for k, v in series.items()},
     }
     if any(periods[p].images for p in names):
@@ -318,6 +323,16 @@ def render(report: dict, out_dir: str) -> list[str]:
         ax.set_ylabel("JSD to training periods")
         ax.set_title("Divergence against time since the cutoff")
         save(fig, "jsd_gap.png")
+
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(np.array(report["separability"]["pairwise_auc"], dtype=float), cmap="magma",
+                   vmin=0.5, vmax=1.0)  # fmt: skip
+    periods_axis(ax)
+    ax.set_yticks(x)
+    ax.set_yticklabels(names, fontsize=7)
+    fig.colorbar(im, ax=ax, label="AUC (0.5: indistinguishable)")
+    ax.set_title("Period separability (naive Bayes), pairwise AUC")
+    save(fig, "separability.png")
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot(x, [n["novel_token_rate"] for n in report["novelty"]], "o-", label="tokens")

@@ -158,3 +158,13 @@ def test_training_example_adds_a_rising_loss_curve_to_the_report(report):
     train = [loss[p] for p in ("2016", "2017", "2018", "2019", "2020")]
     assert loss["2023"] > max(train)  # the unseen chatbot topic
     assert 'src="model_loss.png"' in (rdir / "index.html").read_text()
+
+
+def test_periods_far_apart_are_easier_to_tell_apart(report):
+    rep, _, _, _ = report
+    auc = np.array(rep["separability"]["pairwise_auc"], dtype=float)
+    n = len(auc)
+    near = np.nanmean([auc[i, i + 1] for i in range(n - 1)])
+    far = np.nanmean([auc[i, j] for i in range(n) for j in range(i + 4, n)])
+    assert far > near + 0.1 and far > 0.75, (near, far)
+    assert np.nanmin(auc) >= 0 and np.nanmax(auc) <= 1
