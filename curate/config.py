@@ -146,6 +146,32 @@ def _check_split_name(name: Any) -> None:
         )
 
 
+class HeldOutConfig(_Strict):
+    """An in-period held-out split (as Wild-Time): ``fraction`` of every period's documents,
+    chosen by a stable hash of the id, for in-distribution evaluation."""
+
+    fraction: float = Field(default=0.1, gt=0, lt=1)
+    split: str = "heldout"
+    seed: int = 0
+
+    @field_validator("split")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _check_split_name(v)
+        return v
+
+
+class WindowsConfig(_Strict):
+    """Evaluation windows over the periods, recorded in the manifest (no data is copied):
+    ``next_k``: train on every period up to one, evaluate on the next ``eval_periods``;
+    ``rolling``: train on the last ``train_periods`` periods only."""
+
+    kind: Literal["next_k", "rolling"] = "next_k"
+    train_periods: int = Field(default=4, ge=1)
+    eval_periods: int = Field(default=1, ge=1)
+    step: int = Field(default=1, ge=1)
+
+
 class TemporalConfig(_Strict):
     period: Literal["month", "quarter", "year"] = "quarter"
     undated: Literal["quarantine", "keep"] = "quarantine"
@@ -155,6 +181,11 @@ class TemporalConfig(_Strict):
     splits: dict[str, tuple[datetime | None, datetime | None]] = Field(
         default_factory=lambda: {"train": (None, None)}
     )
+    held_out: HeldOutConfig | None = None
+    # a size-matched control for the training split (Mind the Gap): documents sampled by a
+    # stable hash across the whole span, recorded in the manifest as a view
+    control: bool = False
+    windows: WindowsConfig | None = None
 
     @field_validator("undated_split")
     @classmethod
@@ -199,6 +230,8 @@ class TemporalConfig(_Strict):
                 raise ValueError(f"splits {n1!r} and {n2!r} overlap")
         if self.min_time >= self.max_time:
             raise ValueError("min_time must be before max_time")
+        if self.held_out is not None and self.held_out.split in self.splits:
+            raise ValueError(f"held_out.split {self.held_out.split!r} is also a time split")
         return self
 
 

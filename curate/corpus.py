@@ -10,6 +10,7 @@ shard fails with its name and the problem instead of feeding garbage to a GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -51,6 +52,9 @@ class Selection:
     periods: tuple[str, ...] | None = None
     time_range: tuple[str | datetime | None, str | datetime | None] | None = None
     sources: tuple[str, ...] | None = None
+    # a split design recorded in the manifest's "views": "control" (the training split's
+    # size-matched control), or "<window>:train" / "<window>:eval" (e.g. "w003:eval")
+    view: str | None = None
 
     def bounds(self) -> tuple[int | None, int | None]:
         if self.time_range is None:
@@ -152,6 +156,13 @@ class Shard:
         ]
         return np.concatenate(parts) if parts else np.zeros(0, bool)
 
+    def id_fractions(self, seed: int) -> np.ndarray:
+        """Per document, ``curate.temporal.stable_fraction`` of its id."""
+        from curate.temporal import stable_fraction
+
+        ids = [i for b in self.batches for i in b.column("doc_id").to_pylist()]
+        return np.array([stable_fraction(i, seed) for i in ids], np.float64)
+
 
 def _typical(corpus: Corpus) -> int:
     sizes = sorted(e["bytes"] for e in corpus.manifest["shards"]) or [1]
@@ -205,11 +216,17 @@ class Corpus:
         """Manifest entries of the selected shards, each with ``documents``/``tokens`` of the
         selected documents only, and ``keep`` (their rows) where a time bound cuts the shard or
         sources are selected (which reads the shard's source column: the manifest has none)."""
-        sel = self.selection
+        sel = self._resolved()
         lo, hi = sel.bounds()
+        control = self.manifest.get("views", {}).get("control") if sel.view == "control" else None
+        held = (self.manifest["config"]["temporal"].get("held_out") or {}).get("split")
         out = []
         for entry in self.manifest["shards"]:
             if sel.split is not None and entry["split"] != sel.split:
+                continue
+            if sel.view == "train" and entry["split"] == held:
+                continue  # a window's training periods never include the held-out documents
+            if control is not None and entry["split"] not in control["splits"]:
                 continue
             if sel.periods is not None and entry["period"] not in sel.periods:
                 continue
@@ -222,7 +239,7 @@ class Corpus:
                 if (hi is not None and tmin >= hi) or (lo is not None and tmax < lo):
                     continue
                 cut = not ((lo is None or tmin >= lo) and (hi is None or tmax < hi))
-            if cut or sel.sources is not None:
+            if cut or sel.sources is not None or control is not None:
                 shard = Shard(self._path(entry), entry, self.verify)
                 ok = np.ones(len(shard.lengths), bool)
                 if cut:
@@ -234,6 +251,8 @@ class Corpus:
                         ok &= ts < hi
                 if sel.sources is not None:
                     ok &= shard.has_source(sel.sources)
+                if control is not None:
+                    ok &= shard.id_fractions(control["seed"]) < control["fraction"]
                 keep = np.flatnonzero(ok)
                 e.update(keep=keep, documents=len(keep), tokens=int(shard.lengths[keep].sum()))
                 if len(keep):
@@ -241,6 +260,19 @@ class Corpus:
             if e["documents"]:
                 out.append(e)
         return out
+
+    def _resolved(self) -> Selection:
+        """The selection with a window view turned into its periods."""
+        sel = self.selection
+        if sel.view in (None, "control", "train", "eval"):
+            if sel.view == "control" and "control" not in self.manifest.get("views", {}):
+                raise CorpusError("the corpus has no control view (temporal.control: true)")
+            return sel
+        name, _, role = sel.view.partition(":")
+        found = [w for w in self.manifest.get("views", {}).get("windows", []) if w["name"] == name]
+        if not found or role not in ("train", "eval"):
+            raise CorpusError(f"no window view {sel.view!r} (use '<window>:train' or ':eval')")
+        return dataclasses.replace(sel, periods=tuple(found[0][role]), view=role)
 
     def _path(self, entry: dict) -> str:
         if self.cache is None:

@@ -46,6 +46,8 @@ class CorpusDataset(IterableDataset):
     ``IGNORE_INDEX``.
 
     ``split=None`` reads every split; ``periods``, ``time_range`` and ``sources`` narrow it.
+    ``view`` reads a split design from the manifest: ``"control"`` (with ``split=None``: the
+    training split's size-matched control) or a window, ``"w003:train"`` / ``"w003:eval"``.
     ``mix={"2019-Q1": 0.7, "2023-Q1": 0.3}`` draws those periods in exactly those proportions
     in every block of ``mix_block`` samples (a period that runs out starts a new permutation);
     an epoch is ``samples_per_epoch`` samples (default: as many as the periods hold).
@@ -85,6 +87,7 @@ class CorpusDataset(IterableDataset):
         verify: str = "checksum",
         cache_dir: str | None = None,
         cache_limit: int = DEFAULT_LIMIT,
+        view: str | None = None,
         image_size: int = 224,
         image_decode: str = "cpu",
     ):
@@ -104,6 +107,7 @@ class CorpusDataset(IterableDataset):
             tuple(periods) if periods is not None else None,
             time_range,
             tuple(sources) if sources is not None else None,
+            view,
         )
         self.corpus = Corpus(root, selection, verify, cache_dir, cache_limit)
         self.multimodal = self.corpus.image_id is not None

@@ -162,7 +162,7 @@ class Screen:
             if reasons[i] is None and lost:
                 reasons[i] = "multimodal.image_placeholder_lost"  # a filter cut an image out
             if reasons[i] is None:
-                doc.split, doc.period = self.temporal.assign(doc.timestamp)
+                doc.split, doc.period = self.temporal.assign(doc.timestamp, doc.id)
                 if doc.split is None:
                     reasons[i] = "temporal.outside_splits"
         return reasons

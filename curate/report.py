@@ -99,7 +99,37 @@ def build_manifest(
         "schema": "see README: Shard schema",
         "shards": shards,
         "records": sorted(record_files, key=lambda r: r["path"]),
+        "views": split_views(config["temporal"], shards),
     }
+
+
+def split_views(temporal: dict, shards: list[dict]) -> dict[str, Any]:
+    """Split designs that select from the shards instead of copying documents: evaluation
+    windows over the periods, and the training split's size-matched control."""
+    from types import SimpleNamespace
+
+    from curate.schema import UNDATED
+    from curate.temporal import windows
+
+    held = (temporal.get("held_out") or {}).get("split")
+    pool = [s for s in shards if s["split"] != held and s["period"] != UNDATED]
+    views: dict[str, Any] = {}
+    if temporal.get("windows"):
+        periods = sorted({s["period"] for s in pool})
+        views["windows"] = windows(periods, SimpleNamespace(**temporal["windows"]))
+    if temporal.get("control"):
+        splits = temporal["splits"]
+        name = "train" if "train" in splits else min(splits, key=lambda n: str(splits[n][0]))
+        target = sum(s["documents"] for s in pool if s["split"] == name)
+        total = sum(s["documents"] for s in pool)
+        views["control"] = {
+            "for": name,
+            "splits": sorted({s["split"] for s in pool}),
+            "fraction": target / total if total else 0.0,
+            "seed": 7919,
+            "target_documents": target,
+        }
+    return views
 
 
 def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from curate.config import TemporalConfig
 from curate.schema import UNDATED
 from curate.timeparse import datetime_to_us, period_of
@@ -14,6 +16,7 @@ class TemporalAssigner:
 
     def __init__(self, cfg: TemporalConfig):
         self.period_unit = cfg.period
+        self.held_out = cfg.held_out
         self.undated_split = cfg.undated_split
         self.spans = sorted(
             (
@@ -24,11 +27,38 @@ class TemporalAssigner:
             for name, (start, end) in cfg.splits.items()
         )
 
-    def assign(self, timestamp: int | None) -> tuple[str | None, str]:
-        """``(split, period)``; split is None when the time falls in no configured split."""
+    def assign(self, timestamp: int | None, doc_id: str = "") -> tuple[str | None, str]:
+        """``(split, period)``; split is None when the time falls in no configured split. With
+        ``held_out``, a stable share of every period goes to the held-out split instead."""
         if timestamp is None:
             return self.undated_split, UNDATED
+        period = period_of(timestamp, self.period_unit)
         for start, end, name in self.spans:
             if start <= timestamp < end:
-                return name, period_of(timestamp, self.period_unit)
-        return None, period_of(timestamp, self.period_unit)
+                h = self.held_out
+                if h is not None and stable_fraction(doc_id, h.seed) < h.fraction:
+                    return h.split, period
+                return name, period
+        return None, period
+
+
+def stable_fraction(doc_id: str, seed: int = 0) -> float:
+    """A number in [0, 1) fixed by the id and the seed: the same on every worker and run."""
+    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def windows(periods: list[str], cfg) -> list[dict]:
+    """The evaluation windows over the corpus's periods (in time order)."""
+    out = []
+    first = cfg.train_periods
+    for k, end in enumerate(range(first, len(periods) - cfg.eval_periods + 1, cfg.step)):
+        start = 0 if cfg.kind == "next_k" else end - cfg.train_periods
+        out.append(
+            {
+                "name": f"w{k:03d}",
+                "train": periods[start:end],
+                "eval": periods[end : end + cfg.eval_periods],
+            }
+        )
+    return out
