@@ -186,6 +186,9 @@ class TemporalConfig(_Strict):
     # stable hash across the whole span, recorded in the manifest as a view
     control: bool = False
     windows: WindowsConfig | None = None
+    # a later split's near or exact copy of an earlier split's document: removed ("drop"),
+    # or kept with metadata ``leaked_from`` naming the kept copy ("flag")
+    cross_split_duplicates: Literal["drop", "flag"] = "drop"
 
     @field_validator("undated_split")
     @classmethod

@@ -75,9 +75,14 @@ def locate(
 
 
 def removal_records(
-    survivor: Location, members: list[tuple[Location, float]], files: list[str]
-) -> tuple[dict[tuple[str, str], list[tuple[str, int]]], list[dict], Counter]:
-    """Drops per partition, ``rejected/`` rows and counts for one component."""
+    survivor: Location,
+    members: list[tuple[Location, float]],
+    files: list[str],
+    flag_leakage: bool = False,
+) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter]:
+    """Drops per partition, ``rejected/`` rows and counts for one component. A drop is
+    ``(run, row)``; with ``flag_leakage`` a copy in another split is kept and flagged instead:
+    ``(run, row, kept_id)``."""
     drops: dict[tuple[str, str], list[tuple[str, int]]] = {}
     rows: list[dict] = []
     counts: Counter = Counter()
@@ -86,6 +91,10 @@ def removal_records(
         exact = info.key == survivor.key
         kind = "exact" if exact else "near"
         split = info.partition[0]
+        if flag_leakage and split != kept_split:
+            drops.setdefault(info.partition, []).append((info.run, info.row, survivor.node[1]))
+            counts[f"duplicates.leakage_flagged.{kept_split}->{split}"] += 1
+            continue
         drops.setdefault(info.partition, []).append((info.run, info.row))
         counts[f"duplicates.{kind}"] += 1
         if split == kept_split:

@@ -164,6 +164,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
             "period": p,
             "months_since_cutoff": round(_months(cutoff, period_start(p)), 1) if cutoff else None,
             "jsd_to_training": drift.jensen_shannon(reference, uni[names.index(p)]),
+            "jsd_95": drift.jsd_interval(reference, [periods[p].words[i] for i in samples[p]]),
         }
         for p in after
     ]
@@ -219,12 +220,16 @@ def _degradation(periods, samples, names, train_periods, cutoff, seed) -> dict:
             docs = [periods[p].words[i] for i in periods[p].ids if drift.held_out(i, 0.1, seed)]
         else:
             docs = [periods[p].words[i] for i in samples[p]]
-        ppl = model.perplexity(docs)
+        sums, counts = model.doc_log_probs(docs)
+        ppl = float(np.exp(-sums.sum() / counts.sum()))
+        w = drift.bootstrap_weights(len(docs), 200, seed)
+        boot = np.exp(-(w @ sums) / (w @ counts)) / base
         row = {
             "period": p,
             "in_training": p in train_periods,
             "perplexity": ppl,
             "ratio": ppl / base,
+            "ratio_95": drift.interval(boot),
         }
         rows.append(row)
         if cutoff is not None and p not in train_periods:
@@ -318,7 +323,11 @@ def render(report: dict, out_dir: str) -> list[str]:
     gap = [g for g in report["divergence_vs_gap"] if g["months_since_cutoff"] is not None]
     if gap:
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.plot([g["months_since_cutoff"] for g in gap], [g["jsd_to_training"] for g in gap], "o-")
+        months = [g["months_since_cutoff"] for g in gap]
+        ax.plot(months, [g["jsd_to_training"] for g in gap], "o-")
+        ax.fill_between(months, *zip(*[g["jsd_95"] for g in gap], strict=True), alpha=0.25,
+                        label="bootstrap 95%")  # fmt: skip
+        ax.legend()
         ax.set_xlabel("months since the training cutoff")
         ax.set_ylabel("JSD to training periods")
         ax.set_title("Divergence against time since the cutoff")
@@ -347,7 +356,9 @@ def render(report: dict, out_dir: str) -> list[str]:
     fig, ax = plt.subplots(figsize=(8, 3.2))
     rows = report["degradation"]["periods"]
     colors = ["#999999" if r["in_training"] else "#c0392b" for r in rows]
-    ax.bar(x, [r["ratio"] for r in rows], color=colors)
+    ratios = np.array([r["ratio"] for r in rows])
+    err = np.abs(np.array([r["ratio_95"] for r in rows]).T - ratios)
+    ax.bar(x, ratios, color=colors, yerr=err, capsize=2, error_kw={"linewidth": 0.8})
     ax.axhline(1.0, color="black", linewidth=0.8)
     marks(ax, "perplexity_ratio")
     periods_axis(ax)

@@ -63,6 +63,7 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
             "near": n_near,
             "within_split": dups.get("within_split", {}),
             "leakage": dups.get("leakage", {}),
+            "leakage_flagged": dups.get("leakage_flagged", {}),  # kept, marked leaked_from
         },
         "quarantined": {"total": n_quarantined, "by_error": quarantined},
         "balance": {

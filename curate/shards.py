@@ -17,7 +17,7 @@ from curate.schema import SORT_LAST
 from curate.timeparse import us_to_iso
 
 
-def _run_rows(path: str, run_idx: int, drop: set[int]) -> Iterator[tuple]:
+def _run_rows(path: str, run_idx: int, drop: set[int], flag: dict[int, str]) -> Iterator[tuple]:
     from apache_beam.io.filesystems import FileSystems
 
     row = 0
@@ -35,7 +35,9 @@ def _run_rows(path: str, run_idx: int, drop: set[int]) -> Iterator[tuple]:
             )
             for i in range(batch.num_rows):
                 if row not in drop:
-                    yield (ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i], nimg[i])
+                    yield (ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i], nimg[i]) + (
+                        (flag[row],) if row in flag else (None,)
+                    )
                 row += 1
 
 
@@ -111,6 +113,19 @@ class _ShardSink:
         self._tmin = self._tmax = None
 
 
+def _flagged(batch: pa.RecordBatch, i: int, kept_id: str) -> pa.RecordBatch:
+    """Row ``i`` alone, with ``leaked_from: kept_id`` added to its metadata."""
+    import json
+
+    from curate.schema import metadata_json
+
+    row = batch.slice(i, 1)
+    meta = row.column("metadata")[0].as_py()
+    value = {**(json.loads(meta) if meta else {}), "leaked_from": kept_id}
+    col = row.schema.get_field_index("metadata")
+    return row.set_column(col, "metadata", pa.array([metadata_json(value)], pa.string()))
+
+
 def merge_partition(
     split: str,
     period: str,
@@ -121,11 +136,13 @@ def merge_partition(
     shard_tokens: int,
     rows_per_batch: int,
     shard_image_bytes: int = 1 << 62,
+    flags: dict[str, dict[int, str]] | None = None,
 ) -> list[dict]:
     """Write the partition's shards; return one manifest entry per shard. A shard closes once
     it holds ``shard_tokens`` tokens or ``shard_image_bytes`` of image data."""
     runs = sorted(set(runs))
-    streams = [_run_rows(r, i, drops.get(r, set())) for i, r in enumerate(runs)]
+    flags = flags or {}
+    streams = [_run_rows(r, i, drops.get(r, set()), flags.get(r, {})) for i, r in enumerate(runs)]
     sink = _ShardSink(out_dir, split, period, shard_schema, rows_per_batch)
     names = shard_schema.names
     seg: list = []  # consecutive rows of one source batch: [batch, start, stop]
@@ -143,7 +160,10 @@ def merge_partition(
         seg, seg_tokens, seg_ts, seg_bytes = [], 0, [], 0
 
     merged = heapq.merge(*streams, key=lambda r: r[:4])
-    for ts, _id, _origin, _run, batch, i, n_tok, n_img in merged:
+    for ts, _id, _origin, _run, batch, i, n_tok, n_img, leaked_from in merged:
+        if leaked_from is not None:  # one row with its metadata marked: its own segment
+            emit()
+            batch, i = _flagged(batch, i, leaked_from), 0
         full = sink.tokens() + seg_tokens >= shard_tokens
         full |= shard_bytes + seg_bytes >= shard_image_bytes
         if full and (sink.tokens() or seg_tokens):

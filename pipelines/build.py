@@ -239,13 +239,16 @@ class _RemoveDuplicates(beam.DoFn):
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
+    def setup(self):
+        self.flag = self.plan.config().temporal.cross_split_duplicates == "flag"
+
     def process(self, item):
         bucket, comps = item
         drops: dict = {}
         rows: list[dict] = []
         counts: Counter = Counter()
         for survivor, members in sorted(comps, key=lambda c: c[0].node):
-            d, r, c = removal_records(survivor, members, self.plan.files)
+            d, r, c = removal_records(survivor, members, self.plan.files, self.flag)
             for part, runs in d.items():
                 drops.setdefault(part, []).extend(runs)
             rows.extend(r)
@@ -382,9 +385,13 @@ class _WritePartition(beam.DoFn):
     def process(self, item):
         (split, period), grouped = item
         drops: dict[str, set[int]] = {}
+        flags: dict[str, dict[int, str]] = {}
         for rows in grouped["drops"]:
-            for run, row in rows:
-                drops.setdefault(run, set()).add(row)
+            for run, row, *kept in rows:
+                if kept:  # a cross-split copy kept with a flag
+                    flags.setdefault(run, {})[row] = kept[0]
+                else:
+                    drops.setdefault(run, set()).add(row)
         yield from merge_partition(
             split,
             period,
@@ -395,6 +402,7 @@ class _WritePartition(beam.DoFn):
             self.cfg.output.shard_tokens,
             self.cfg.output.rows_per_batch,
             self.cfg.output.shard_image_bytes,
+            flags,
         )
 
 

@@ -91,6 +91,10 @@ def test_language_model_perplexity_rises_after_the_cutoff(report):
     assert abs(np.mean(train) - 1) < 0.05  # in-period held-out: the baseline
     assert rows["2023"]["ratio"] > rows["2021"]["ratio"] > 1.0
     assert rep["degradation"]["ratio_slope_per_year"] > 0
+    lo, hi = rows["2023"]["ratio_95"]  # bootstrap over the period's documents
+    assert 1.0 < lo <= hi
+    for g in rep["divergence_vs_gap"]:
+        assert 0 <= g["jsd_95"][0] <= g["jsd_95"][1] <= 1
 
 
 def test_report_opens_from_disk_with_every_plot(report):

@@ -73,3 +73,26 @@ def test_loader_reads_the_control_and_window_views(designed):
     assert "heldout" not in {e["split"] for e in train.corpus.entries}
     with pytest.raises(Exception, match="no window view"):
         CorpusDataset(str(out), split=None, view="w999:eval").corpus.entries  # noqa: B018
+
+
+def test_flag_policy_keeps_cross_split_copies_marked(demo, demo_build, tmp_path):
+    root, _ = demo
+    ref_out, ref_stats, _ = demo_build
+    leaked = ref_stats["duplicates"]["leakage"]
+    assert sum(leaked.values()) > 0  # the demo plants copies across the cutoff
+    out = tmp_path / "flag"
+    cfg = demo_config(root / "raw", out)
+    cfg["temporal"]["cross_split_duplicates"] = "flag"
+    stats = build(cfg)
+    assert stats["balance"]["balanced"]
+    assert stats["duplicates"]["leakage"] == {}
+    assert stats["duplicates"]["leakage_flagged"] == leaked
+    assert stats["kept"]["documents"] == ref_stats["kept"]["documents"] + sum(leaked.values())
+    rows = read_shards(out).to_pylist()
+    flagged = [r for r in rows if r["metadata"] and "leaked_from" in json.loads(r["metadata"])]
+    assert len(flagged) == sum(leaked.values())
+    by_id = {r["doc_id"]: r for r in rows}
+    order = {"train": 0, "val": 1, "test": 2}
+    for r in flagged:
+        kept = by_id[json.loads(r["metadata"])["leaked_from"]]
+        assert order[kept["split"]] < order[r["split"]]  # the earlier split's copy is kept too
