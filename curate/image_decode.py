@@ -78,6 +78,8 @@ def _fit(im, size: int, F):
     _, h, w = im.shape
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    im = F.interpolate(im[None].float(), size=(nh, nw), mode="bicubic", align_corners=False)[0]
+    im = F.interpolate(
+        im[None].float(), size=(nh, nw), mode="bicubic", align_corners=False, antialias=True
+    )[0]
     top, left = (nh - size) // 2, (nw - size) // 2
     return im[:, top : top + size, left : left + size].round().clamp(0, 255).byte()

@@ -520,3 +520,21 @@ def test_drift_report_describes_images_per_period(pairs_build, tmp_path):
     assert first["share_without_earlier_neighbour"] == 1.0  # nothing came before
     assert all(0 < r["share_without_earlier_neighbour"] <= 1 for r in rows.values())
     assert "images.png" in rep["plots"]
+
+
+def test_gpu_decode_path_matches_pillow_on_the_cpu_device(pairs_build):
+    """decode_images through torchvision (nvJPEG on CUDA; here its CPU decoder, the same
+    code path) gives the Pillow path's pixels up to resampling differences. Skipped where
+    torchvision is not installed (the project's .venv: PyPI's torchvision does not load beside
+    the CPU torch build); run by hand in bench/.venv-loader (torch 2.14.1, torchvision 0.29.1)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from curate.loader import CorpusDataset, CorpusLoader, decode_images
+
+    out, _, _ = pairs_build
+    common = dict(split="train", seq_len=32, pack=False, image_size=64, shuffle=False)
+    raw = next(iter(CorpusLoader(CorpusDataset(str(out), image_decode="gpu", **common), 4)))
+    ref = next(iter(CorpusLoader(CorpusDataset(str(out), **common), 4)))
+    got = decode_images(raw, 64, device="cpu")["images"]
+    assert got.shape == ref["images"].shape and got.dtype == torch.uint8
+    assert (got.float() - ref["images"].float()).abs().mean() < 4
