@@ -116,6 +116,8 @@ def removals_by_period(root: str, unit: str) -> dict[str, Counter]:
                 if period is None and row.get("timestamp"):
                     period = period_of(parse_timestamp_us(row["timestamp"]), unit)
                 out[period or UNDATED][row["reason"]] += 1
+                if row.get("kept_split") not in (None, row.get("split")):
+                    out[period or UNDATED]["leakage"] += 1  # a copy of an earlier split's text
     return out
 
 
@@ -135,6 +137,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
         kept = len(d.ids)
         reasons = removed.get(p, Counter())
         dups = sum(n for r, n in reasons.items() if r.startswith("dedup."))
+        leaks = reasons.pop("leakage", 0)
         filt = sum(reasons.values()) - dups
         q = np.percentile(d.tokens, [10, 50, 90]).tolist()
         volume.append(
@@ -149,6 +152,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
                 "filter_pass_rate": kept / (kept + filt) if kept + filt else None,
                 "removed_by_reason": dict(sorted(reasons.items())),
                 "duplicate_rate": dups / (kept + dups) if kept + dups else None,
+                "leakage_rate": leaks / (kept + dups) if kept + dups else None,
             }
         )
     jsd = drift.divergence_matrix(uni)

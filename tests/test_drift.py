@@ -106,6 +106,10 @@ def test_report_opens_from_disk_with_every_plot(report):
         assert (rdir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((rdir / "drift.json").read_text())
     assert saved["periods"] == rep["periods"] and "jsd_bigram" in saved
+    vol = {v["period"]: v for v in rep["volume"]}
+    assert all(not vol[p]["leakage_rate"] for p in ("2016", "2017", "2018"))  # nothing earlier
+    assert any(vol[p]["leakage_rate"] for p in ("2021", "2022", "2023"))  # copies of training
+    assert all(0 < v["filter_pass_rate"] <= 1 for v in rep["volume"])
     card = (out / "DATACARD.md").read_text()
     assert card.count("## Drift") == 1 and "<!-- drift:end -->" in card
     # the CLI rewrites the section in place
