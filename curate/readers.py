@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -23,6 +24,8 @@ from typing import IO, Any
 import zstandard
 
 _CHUNK = 1 << 20
+# what a broken compressed stream raises: zlib.error is not an OSError (found by fuzzing)
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 RAW_SNIPPET = 500
 
@@ -134,7 +137,7 @@ def _read_jsonl(stream: IO[bytes], max_doc_bytes: int) -> Iterator:
     while True:
         try:
             line = stream.readline(max_doc_bytes + 1)
-        except (EOFError, OSError, zstandard.ZstdError) as e:
+        except _STREAM_ERRORS as e:
             yield BadRecord(line_no + 1, "read_error", f"{type(e).__name__}: {e}")
             return
         if not line:
@@ -148,7 +151,7 @@ def _read_jsonl(stream: IO[bytes], max_doc_bytes: int) -> Iterator:
                     size += len(line)
                     if not line:
                         break
-            except (EOFError, OSError, zstandard.ZstdError) as e:
+            except _STREAM_ERRORS as e:
                 yield BadRecord(line_no, "too_large", f"record over {max_doc_bytes} bytes")
                 yield BadRecord(line_no + 1, "read_error", f"{type(e).__name__}: {e}")
                 return
@@ -292,7 +295,7 @@ def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
                 sample[ext] = f.read() if f is not None else b""
             if not stream.zeros_at(tar.offset):
                 raise tarfile.ReadError("archive ends without its end-of-archive block (truncated)")
-    except (tarfile.TarError, EOFError, OSError, zstandard.ZstdError) as e:
+    except (tarfile.TarError, *_STREAM_ERRORS) as e:
         rec = finish()
         if rec is not None:
             yield rec
