@@ -8,7 +8,7 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install corpus test lint bench models clean drift-example
+.PHONY: install corpus test lint bench models clean drift-example reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) a
 	$(BIN)/curate verify out/demo-pairs
 	$(BIN)/curate build configs/demo-interleaved.yaml --overwrite
 	$(BIN)/curate verify out/demo-interleaved
+
+reliability: $(STAMP)  ## fuzz campaigns, random-mix builds and SIGKILL crash points -> RELIABILITY.md
+	$(BIN)/python bench/reliability.py --out RELIABILITY.md
 
 drift-example: $(STAMP)  ## the drift report on real dated text (git commit messages, 2005-2026)
 	$(BIN)/curate build configs/temporal-commits.yaml --overwrite
