@@ -12,6 +12,7 @@ from typing import Any, Literal, NamedTuple
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from curate.images import FORMATS
 from filters.registry import DEFAULT_FILTERS, DEFAULT_IMAGE_TEXT_FILTERS
 
 
@@ -248,7 +249,7 @@ class ImageStoreConfig(_Strict):
 class ImagesConfig(_Strict):
     max_bytes: int = Field(default=20_000_000, gt=0)
     max_pixels: int = Field(default=89_478_485, gt=0)  # Pillow's default bomb limit
-    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+    formats: tuple[str, ...] = FORMATS
     store: ImageStoreConfig = ImageStoreConfig()
     max_images: int = Field(default=64, ge=1)  # per document (interleaved)
 

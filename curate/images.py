@@ -24,7 +24,6 @@ from typing import Literal
 
 import xxhash
 
-IMAGE_TOKEN = "<|image|>"
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.images import hamming
 from curate.schema import Document
 
 BITS = 64
@@ -61,4 +62,4 @@ def similarity_of(distance: int) -> float:
 
 
 def hash_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    return similarity_of((phash_of(a) ^ phash_of(b)).bit_count())
+    return similarity_of(hamming(phash_of(a), phash_of(b)))
