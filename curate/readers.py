@@ -80,14 +80,20 @@ def read_file(path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000) -> 
             yield from _read_jsonl(_decompressed(raw, path), max_doc_bytes)
 
 
+_ZSTD_FEED = 1024  # compressed bytes per decompress call: a zstd block (>= 4 bytes) expands to
+# at most 128 KB, so one call yields at most 32 MB whatever the input (bombs stay bounded)
+
+
 class _ZstdReader(io.RawIOBase):
-    """Streaming zstd that raises on a truncated frame (zstandard's stream_reader does not)."""
+    """Streaming zstd that raises on a truncated frame (zstandard's stream_reader does not)
+    and bounds its memory: input is fed in small pieces, never a whole bomb at once."""
 
     def __init__(self, raw: IO[bytes]):
         self._raw = raw
         self._dctx = zstandard.ZstdDecompressor()
         self._obj = self._dctx.decompressobj()
         self._buf = b""
+        self._pending = b""
         self._in_frame = False
 
     def readable(self) -> bool:
@@ -95,12 +101,14 @@ class _ZstdReader(io.RawIOBase):
 
     def readinto(self, b) -> int:
         while not self._buf:
-            chunk = self._raw.read(_CHUNK)
-            if not chunk:
-                if self._in_frame:
-                    raise EOFError("zstd stream ended before the end of its frame (truncated)")
-                return 0
-            self._feed(chunk)
+            if not self._pending:
+                self._pending = self._raw.read(_CHUNK)
+                if not self._pending:
+                    if self._in_frame:
+                        raise EOFError("zstd stream ended before the end of its frame (truncated)")
+                    return 0
+            piece, self._pending = self._pending[:_ZSTD_FEED], self._pending[_ZSTD_FEED:]
+            self._feed(piece)
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
