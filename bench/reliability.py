@@ -107,20 +107,11 @@ def accounting(builds: int) -> tuple[int, int, int]:
     return seen["builds"], seen["records"], 0
 
 
-def digest(out: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for sub in ("tokens", "rejected", "quarantine")
-        for p in sorted((out / sub).rglob("*"))
-        if p.is_file()
-    }
-
-
 def crash_points(points: int, seed: int) -> dict:
     """Kill ``curate build`` with SIGKILL after a random delay, check what it left, rerun,
     compare with an uninterrupted build."""
     from curate.demo import generate
-    from tests.conftest import demo_config
+    from tests.conftest import demo_config, tree_digest
 
     rng = random.Random(seed)
     work = Path(tempfile.mkdtemp(prefix="crash-"))
@@ -136,7 +127,7 @@ def crash_points(points: int, seed: int) -> dict:
     t0 = time.perf_counter()
     subprocess.run([exe, "build", str(config("ref")), *beam], check=True, capture_output=True)
     full = time.perf_counter() - t0
-    ref = digest(work / "ref")
+    ref = tree_digest(work / "ref")
     result = {"points": 0, "identical": 0, "partial_named": 0, "delays": [], "build_s": full}
     for k in range(points):
         name = f"run{k}"
@@ -158,7 +149,7 @@ def crash_points(points: int, seed: int) -> dict:
         extra = ["--overwrite"] if manifest.exists() else []
         subprocess.run([exe, "build", str(cfg), *extra, *beam], check=True, capture_output=True)
         result["points"] += 1
-        result["identical"] += digest(out) == ref
+        result["identical"] += tree_digest(out) == ref
         result["delays"].append(round(delay, 2))
     return result
 

@@ -95,6 +95,10 @@ def _iso(day: float) -> str:
     return (START + timedelta(days=day)).isoformat().replace("+00:00", "Z")
 
 
+def _pair(rid: str, image: bytes, ext: str, caption: str, timestamp: str | None) -> dict:
+    return {"id": rid, "image": image, "ext": ext, "caption": caption, "timestamp": timestamp}
+
+
 def generate_pairs(rng: random.Random, n: int) -> tuple[list[dict], dict]:
     """Image-text pair records (``image`` bytes, ``ext``, ``caption``, ``timestamp``, ``id``)."""
     from PIL import Image, ImageDraw
@@ -118,21 +122,13 @@ def generate_pairs(rng: random.Random, n: int) -> tuple[list[dict], dict]:
         rid = f"img-{i:05d}"
         fmt, ext = ("PNG", "png") if i % 3 == 0 else ("JPEG", "jpg")
         data = encode(im, fmt, quality=85) if fmt == "JPEG" else encode(im, fmt)
-        recs.append(dict(id=rid, image=data, ext=ext, caption=caption, timestamp=_iso(day)))
+        recs.append(_pair(rid, data, ext, caption, _iso(day)))
         truth["originals"].append(rid)
         kind = i % 10
         later = _iso(min(day + rng.uniform(1, 200), SPAN_DAYS - 1))
         if kind == 1:  # the same decoded pixels, saved as lossless WebP
             copy = encode(Image.open(io.BytesIO(data)), "WEBP", lossless=True)
-            recs.append(
-                dict(
-                    id=f"exact-{i:05d}",
-                    image=copy,
-                    ext="webp",
-                    caption=f"Photo: {caption}",
-                    timestamp=later,
-                )
-            )
+            recs.append(_pair(f"exact-{i:05d}", copy, "webp", f"Photo: {caption}", later))
             truth["exact_duplicates"].append(f"exact-{i:05d}")
             truth["pairs"].append([rid, f"exact-{i:05d}", "exact"])
         elif kind in (2, 3, 4):
@@ -147,15 +143,7 @@ def generate_pairs(rng: random.Random, n: int) -> tuple[list[dict], dict]:
                 ImageDraw.Draw(v).text((8, v.height - 16), "(c) demo", fill=(255, 255, 255))
                 vdata = encode(v, "PNG")
             vid = f"near-{variant}-{i:05d}"
-            recs.append(
-                dict(
-                    id=vid,
-                    image=vdata,
-                    ext="png" if variant != "jpeg" else "jpg",
-                    caption=caption,
-                    timestamp=later,
-                )
-            )
+            recs.append(_pair(vid, vdata, "jpg" if variant == "jpeg" else "png", caption, later))
             truth["near_duplicates"].append(vid)
             truth["pairs"].append([rid, vid, variant])
     extra = [
@@ -164,40 +152,20 @@ def generate_pairs(rng: random.Random, n: int) -> tuple[list[dict], dict]:
         ("too_small", "small", lambda: encode(draw(rng, (96, 96))[0], "PNG"), "png"),
         ("bad_aspect", "banner", lambda: encode(draw(rng, (960, 240))[0], "PNG"), "png"),
     ]
-    for j in range(4):
+
+    def when() -> str:
+        return _iso(rng.uniform(0, SPAN_DAYS - 1))
+
+    for j in range(4):  # arguments run left to right: an image's draws come before its date
         for key, prefix, make, ext in extra:
             rid = f"{prefix}-{j}"
-            recs.append(
-                dict(
-                    id=rid,
-                    image=make(),
-                    ext=ext,
-                    caption="A picture of a thing.",
-                    timestamp=_iso(rng.uniform(0, SPAN_DAYS - 1)),
-                )
-            )
+            recs.append(_pair(rid, make(), ext, "A picture of a thing.", when()))
             truth[key].append(rid)
         im, _ = draw(rng, (256, 256))
-        recs.append(
-            dict(
-                id=f"short-{j}",
-                image=encode(im, "PNG"),
-                ext="png",
-                caption="img",
-                timestamp=_iso(rng.uniform(0, SPAN_DAYS - 1)),
-            )
-        )
+        recs.append(_pair(f"short-{j}", encode(im, "PNG"), "png", "img", when()))
         truth["short_caption"].append(f"short-{j}")
         im, caption = draw(rng, (256, 256))
-        recs.append(
-            dict(
-                id=f"undated-{j}",
-                image=encode(im, "PNG"),
-                ext="png",
-                caption=caption,
-                timestamp=None,
-            )
-        )
+        recs.append(_pair(f"undated-{j}", encode(im, "PNG"), "png", caption, None))
         truth["undated"].append(f"undated-{j}")
     rng.shuffle(recs)
     return recs, truth

@@ -13,7 +13,6 @@ less novel only because it is larger.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections import Counter
@@ -21,17 +20,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from curate.temporal import stable_rank
+
 _WORD = re.compile(r"[^\W\d_]+")
 
 
 def words(text: str) -> list[str]:
     """Lowercased runs of letters: digits, punctuation and markup are not vocabulary."""
     return _WORD.findall(text.lower())
-
-
-def stable_rank(doc_id: str, seed: int = 0) -> int:
-    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
 
 
 def equal_samples(ids_by_period: dict[str, list[str]], size: int | None, seed: int = 0):

@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from curate import drift
 from curate.schema import UNDATED
-from curate.timeparse import parse_timestamp_us
+from curate.temporal import training_split
+from curate.timeparse import parse_timestamp_us, us_to_datetime
 
 
 @dataclass
@@ -91,11 +92,8 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
 def training_cutoff(manifest: dict) -> datetime | None:
     """End of the training split (``train``, else the earliest split)."""
     splits = manifest["config"]["temporal"]["splits"]
-    name = "train" if "train" in splits else min(splits, key=lambda s: str(splits[s][0]))
-    end = splits[name][1]
-    if end is None:
-        return None
-    return datetime.fromtimestamp(parse_timestamp_us(end) / 1e6, timezone.utc)
+    end = splits[training_split(splits)][1]
+    return None if end is None else us_to_datetime(parse_timestamp_us(end))
 
 
 def _months(a: datetime, b: datetime) -> float:
@@ -315,14 +313,18 @@ def render(report: dict, out_dir: str) -> list[str]:
     ax.set_title("Volume per period (dashed: changepoints)")
     save(fig, "volume.png")
 
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(np.array(report["jsd_unigram"]), cmap="viridis")
-    periods_axis(ax)
-    ax.set_yticks(x)
-    ax.set_yticklabels(names, fontsize=7)
-    fig.colorbar(im, ax=ax, label="Jensen-Shannon divergence (bits)")
-    ax.set_title("Unigram divergence, period x period")
-    save(fig, "jsd_heatmap.png")
+    def heatmap(matrix, name: str, title: str, label: str, **imshow) -> None:
+        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        im = ax.imshow(np.array(matrix, dtype=float), **imshow)
+        periods_axis(ax)
+        ax.set_yticks(x)
+        ax.set_yticklabels(names, fontsize=7)
+        fig.colorbar(im, ax=ax, label=label)
+        ax.set_title(title)
+        save(fig, name)
+
+    heatmap(report["jsd_unigram"], "jsd_heatmap.png", "Unigram divergence, period x period",
+            "Jensen-Shannon divergence (bits)", cmap="viridis")  # fmt: skip
 
     gap = [g for g in report["divergence_vs_gap"] if g["months_since_cutoff"] is not None]
     if gap:
@@ -337,15 +339,9 @@ def render(report: dict, out_dir: str) -> list[str]:
         ax.set_title("Divergence against time since the cutoff")
         save(fig, "jsd_gap.png")
 
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(np.array(report["separability"]["pairwise_auc"], dtype=float), cmap="magma",
-                   vmin=0.5, vmax=1.0)  # fmt: skip
-    periods_axis(ax)
-    ax.set_yticks(x)
-    ax.set_yticklabels(names, fontsize=7)
-    fig.colorbar(im, ax=ax, label="AUC (0.5: indistinguishable)")
-    ax.set_title("Period separability (naive Bayes), pairwise AUC")
-    save(fig, "separability.png")
+    heatmap(report["separability"]["pairwise_auc"], "separability.png",
+            "Period separability (naive Bayes), pairwise AUC", "AUC (0.5: indistinguishable)",
+            cmap="magma", vmin=0.5, vmax=1.0)  # fmt: skip
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot(x, [n["novel_token_rate"] for n in report["novelty"]], "o-", label="tokens")

@@ -110,7 +110,7 @@ def split_views(temporal: dict, shards: list[dict]) -> dict[str, Any]:
     from types import SimpleNamespace
 
     from curate.schema import UNDATED
-    from curate.temporal import windows
+    from curate.temporal import training_split, windows
 
     held = (temporal.get("held_out") or {}).get("split")
     pool = [s for s in shards if s["split"] != held and s["period"] != UNDATED]
@@ -120,7 +120,7 @@ def split_views(temporal: dict, shards: list[dict]) -> dict[str, Any]:
         views["windows"] = windows(periods, SimpleNamespace(**temporal["windows"]))
     if temporal.get("control"):
         splits = temporal["splits"]
-        name = "train" if "train" in splits else min(splits, key=lambda n: str(splits[n][0]))
+        name = training_split(splits)
         target = sum(s["documents"] for s in pool if s["split"] == name)
         total = sum(s["documents"] for s in pool)
         views["control"] = {

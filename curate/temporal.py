@@ -42,10 +42,20 @@ class TemporalAssigner:
         return None, period
 
 
-def stable_fraction(doc_id: str, seed: int = 0) -> float:
-    """A number in [0, 1) fixed by the id and the seed: the same on every worker and run."""
+def stable_rank(doc_id: str, seed: int = 0) -> int:
+    """A 64-bit number fixed by the id and the seed: the same on every worker and run."""
     digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+    return int.from_bytes(digest, "big")
+
+
+def stable_fraction(doc_id: str, seed: int = 0) -> float:
+    """``stable_rank`` as a number in [0, 1)."""
+    return stable_rank(doc_id, seed) / 2**64
+
+
+def training_split(splits: dict) -> str:
+    """The split a model trains on: ``train``, else the earliest split."""
+    return "train" if "train" in splits else min(splits, key=lambda n: str(splits[n][0]))
 
 
 def windows(periods: list[str], cfg) -> list[dict]:
