@@ -47,7 +47,7 @@ def held_out(doc_id: str, fraction: float = 0.1, seed: int = 0) -> bool:
 # -- divergence -----------------------------------------------------------------------------
 def jensen_shannon(p: Counter, q: Counter) -> float:
     """JSD in bits between two count distributions (0 = same, 1 = disjoint)."""
-    keys = list(set(p) | set(q))
+    keys = sorted(set(p) | set(q))  # a fixed summation order: the same bits on every run
     a = np.array([p.get(k, 0) for k in keys], np.float64)
     b = np.array([q.get(k, 0) for k in keys], np.float64)
     a, b = a / a.sum(), b / b.sum()
@@ -86,7 +86,9 @@ def novelty(periods: list[str], counts: list[Counter], min_count: int = 3, top: 
             last_seen[w] = i
     for i, (name, c) in enumerate(zip(periods, counts, strict=True)):
         frequent = {w for w, n in c.items() if n >= min_count}
-        new = {w for w in frequent if w not in seen}
+        # a list in first-occurrence order, not a set: ties among the emerging words must not
+        # depend on the interpreter's hash seed
+        new = [w for w in c if c[w] >= min_count and w not in seen]
         total = sum(c.values())
         out.append(
             {

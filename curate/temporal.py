@@ -54,8 +54,9 @@ def stable_fraction(doc_id: str, seed: int = 0) -> float:
 
 
 def training_split(splits: dict) -> str:
-    """The split a model trains on: ``train``, else the earliest split."""
-    return "train" if "train" in splits else min(splits, key=lambda n: str(splits[n][0]))
+    """The split a model trains on: ``train``, else the earliest split (an open start, None,
+    is the earliest; starts are ISO strings, which sort in time order)."""
+    return "train" if "train" in splits else min(splits, key=lambda n: splits[n][0] or "")
 
 
 def windows(periods: list[str], cfg) -> list[dict]:

@@ -176,3 +176,29 @@ def test_periods_far_apart_are_easier_to_tell_apart(report):
     far = np.nanmean([auc[i, j] for i in range(n) for j in range(i + 4, n)])
     assert far > near + 0.1 and far > 0.75, (near, far)
     assert np.nanmin(auc) >= 0 and np.nanmax(auc) <= 1
+
+
+def test_report_does_not_depend_on_the_hash_seed(report, tmp_path):
+    """Ties among words and float sums must not follow Python's salted set order."""
+    import os
+
+    _, _, out, _ = report
+    saved = []
+    for seed in ("1", "2"):
+        rdir = tmp_path / f"r{seed}"
+        cli = [sys.executable, "-m", "curate.cli", "drift", str(out), "--out", str(rdir)]
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run(cli, capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        saved.append((rdir / "drift.json").read_bytes())
+    assert saved[0] == saved[1]
+
+
+def test_training_split_is_train_or_the_earliest():
+    from curate.temporal import training_split
+
+    assert training_split({"test": ["2020-01-01", None], "train": [None, "2020-01-01"]}) == "train"
+    splits = {"late": ["2020-01-01T00:00:00Z", None], "early": [None, "2020-01-01T00:00:00Z"]}
+    assert training_split(splits) == "early"  # an open start is the earliest
+    splits = {"b": ["2021-01-01T00:00:00Z", None], "a": ["2019-01-01T00:00:00Z", "2021-01-01"]}
+    assert training_split(splits) == "a"
