@@ -216,7 +216,7 @@ class Corpus:
         """Manifest entries of the selected shards, each with ``documents``/``tokens`` of the
         selected documents only, and ``keep`` (their rows) where a time bound cuts the shard or
         sources are selected (which reads the shard's source column: the manifest has none)."""
-        sel = self._resolved()
+        sel, role = self._resolved()
         lo, hi = sel.bounds()
         control = self.manifest.get("views", {}).get("control") if sel.view == "control" else None
         held = (self.manifest["config"]["temporal"].get("held_out") or {}).get("split")
@@ -224,7 +224,7 @@ class Corpus:
         for entry in self.manifest["shards"]:
             if sel.split is not None and entry["split"] != sel.split:
                 continue
-            if sel.view == "train" and entry["split"] == held:
+            if role == "train" and entry["split"] == held:
                 continue  # a window's training periods never include the held-out documents
             if control is not None and entry["split"] not in control["splits"]:
                 continue
@@ -261,18 +261,19 @@ class Corpus:
                 out.append(e)
         return out
 
-    def _resolved(self) -> Selection:
-        """The selection with a window view turned into its periods."""
+    def _resolved(self) -> tuple[Selection, str | None]:
+        """The selection with a window view turned into its periods, and the window's role
+        (``train`` or ``eval``; None for no window)."""
         sel = self.selection
-        if sel.view in (None, "control", "train", "eval"):
+        if sel.view in (None, "control"):
             if sel.view == "control" and "control" not in self.manifest.get("views", {}):
                 raise CorpusError("the corpus has no control view (temporal.control: true)")
-            return sel
+            return sel, None
         name, _, role = sel.view.partition(":")
         found = [w for w in self.manifest.get("views", {}).get("windows", []) if w["name"] == name]
         if not found or role not in ("train", "eval"):
             raise CorpusError(f"no window view {sel.view!r} (use '<window>:train' or ':eval')")
-        return dataclasses.replace(sel, periods=tuple(found[0][role]), view=role)
+        return dataclasses.replace(sel, periods=tuple(found[0][role])), role
 
     def _path(self, entry: dict) -> str:
         if self.cache is None:

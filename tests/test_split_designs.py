@@ -71,8 +71,9 @@ def test_loader_reads_the_control_and_window_views(designed):
     train = CorpusDataset(str(out), split=None, view="w001:train", seq_len=64)
     assert {e["period"] for e in train.corpus.entries} == set(views["windows"][1]["train"])
     assert "heldout" not in {e["split"] for e in train.corpus.entries}
-    with pytest.raises(Exception, match="no window view"):
-        CorpusDataset(str(out), split=None, view="w999:eval").corpus.entries  # noqa: B018
+    for bad in ("w999:eval", "train", "w001"):  # a role alone is not a view
+        with pytest.raises(Exception, match="no window view"):
+            CorpusDataset(str(out), split=None, view=bad).corpus.entries  # noqa: B018
 
 
 def test_flag_policy_keeps_cross_split_copies_marked(demo, demo_build, tmp_path):
