@@ -55,10 +55,12 @@ def ours(out: str, workers: int, limit: int) -> dict:
     return {"tokens": n, "seconds": secs, "first_batch_s": first, "resume_s": resume}
 
 
-def many_shards(dest: Path, shards: int = 10_000, docs: int = 1_000) -> Path:
-    """A synthetic corpus of ``shards`` shards of ``docs`` documents (10 to 40 random tokens):
-    the start-up and resume figures depend on the number of shards and documents, not on
-    the text."""
+def many_shards(
+    dest: Path, shards: int = 10_000, docs: int = 1_000, lengths: tuple[int, int] = (10, 41)
+) -> Path:
+    """A synthetic corpus of ``shards`` shards of ``docs`` documents of random tokens, their
+    lengths uniform in ``lengths`` (10 to 40 by default): the start-up and resume figures
+    depend on the number of shards and documents, not on the text."""
     import hashlib
 
     import numpy as np
@@ -76,8 +78,8 @@ def many_shards(dest: Path, shards: int = 10_000, docs: int = 1_000) -> Path:
         rel = f"tokens/split=train/period=all/shard-{i:05d}.arrow"
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        lengths = rng.integers(10, 41, docs)
-        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+        n_tokens = rng.integers(*lengths, docs)
+        offsets = np.concatenate(([0], np.cumsum(n_tokens))).astype(np.int32)
         values = rng.integers(1, 32_000, int(offsets[-1])).astype(np.uint32)
         ts = t0 + (i * docs + np.arange(docs)) * 1_000_000
         table = pa.table(
@@ -87,8 +89,8 @@ def many_shards(dest: Path, shards: int = 10_000, docs: int = 1_000) -> Path:
                 "source": pa.nulls(docs, pa.string()),
                 "url": pa.nulls(docs, pa.string()),
                 "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)),
-                "n_tokens": pa.array(lengths, pa.uint32()),
-                "orig_chars": pa.array(lengths * 4, pa.uint32()),
+                "n_tokens": pa.array(n_tokens, pa.uint32()),
+                "orig_chars": pa.array(n_tokens * 4, pa.uint32()),
                 "metadata": pa.nulls(docs, pa.string()),
             },
             schema=schema,

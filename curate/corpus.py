@@ -219,7 +219,9 @@ class Corpus:
         sel, role = self._resolved()
         lo, hi = sel.bounds()
         control = self.manifest.get("views", {}).get("control") if sel.view == "control" else None
-        held = (self.manifest["config"]["temporal"].get("held_out") or {}).get("split")
+        held = None
+        if role == "train":
+            held = (self.manifest["config"]["temporal"].get("held_out") or {}).get("split")
         out = []
         for entry in self.manifest["shards"]:
             if sel.split is not None and entry["split"] != sel.split:

@@ -45,26 +45,69 @@ def pack_bytes(images: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_on_device(batch: dict, size: int, device="cuda") -> dict:
-    """Replace ``image_bytes``/``image_offsets`` by ``images`` (N, 3, size, size) uint8 on
-    ``device``: JPEGs in one nvJPEG batch call, other formats with Pillow then copied."""
+    """Replace ``image_bytes``/``image_offsets`` (host tensors) by ``images`` (N, 3, size,
+    size) uint8 on ``device``; on CUDA the caller's stream waits for the decode. Elsewhere
+    with Pillow, the CPU workers' own path (same pixels as ``image_decode="cpu"``)."""
     import torch
-    import torch.nn.functional as F
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        batch["images"] = _decode_host(_parts(batch), size).to(device)
+        return batch
+    caller, stream = torch.cuda.current_stream(device), torch.cuda.Stream(device)
+    decode_on_stream(batch, size, device, stream)
+    caller.wait_stream(stream)
+    batch["images"].record_stream(caller)
+    return batch
+
+
+def decode_on_stream(batch: dict, size: int, device, stream) -> None:
+    """Decode on the CUDA ``stream``, which the caller must make its compute wait for: JPEGs
+    in one nvJPEG batch call (torchvision), resized once per group of equal shapes; other
+    formats with Pillow. The stream's earlier work is waited for first: torchvision's decoder
+    writes on a private stream that does not wait for the stream its output was allocated on
+    (pytorch/vision#9606), so a block freed there with kernels still queued could be
+    overwritten."""
+    import torch
+
+    parts = _parts(batch)
+    with torch.cuda.stream(stream):
+        stream.synchronize()
+        batch["images"] = _decode_torchvision(parts, size, device)
+
+
+def _parts(batch: dict) -> list:
+    flat, offsets = batch.pop("image_bytes"), batch.pop("image_offsets").tolist()
+    return [flat[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+def _is_jpeg(part) -> bool:
+    return len(part) > 2 and int(part[0]) == 0xFF and int(part[1]) == 0xD8
+
+
+def _decode_host(parts: list, size: int):
+    import torch
+
+    return torch.from_numpy(decode_batch([p.numpy().tobytes() for p in parts], size))
+
+
+def _decode_torchvision(parts: list, size: int, device):
+    import torch
     from torchvision.io import decode_jpeg
 
-    flat, offsets = batch.pop("image_bytes"), batch.pop("image_offsets").tolist()
-    parts = [flat[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-    is_jpeg = [len(p) > 2 and p[0].item() == 0xFF and p[1].item() == 0xD8 for p in parts]
     out = torch.empty((len(parts), 3, size, size), dtype=torch.uint8, device=device)
-    jpegs = [i for i, j in enumerate(is_jpeg) if j]
-    if jpegs:
-        decoded = decode_jpeg([parts[i] for i in jpegs], device=device, mode=_rgb())
-        for i, im in zip(jpegs, decoded, strict=True):
-            out[i] = _fit(im, size, F)
-    for i, j in enumerate(is_jpeg):
-        if not j:
-            out[i] = torch.from_numpy(decode_resize(parts[i].numpy().tobytes(), size)).to(device)
-    batch["images"] = out
-    return batch
+    jpegs = [i for i, p in enumerate(parts) if _is_jpeg(p)]
+    decoded = decode_jpeg([parts[i] for i in jpegs], device=device, mode=_rgb()) if jpegs else []
+    by_shape: dict[tuple, list[int]] = {}
+    for k, im in enumerate(decoded):
+        by_shape.setdefault(tuple(im.shape), []).append(k)
+    for ks in by_shape.values():  # one resize per shape: web images share few shapes
+        fitted = _fit([decoded[k] for k in ks], size)
+        out[torch.tensor([jpegs[k] for k in ks], device=device)] = fitted
+    for i, p in enumerate(parts):
+        if not _is_jpeg(p):
+            out[i] = _decode_host([p], size)[0].to(device)
+    return out
 
 
 def _rgb():
@@ -73,13 +116,18 @@ def _rgb():
     return ImageReadMode.RGB
 
 
-def _fit(im, size: int, F):
-    """Resize the shorter side to ``size`` (bicubic, on the device) and crop the centre."""
-    _, h, w = im.shape
+def _fit(ims: list, size: int):
+    """Images of one shape, stacked: the shorter side resized to ``size`` (bicubic with
+    antialiasing, like Pillow's) and the centre cropped."""
+    import torch
+    import torch.nn.functional as F
+
+    _, h, w = ims[0].shape
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    im = F.interpolate(
-        im[None].float(), size=(nh, nw), mode="bicubic", align_corners=False, antialias=True
-    )[0]
+    x = F.interpolate(
+        torch.stack(ims).float(), size=(nh, nw), mode="bicubic", align_corners=False,
+        antialias=True,
+    )  # fmt: skip
     top, left = (nh - size) // 2, (nw - size) // 2
-    return im[:, top : top + size, left : left + size].round().clamp(0, 255).byte()
+    return x[:, :, top : top + size, left : left + size].round().clamp(0, 255).byte()

@@ -50,7 +50,10 @@ class CorpusDataset(IterableDataset):
     training split's size-matched control) or a window, ``"w003:train"`` / ``"w003:eval"``.
     ``mix={"2019-Q1": 0.7, "2023-Q1": 0.3}`` draws those periods in exactly those proportions
     in every block of ``mix_block`` samples (a period that runs out starts a new permutation);
-    an epoch is ``samples_per_epoch`` samples (default: as many as the periods hold).
+    an epoch is ``samples_per_epoch`` samples (default: as many as the periods hold). With
+    ``mix_by="source"`` the keys are sources (``{"web": 0.8, "books": 0.2}``); documents of
+    one source may share shards with others, so opening the dataset reads every selected
+    shard's source column once, as ``sources=`` does.
     ``root`` may be a URI (``s3://``, ``gs://``, ...): shards are then copied on first use into
     ``cache_dir`` (default ``$CURATE_CACHE`` or ``~/.cache/curate``), which is kept under
     ``cache_limit`` bytes by deleting the least recently used copies, never the source.
@@ -61,8 +64,8 @@ class CorpusDataset(IterableDataset):
     for the N images of the batch whose image token falls inside the sample, with
     ``image_positions`` (N, 2) int32: (row in the batch, index of its token in ``input_ids``).
     ``image_decode="cpu"`` decodes in the DataLoader workers with Pillow; ``"gpu"`` leaves the
-    encoded bytes (``image_bytes``, ``image_offsets``) for ``decode_images`` to decode on the
-    GPU with nvJPEG after the copy.
+    encoded bytes (``image_bytes``, ``image_offsets``) for ``to_device`` to decode on the GPU
+    with nvJPEG (or ``decode_images`` where ``to_device`` is not used).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class CorpusDataset(IterableDataset):
         time_range: tuple[str | datetime | None, str | datetime | None] | None = None,
         sources: Iterable[str] | None = None,
         mix: dict[str, float] | None = None,
+        mix_by: str = "period",
         mix_block: int = 1000,
         samples_per_epoch: int | None = None,
         seq_len: int = 2048,
@@ -96,11 +100,16 @@ class CorpusDataset(IterableDataset):
         if image_decode not in ("cpu", "gpu"):
             raise ValueError("image_decode must be 'cpu' or 'gpu'")
         self.image_size, self.image_decode = image_size, image_decode
+        if mix_by not in ("period", "source"):
+            raise ValueError("mix_by must be 'period' or 'source'")
         if mix is not None:
-            if periods is not None:
-                raise ValueError("give periods or mix (whose keys are the periods), not both")
-            periods = list(mix)
-        self.mix = dict(mix) if mix is not None else None
+            if (periods if mix_by == "period" else sources) is not None:
+                raise ValueError(f"give {mix_by}s or mix (whose keys are the {mix_by}s), not both")
+            if mix_by == "period":
+                periods = list(mix)
+            else:
+                sources = list(mix)
+        self.mix, self.mix_by = (dict(mix) if mix is not None else None), mix_by
         self.mix_block, self.samples_per_epoch = mix_block, samples_per_epoch
         selection = Selection(
             split,
@@ -136,20 +145,15 @@ class CorpusDataset(IterableDataset):
             if self.mix is None:
                 self._order = self._group_order(np.arange(len(entries)), epoch)
             else:
-                groups = [
-                    np.array([i for i, e in enumerate(entries) if e["period"] == name], np.int64)
-                    for name in self.mix
-                ]
-                missing = [name for name, g in zip(self.mix, groups, strict=True) if not len(g)]
-                if missing:
-                    raise ValueError(f"mix names periods with nothing selected: {missing}")
+                groups = self._mix_groups()
                 cache: dict[tuple[int, int], EpochOrder] = {}
 
                 def group_order(g: int, p: int) -> EpochOrder:
                     if (g, p) not in cache:
                         if len(cache) > 16:
                             cache.clear()
-                        cache[g, p] = self._group_order(groups[g], epoch * 1_000_003 + p)
+                        ids, rows = groups[g]
+                        cache[g, p] = self._group_order(ids, epoch * 1_000_003 + p, rows)
                     return cache[g, p]
 
                 total = self.samples_per_epoch or sum(
@@ -161,18 +165,45 @@ class CorpusDataset(IterableDataset):
                 )  # fmt: skip
         return self._order
 
-    def _group_order(self, ids: np.ndarray, key: int) -> EpochOrder:
+    def _mix_groups(self) -> list[tuple[np.ndarray, dict[int, np.ndarray] | None]]:
+        """Per mixed group: its shards, and for sources the stored rows of its documents in
+        each of them (None: the shards' selected documents, as for periods)."""
         entries = self.corpus.entries
+        if self.mix_by == "period":
+            by_period = [[i for i, e in enumerate(entries) if e["period"] == n] for n in self.mix]
+            groups = [(np.array(ids, np.int64), None) for ids in by_period]
+        else:
+            rows: list[dict[int, np.ndarray]] = [{} for _ in self.mix]
+            for i in range(len(entries)):
+                shard, kept = self.corpus.shard(i), self.corpus.doc_index(i)
+                for g, name in enumerate(self.mix):
+                    mine = np.flatnonzero(shard.has_source((name,)))
+                    mine = mine if kept is None else np.intersect1d(mine, kept)
+                    if len(mine):
+                        rows[g][i] = mine
+            groups = [(np.array(sorted(r), np.int64), r) for r in rows]
+        missing = [name for name, (ids, _) in zip(self.mix, groups, strict=True) if not len(ids)]
+        if missing:
+            raise ValueError(f"mix names {self.mix_by}s with nothing selected: {missing}")
+        return groups
+
+    def _group_order(
+        self, ids: np.ndarray, key: int, rows: dict[int, np.ndarray] | None = None
+    ) -> EpochOrder:
+        """The order over shards ``ids``; ``rows`` narrows each to those stored rows."""
+        c = self.corpus
+        if rows is None:
+            tokens = [c.entries[i]["tokens"] for i in ids]
+            documents = [c.entries[i]["documents"] for i in ids]
+            lengths, index = c.doc_lengths, c.doc_index
+        else:
+            tokens = [int(c.shard(i).lengths[rows[i]].sum()) for i in ids]
+            documents = [len(rows[i]) for i in ids]
+            lengths, index = (lambda i: c.shard(i).lengths[rows[i]]), rows.__getitem__
         return EpochOrder(
-            np.array([entries[i]["tokens"] for i in ids], np.int64),
-            np.array([entries[i]["documents"] for i in ids], np.int64),
-            self.corpus.doc_lengths,
-            self.corpus.doc_index,
-            self.corpus.locate,
-            self.settings,
-            key,
-            ids,
-        )
+            np.array(tokens, np.int64), np.array(documents, np.int64), lengths, index,
+            c.locate, self.settings, key, ids,
+        )  # fmt: skip
 
     def epoch_info(self) -> dict[str, int]:
         """Sizes of the current epoch and what partitioning and packing leave out."""
@@ -212,7 +243,7 @@ class CorpusDataset(IterableDataset):
             if self.batch_size is None:
                 batch = {k: v if k.startswith("image") else v[0] for k, v in batch.items()}
                 batch.pop("cu_seqlens", None), batch.pop("max_seqlen", None)
-            elif info is not None and not self.multimodal:
+            elif info is not None:
                 batch = _Wire.pack(batch)
             if counting:
                 self._advance(len(steps))
@@ -328,7 +359,8 @@ class CorpusDataset(IterableDataset):
         key = {
             "shards": [(e["path"], e["sha256"], e["documents"]) for e in self.corpus.entries],
             "selection": repr(self.corpus.selection),
-            "mix": [self.mix, self.mix_block, self.samples_per_epoch],
+            "mix": [self.mix, self.mix_block, self.samples_per_epoch]
+            + ([self.mix_by] if self.mix_by != "period" else []),  # states saved before mix_by
             "settings": self.settings.__dict__,
             "document_mask": self.document_mask,
             "images": [self.image_size, self.image_decode] if self.multimodal else None,
@@ -403,54 +435,89 @@ class CorpusLoader(DataLoader):
 
 
 class _Wire:
-    """A batch as one int32 tensor and its layout: a DataLoader worker hands each tensor to
+    """A batch as one byte buffer and its layout: a DataLoader worker hands each tensor to
     the main process through its own shared-memory segment, which costs far more than the
     copy into one buffer (measured: about 3 ms per 16 x 2048 batch with five tensors)."""
 
-    def __init__(self, flat: torch.Tensor, layout: list[tuple[str, tuple[int, ...]]]):
+    ALIGN = 8  # every tensor starts at a multiple of the widest item size
+
+    def __init__(self, flat, layout: list[tuple[str, torch.dtype, tuple[int, ...], int]]):
         self.flat, self.layout = flat, layout
 
     @staticmethod
     def pack(batch: dict[str, torch.Tensor]) -> _Wire:
-        layout = [(k, tuple(v.shape)) for k, v in batch.items()]
-        flat = np.concatenate([v.numpy().reshape(-1) for v in batch.values()])
+        layout, at = [], 0
+        for k, v in batch.items():
+            layout.append((k, v.dtype, tuple(v.shape), at))
+            at += -(-v.numel() * v.element_size() // _Wire.ALIGN) * _Wire.ALIGN
+        flat = np.empty(at, np.uint8)
+        for (_, _, _, start), v in zip(layout, batch.values(), strict=True):
+            raw = v.numpy().reshape(-1).view(np.uint8)
+            flat[start : start + len(raw)] = raw
         return _Wire(flat, layout)
 
     def unpack(self) -> dict[str, torch.Tensor]:
         flat = torch.from_numpy(self.flat) if isinstance(self.flat, np.ndarray) else self.flat
-        out, at = {}, 0
-        for k, shape in self.layout:
-            size = int(np.prod(shape))
-            out[k] = flat[at : at + size].view(shape)
-            at += size
+        out = {}
+        for k, dtype, shape, start in self.layout:
+            size = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
+            out[k] = flat[start : start + size].view(dtype).view(shape)
         return out
 
     def pin_memory(self) -> _Wire:  # called by the DataLoader's pinning thread
         return _Wire(torch.from_numpy(self.flat).pin_memory(), self.layout)
 
 
+HOST_KEYS = frozenset({"image_bytes", "image_offsets"})  # the JPEG decoder reads host memory
+
+
 def to_device(
-    batches: Iterable[dict[str, torch.Tensor]], device: str | torch.device
+    batches: Iterable[dict[str, torch.Tensor]],
+    device: str | torch.device,
+    image_size: int | None = None,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Batches on ``device``. On CUDA: pinned host memory, copies issued on a side stream while
     the caller computes on the previous batch (one batch of prefetch), and the compute stream
-    waits for a batch's copy only when it receives the batch. Elsewhere: a plain ``.to``."""
+    waits for a batch's copy only when it receives the batch. Elsewhere: a plain ``.to``.
+
+    Batches of encoded images (``image_decode="gpu"``) are decoded as they are issued, on a
+    second side stream with nvJPEG, so decoding the next batch overlaps the caller's compute;
+    ``image_size`` defaults to that of the loader's dataset. Off CUDA they are decoded on the
+    CPU, so the same training loop runs anywhere.
+    """
     device = torch.device(device)
+    if image_size is None:
+        image_size = getattr(getattr(batches, "dataset", None), "image_size", None)
+
+    def size() -> int:
+        if image_size is None:
+            raise ValueError("batches hold encoded images: pass to_device(..., image_size=N)")
+        return image_size
+
     if device.type != "cuda":
         for b in batches:
-            yield {k: v.to(device) for k, v in b.items()}
+            b = {k: v if k in HOST_KEYS else v.to(device) for k, v in b.items()}
+            yield decode_images(b, size(), device) if "image_bytes" in b else b
         return
-    copy_stream = torch.cuda.Stream(device)
+    from curate.image_decode import decode_on_stream
+
+    copy_stream, decode_stream = torch.cuda.Stream(device), torch.cuda.Stream(device)
 
     def issue(b: dict[str, torch.Tensor]):
         with torch.cuda.stream(copy_stream):
             out = {
-                k: (v if v.is_pinned() else v.pin_memory()).to(device, non_blocking=True)
+                k: v
+                if k in HOST_KEYS
+                else (v if v.is_pinned() else v.pin_memory()).to(device, non_blocking=True)
                 for k, v in b.items()
             }
-            done = torch.cuda.Event()
-            done.record(copy_stream)
-        return out, done
+        events = [torch.cuda.Event()]
+        events[0].record(copy_stream)
+        if "image_bytes" in out:
+            decode_on_stream(out, size(), device, decode_stream)
+            events.append(torch.cuda.Event())
+            events[1].record(decode_stream)
+        return out, events
 
     pending = None
     for b in batches:
@@ -462,17 +529,19 @@ def to_device(
         yield _handover(*pending)
 
 
-def _handover(batch: dict[str, torch.Tensor], done) -> dict[str, torch.Tensor]:
+def _handover(batch: dict[str, torch.Tensor], events: list) -> dict[str, torch.Tensor]:
     compute = torch.cuda.current_stream()
-    compute.wait_event(done)
+    for e in events:
+        compute.wait_event(e)
     for v in batch.values():
         v.record_stream(compute)  # the allocator must not reuse it before compute is done
     return batch
 
 
 def decode_images(batch: dict[str, torch.Tensor], size: int, device="cuda") -> dict:
-    """For ``image_decode="gpu"``: decode the batch's images on ``device`` (JPEG with nvJPEG
-    through torchvision, other formats with Pillow) into ``images``."""
+    """For ``image_decode="gpu"`` batches not sent through ``to_device``: decode the batch's
+    images on ``device`` (JPEG with nvJPEG through torchvision, other formats with Pillow)
+    into ``images``; the current stream waits for the decode."""
     from curate.image_decode import decode_on_device
 
     return decode_on_device(batch, size, device)

@@ -370,21 +370,28 @@ def test_remote_corpus_through_a_size_limited_cache(demo_build, corpus, tmp_path
         next(iter(tiny))
 
 
-def test_mixing_periods_is_exact_in_every_block_and_across_resumption(demo_build, corpus):
+@pytest.mark.parametrize(
+    "mix_by,a,b", [("period", "2019-Q1", "2020-Q2"), ("source", "news", "blog")]
+)
+def test_mixing_is_exact_in_every_block_and_across_resumption(demo_build, corpus, mix_by, a, b):
     """mix={A: 3, B: 1} with blocks of 8: every block holds 6 documents of A and 2 of B (the
-    smaller period repeats with a new permutation when it runs out); a run resumed with other
-    ranks and workers continues the same stream."""
+    smaller group repeats with a new permutation when it runs out); a run resumed with other
+    ranks and workers continues the same stream. Sources share shards with each other, so
+    their groups are rows, not shards."""
     t = read_shards(demo_build[0])
-    period_of = {
-        np.asarray(ids, np.int32)[: SEQ + 1].tobytes(): p
-        for ids, p, sp in zip(
-            t.column("input_ids").to_pylist(), t.column("period").to_pylist(),
+    group_of = {
+        np.asarray(ids, np.int32)[: SEQ + 1].tobytes(): g
+        for ids, g, sp in zip(
+            t.column("input_ids").to_pylist(), t.column(mix_by).to_pylist(),
             t.column("split").to_pylist(), strict=True,
         )
         if sp == "train"
     }  # fmt: skip
-    a, b = "2019-Q1", "2020-Q2"
-    settings = dict(mix={a: 3, b: 1}, mix_block=8, samples_per_epoch=160, seq_len=SEQ, seed=2)
+    n_b = sum(1 for g in group_of.values() if g == b)
+    total = 8 * (n_b // 2 + 1)  # B's 2 per block outrun its documents: it starts a second pass
+    settings = dict(
+        mix={a: 3, b: 1}, mix_by=mix_by, mix_block=8, samples_per_epoch=total, seq_len=SEQ, seed=2
+    )
 
     def doc_key(s):
         n = min(int(s["attention_mask"].sum()) + 1, SEQ + 1)
@@ -392,12 +399,11 @@ def test_mixing_periods_is_exact_in_every_block_and_across_resumption(demo_build
 
     ds = CorpusDataset(corpus, pack=False, **settings)
     samples = list(ds)
-    assert len(samples) == 160
-    periods = [period_of[doc_key(s)] for s in samples]
-    for blk in range(0, 160, 8):
-        assert Counter(periods[blk : blk + 8]) == {a: 6, b: 2}
-    n_b = sum(1 for p in period_of.values() if p == b)
-    assert 40 > n_b  # period b ran out and started a second pass
+    assert len(samples) == total
+    groups = [group_of[doc_key(s)] for s in samples]
+    for blk in range(0, total, 8):
+        assert Counter(groups[blk : blk + 8]) == {a: 6, b: 2}
+    assert len({doc_key(s) for s, g in zip(samples, groups, strict=True) if g == b}) == n_b
     # packed, resumed: 2 ranks for 2 batches, then 3 ranks x 2 workers
     single = rows(CorpusDataset(corpus, **settings))
     states, first = [], []
@@ -415,6 +421,10 @@ def test_mixing_periods_is_exact_in_every_block_and_across_resumption(demo_build
         ds.load_state_dict(states[0])
         got = batch_rows(CorpusLoader(ds, batch_size=3, num_workers=2))
         assert got == single[16 + rank :: 3][: (len(single) - 16) // 3]
+    with pytest.raises(ValueError, match="not both"):
+        CorpusDataset(corpus, **{**settings, f"{mix_by}s": [a]})
+    with pytest.raises(ValueError, match="nothing selected"):
+        CorpusDataset(corpus, **{**settings, "mix": {a: 1, "no-such": 1}}).order()
 
 
 class _DyingDataset(CorpusDataset):

@@ -523,18 +523,39 @@ def test_drift_report_describes_images_per_period(pairs_build, tmp_path):
 
 
 def test_gpu_decode_path_matches_pillow_on_the_cpu_device(pairs_build):
-    """decode_images through torchvision (nvJPEG on CUDA; here its CPU decoder, the same
-    code path) gives the Pillow path's pixels up to resampling differences. Skipped where
-    torchvision is not installed (the project's .venv: PyPI's torchvision does not load beside
-    the CPU torch build); run by hand in bench/.venv-loader (torch 2.14.1, torchvision 0.29.1)."""
+    """The nvJPEG path (torchvision's batched decode_jpeg, resize per shape group) run with
+    torchvision's CPU decoder gives the Pillow path's pixels up to resampling differences.
+    Skipped where torchvision is not installed (the project's .venv: PyPI's torchvision does
+    not load beside the CPU torch build); run by hand in bench/.venv-loader (torch 2.14.1,
+    torchvision 0.29.1) and on CUDA by bench/gpu_bench.py."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvision")
-    from curate.loader import CorpusDataset, CorpusLoader, decode_images
+    from curate.image_decode import _decode_torchvision, _parts
+    from curate.loader import CorpusDataset, CorpusLoader
 
     out, _, _ = pairs_build
     common = dict(split="train", seq_len=32, pack=False, image_size=64, shuffle=False)
     raw = next(iter(CorpusLoader(CorpusDataset(str(out), image_decode="gpu", **common), 4)))
     ref = next(iter(CorpusLoader(CorpusDataset(str(out), **common), 4)))
-    got = decode_images(raw, 64, device="cpu")["images"]
+    got = _decode_torchvision(_parts(raw), 64, torch.device("cpu"))
     assert got.shape == ref["images"].shape and got.dtype == torch.uint8
     assert (got.float() - ref["images"].float()).abs().mean() < 4
+
+
+def test_to_device_decodes_encoded_images_where_there_is_no_gpu(pairs_build):
+    """The GPU-decoding training loop runs unchanged on a CPU machine: to_device decodes the
+    workers' encoded bytes with Pillow, giving exactly the CPU-decoding loader's batches."""
+    torch = pytest.importorskip("torch")
+    from curate.loader import CorpusDataset, CorpusLoader, to_device
+
+    out, _, _ = pairs_build
+    common = dict(split="train", seq_len=32, pack=False, image_size=48, seed=3)
+    gpu_mode = CorpusLoader(CorpusDataset(str(out), image_decode="gpu", **common), 8, num_workers=2)
+    cpu_mode = CorpusLoader(CorpusDataset(str(out), **common), 8, num_workers=2)
+    got, ref = list(to_device(gpu_mode, "cpu")), list(cpu_mode)
+    assert len(got) == len(ref) > 1
+    for a, b in zip(got, ref, strict=True):
+        assert "image_bytes" not in a and sorted(a) == sorted(b)
+        assert all(torch.equal(a[k], b[k]) for k in b)
+    with pytest.raises(ValueError, match="image_size"):
+        next(to_device(list(gpu_mode), "cpu"))  # a plain list has no dataset to ask
