@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.packing import cut
+
 _INDEX_SAMPLES = 65_536  # samples per document index when not shuffling
 
 
@@ -168,15 +170,7 @@ class EpochOrder:
         for win, m in groups:
             w = self.window(win)
             lo = samples[m].astype(np.int64) * self.s.seq_len
-            hi = lo + n
-            j0 = np.searchsorted(w.starts, lo, "right") - 1
-            j1 = np.searchsorted(w.starts, hi - 1, "right") - 1
-            owner, k = _expand(j1 - j0 + 1)
-            j = j0[owner] + k
-            begin = np.maximum(w.starts[j], lo[owner])
-            end = np.minimum(w.starts[j + 1], hi[owner])
-            dest = m[owner] * n + (begin - lo[owner])
-            out.append(Pieces(w.shard[j], w.src[j] + (begin - w.starts[j]), end - begin, dest))
+            out.append(Pieces(*cut(w.starts, w.shard, w.src, m.astype(np.int64), lo, n)))
         return Pieces.concat(out)
 
     def _documents(self, samples: np.ndarray, n: int) -> Pieces:
@@ -302,13 +296,6 @@ class Pieces:
         joined = Pieces(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
         order = np.argsort(joined.dest)
         return Pieces(*(getattr(joined, f)[order] for f in fields))
-
-
-def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For counts [2, 1, 3]: owners [0, 0, 1, 2, 2, 2] and ranks [0, 1, 0, 0, 1, 2]."""
-    owners = np.repeat(np.arange(len(counts)), counts)
-    firsts = np.cumsum(counts) - counts
-    return owners, np.arange(len(owners)) - firsts[owners]
 
 
 def rank_batches(

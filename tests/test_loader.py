@@ -302,8 +302,9 @@ def test_readme_training_loop_runs_and_resumes(corpus, tmp_path):
 
 
 def test_compiled_and_numpy_batch_filling_agree():
-    """The numba loop and the numpy fallback give the same inputs, labels, positions and
-    offsets, on random pieces that tile a batch (documents cut anywhere, several shards)."""
+    """The numba loops and the numpy fallbacks agree: cutting samples into pieces, gathering
+    their tokens (a worker's half) and filling inputs, labels, positions and offsets, on
+    random pieces that tile a batch (documents cut anywhere, several shards)."""
     from curate import packing
 
     assert packing.COMPILED  # numba is installed with the loader extra
@@ -334,6 +335,27 @@ def test_compiled_and_numpy_batch_filling_agree():
         for a, b in zip(*outs, strict=True):
             assert np.array_equal(a, b)
         assert (outs[0][0] != -7).all() and (outs[0][1] != -7).all()
+        got = [np.full(B * n, 7, np.uint32) for _ in range(2)]
+        packing.gather(flats, shard, src, length, dest, got[0])
+        packing.gather_numpy(flats_np, shard, src, length, dest, got[1])
+        assert np.array_equal(*got)
+        assert np.array_equal(
+            got[0][dest[1] : dest[1] + length[1]], flats_np[shard[1]][src[1] :][: length[1]]
+        )
+    # cutting: documents of random lengths in stream order, samples anywhere in the stream
+    doc_len = rng.integers(1, 60, 500)
+    starts = np.concatenate(([0], np.cumsum(doc_len))).astype(np.int64)
+    shard = rng.integers(0, 4, 500).astype(np.int64)
+    src = rng.integers(0, 4_000, 500).astype(np.int64)
+    for n in (2, 17, 129):
+        lo = np.sort(rng.integers(0, int(starts[-1]) - n, 9)).astype(np.int64)
+        rows = np.arange(9, dtype=np.int64)
+        a, b = (
+            packing.cut(starts, shard, src, rows, lo, n),
+            packing.cut_numpy(starts, shard, src, rows, lo, n),
+        )
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        assert np.array_equal(np.bincount(a[3] // n, weights=a[2]), np.full(9, n))  # rows tile
 
 
 def test_remote_corpus_through_a_size_limited_cache(demo_build, corpus, tmp_path):
@@ -430,12 +452,12 @@ def test_mixing_is_exact_in_every_block_and_across_resumption(demo_build, corpus
 class _DyingDataset(CorpusDataset):
     """A worker that dies mid-epoch (as if killed by the OOM killer)."""
 
-    def _batch(self, order, samples):
+    def _batch(self, *args):
         import os
 
         if get_worker_info() is not None and get_worker_info().id == 1:
             os._exit(9)
-        return super()._batch(order, samples)
+        return super()._batch(*args)
 
 
 def test_a_worker_that_dies_surfaces_in_the_training_loop(corpus):
