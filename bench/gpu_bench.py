@@ -179,14 +179,13 @@ def text_part(seconds: float, out: dict) -> None:
     sample = next(iter(loader(0)))
     resident = {k: v.cuda() for k, v in sample.items()}
     it0, it2 = iter(loader(0)), iter(loader(2))
-    separate = [next(it0) for _ in range(200)]  # five pinned tensors per batch
-    wired = [next(it2) for _ in range(200)]  # views of one pinned buffer (from a worker)
+    separate = [next(it0) for _ in range(200)]  # made in this process
+    wired = [next(it2) for _ in range(200)]  # rebuilt from what workers sent
     out["text_overlap"] = {
         "step_ms": step_ms,
         "copy_ms": copy_ms(sample),
         "to_device_us_per_batch_separate": to_device_overhead(separate),
         "to_device_us_per_batch_wired": to_device_overhead(wired),
-        "one_copy_us_per_batch_wired": one_copy_overhead(wired),
         "compute_only": timed(lambda: [resident] * 100, seconds, tokens, step),
         "to_device": timed(lambda: to_device(loader(4), "cuda"), seconds, tokens, step),
         "plain": timed(lambda: naive(loader(4, pin=False)), seconds, tokens, step),
@@ -226,38 +225,6 @@ def to_device_overhead(batches: list) -> float:
     t0 = time.perf_counter()
     for _ in to_device(batches, "cuda"):
         pass
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / len(batches) * 1e6
-
-
-def one_copy_overhead(batches: list) -> float:
-    """The same for a variant that copies a wired batch's whole buffer once and takes views
-    on the device (to see whether five small copies cost more than one)."""
-    import torch
-
-    def run(bs):
-        out = []
-        for b in bs:
-            base = next(iter(b.values()))
-            host = torch.empty(0, dtype=torch.uint8).set_(base.untyped_storage())
-            dev = host.to("cuda", non_blocking=True)
-            out.append(
-                {
-                    k: dev[
-                        v.storage_offset() * v.element_size() : (v.storage_offset() + v.numel())
-                        * v.element_size()
-                    ]
-                    .view(v.dtype)
-                    .view(v.shape)
-                    for k, v in b.items()
-                }
-            )
-        return out
-
-    run(batches[:5])
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    run(batches)
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) / len(batches) * 1e6
 
@@ -423,6 +390,8 @@ def run(args) -> None:
         return
     text_part(args.seconds, out)
     Path(args.json).write_text(json.dumps(out, indent=1))
+    if args.text_only:
+        return
     image_part(Path(args.images), args.seconds, out)
     Path(args.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
@@ -434,6 +403,10 @@ def render(args) -> None:
     r = json.loads(Path(args.json).read_text())
     exp_path = Path(args.json).with_name("gpu-overlap-experiment.json")
     exp = json.loads(exp_path.read_text())["overlap_experiment"] if exp_path.exists() else None
+    text_path = Path(args.json).with_name("gpu-text.json")  # a later run of the text part
+    if text_path.exists():
+        later = json.loads(text_path.read_text())
+        r.update(text=later["text"], text_overlap=later["text_overlap"], text_date=later["date"])
     t, o = r["text"], r["text_overlap"]
     lines = [
         "## GPU feeding (issues 5 and 6)",
@@ -442,10 +415,11 @@ def render(args) -> None:
         f"torchvision {r['torchvision']}, Python {r['python']} (a lent machine: CI has no GPU)",
         "- Command: `python bench/gpu_bench.py prepare` here, `python bench/gpu_bench.py run "
         "--json bench/results/gpu.json` on the GPU machine (`--experiment` for the thread "
-        "experiment below), `python bench/gpu_bench.py render bench/results/gpu.json` here; raw "
+        "experiment below, `--text-only` for `gpu-text.json`), `python bench/gpu_bench.py render bench/results/gpu.json` here; raw "
         "figures in `bench/results/`. Each figure is one run of 4 s after a warm-up batch.",
         "",
-        f"Text: packed, shuffled batches of {BATCH} x {SEQ} tokens from a generated corpus "
+        f"Text{' (re-measured ' + r['text_date'] + ' after the loader changes of that day)' if 'text_date' in r else ''}: "
+        f"packed, shuffled batches of {BATCH} x {SEQ} tokens from a generated corpus "
         "(48 shards, 120,000 documents of 100-2,000 tokens). `host`: the loader alone (pinned "
         "batches); `to_device`: curate's copier (pinned memory, side stream, one batch "
         "prefetched), synchronized at the end; `plain .to()`: unpinned batches and a blocking "
@@ -469,15 +443,12 @@ def render(args) -> None:
         f"copies take {o['copy_ms'] * 1e3:.0f} us of copy-engine time.",
         f"- Without compute the copier is not free: {o['to_device_us_per_batch_separate']:.0f} us "
         f"of host time per batch over resident pinned batches "
-        f"({o['to_device_us_per_batch_wired']:.0f} us for a worker's batch, whose tensors "
-        f"share one buffer; copying that buffer once instead of five times: "
-        f"{o['one_copy_us_per_batch_wired']:.0f} us, no real gain, so the copier keeps one copy "
-        "per tensor). With 0 workers the pinning and the copier cost more than a blocking copy "
+        f"({o['to_device_us_per_batch_wired']:.0f} us for batches from workers). With 0 workers "
+        "the pinning and the copier cost more than a blocking copy "
         "of pageable memory, which is why `plain .to()` delivers more there; every path "
         "delivers far more than one GPU trains on (tens of thousands of tokens/s for a model "
         "of a billion parameters), so only the step times above count in training. Between "
-        "runs these rates moved by up to a third (a 0.5 s smoke run gave 92 M for `host`, 0 "
-        "workers).",
+        "runs on one machine these rates moved by up to a third.",
         "",
     ]
     im, d, io_ = r["images"], r["decoders"], r["image_overlap"]
@@ -541,6 +512,7 @@ def main() -> None:
     r.add_argument("--json", required=True)
     r.add_argument("--seconds", type=float, default=6.0)
     r.add_argument("--experiment", action="store_true")
+    r.add_argument("--text-only", action="store_true")
     sub.add_parser("render").add_argument("json")
     args = ap.parse_args()
     {"prepare": lambda a: prepare(), "run": run, "render": render}[args.cmd](args)

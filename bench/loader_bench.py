@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / "bench" / "work"
 SEQ, BATCH = 2048, 16
+ROUNDS = 3  # each reader's figure is the median of this many runs
 
 
 def ours(out: str, workers: int, limit: int) -> dict:
@@ -33,7 +34,9 @@ def ours(out: str, workers: int, limit: int) -> dict:
     from curate.loader import CorpusDataset, CorpusLoader
 
     t0 = time.perf_counter()
-    ds = CorpusDataset(out, split=None, seq_len=SEQ, seed=0)
+    # sizes only: the anchors verify nothing, and SHA-256 on first use is a start-up cost
+    # (measured separately below), which a 30 M-token run would count against reading
+    ds = CorpusDataset(out, split=None, seq_len=SEQ, seed=0, verify="size")
     it = iter(CorpusLoader(ds, batch_size=BATCH, num_workers=workers))
     next(it)
     first = time.perf_counter() - t0
@@ -165,7 +168,19 @@ def flat_tokens(out: Path, dest: Path) -> Path:
     return dest
 
 
+def warm(*paths: Path) -> None:
+    """Read every file once so that each reader starts from the page cache: this VM's memory
+    reclaim evicts idle files, and a reader whose files happened to stay cached would win by
+    that alone (seen: the raw limit halved in one run)."""
+    for root in paths:
+        for f in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
+            with open(f, "rb") as fh:
+                while fh.read(1 << 23):
+                    pass
+
+
 def child(kind: str, *args: str) -> dict:
+    warm(*(Path(a) for a in args if os.path.isabs(a) and os.path.exists(a)))
     cmd = [sys.executable, __file__, "--child", kind, *args]
     m = run_measured(cmd)
     if m.returncode != 0:
@@ -201,23 +216,32 @@ def main() -> None:
         run_build(WORK / "corpus-200mb", out, os.cpu_count() or 2, None)
     (WORK / "loader").mkdir(exist_ok=True)
     tokens = flat_tokens(out, WORK / "loader" / "tokens.npy")
-    results = {"raw": child("raw", str(tokens), str(args.tokens))}
-    for w in (0, 2):
-        results[f"curate, {w} workers"] = child("ours", str(out), str(w), str(args.tokens))
-    anchors = subprocess.run(
-        [
-            str(ROOT / "bench" / ".venv-loader" / "bin" / "python"),
-            str(ROOT / "bench" / "loader_anchors.py"),
-            str(tokens),
-            str(WORK / "loader"),
-            str(args.tokens),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if anchors.returncode != 0:
-        raise RuntimeError(anchors.stderr[-3000:])
-    results.update(json.loads(anchors.stdout.strip().splitlines()[-1]))
+    runs: dict[str, list[dict]] = {}
+    for _ in range(ROUNDS):  # interleaved rounds: this VM's speed drifts by a third
+        got = {"raw": child("raw", str(tokens), str(args.tokens))}
+        for w in (0, 2):
+            got[f"curate, {w} workers"] = child("ours", str(out), str(w), str(args.tokens))
+        warm(WORK / "loader" / "mds", WORK / "loader" / "litdata")
+        anchors = subprocess.run(
+            [
+                str(ROOT / "bench" / ".venv-loader" / "bin" / "python"),
+                str(ROOT / "bench" / "loader_anchors.py"),
+                str(tokens),
+                str(WORK / "loader"),
+                str(args.tokens),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if anchors.returncode != 0:
+            raise RuntimeError(anchors.stderr[-3000:])
+        got.update(json.loads(anchors.stdout.strip().splitlines()[-1]))
+        for k, r in got.items():
+            runs.setdefault(k, []).append(r)
+    results = {
+        k: sorted(rs, key=lambda r: r["tokens"] / r["seconds"])[len(rs) // 2]
+        for k, rs in runs.items()
+    }
     many = many_shards(WORK / "loader" / "many-shards")
     starts = {v: child("startup", str(many), v) for v in ("checksum", "size")}
     (WORK / "loader" / "results.json").write_text(
@@ -236,7 +260,7 @@ def write_section(path: Path, out: Path, results: dict, starts: dict) -> None:
         "",
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; machine: {os.cpu_count()} cores, Python {platform.python_version()}, CPU only",
         "- Command: `make bench` (`python bench/loader_bench.py`)",
-        f"- Corpus: the build benchmark's 1x output, {total / 1e6:.1f} M tokens in {shards} shards; batches of {BATCH} x {SEQ} tokens, shuffled; each reader stops after about {results['raw']['tokens'] / 1e6:.0f} M tokens",
+        f"- Corpus: the build benchmark's 1x output, {total / 1e6:.1f} M tokens in {shards} shards; batches of {BATCH} x {SEQ} tokens, shuffled; each reader stops after about {results['raw']['tokens'] / 1e6:.0f} M tokens; every reader's files are read once just before it runs (warm page cache); each figure is the median of {ROUNDS} interleaved rounds (with its own run's first batch and memory)",
         "",
         "| reader | workers | M tokens/s | first batch s | peak RSS MB (all processes) | peak RSS MB per worker |",
         "|---|---:|---:|---:|---:|---:|",
@@ -257,13 +281,13 @@ def write_section(path: Path, out: Path, results: dict, starts: dict) -> None:
     lines += [
         "",
         *(
-            f"- {w} workers: curate {rate[f'curate, {w} workers']:.1f} M tokens/s = **{rate[f'curate, {w} workers'] / best[w]:.1f}x** the best anchor ({best[w]:.1f}); **{rate[f'curate, {w} workers'] / rate['raw']:.0%}** of the raw read limit ({rate['raw']:.1f}). Goal: >= 2x and >= 50%."
+            f"- {w} workers: curate {rate[f'curate, {w} workers']:.1f} M tokens/s = **{rate[f'curate, {w} workers'] / best[w]:.2f}x** the best anchor ({best[w]:.1f}); **{rate[f'curate, {w} workers'] / rate['raw']:.0%}** of the raw read limit ({rate['raw']:.1f}). Goal: >= 2x and >= 50%."
             for w in (0, 2)
             if best[w]
         ),
         f"- Start-up on 10,000 shards and 10 M documents (synthetic, 250 M tokens; `bench/loader_bench.py many_shards`), fresh process, first batch: **{starts['checksum']['first_batch_s']:.2f} s** verifying the SHA-256 of every shard the first window touches, {starts['size']['first_batch_s']:.2f} s checking sizes only. No index is built: shard sizes come from the manifest, and a shard's documents are read when a window first needs them.",
         f"- Resuming at step 1,000,000 of that corpus (128-token samples, first batch after `load_state_dict`): **{starts['checksum']['resume_s']:.2f} s** ({starts['size']['resume_s']:.2f} s without checksums). The state is a step number and the order is computed, so this does not grow with the step.",
-        "- curate packs documents on the fly (EOS-separated, cut at 2,049 tokens, position ids restarting per document, labels masked across documents) and verifies each shard's SHA-256 on first use; the raw limit and the anchors read pre-cut samples.",
+        "- curate packs documents on the fly (EOS-separated, cut at 2,049 tokens, position ids restarting per document, labels masked across documents); the raw limit and the anchors read pre-cut samples. Here curate checks shard sizes only, as the anchors check nothing: its default SHA-256 of each shard on first use runs at about 1.5 GB/s per process on this machine (0.2 s for these 32 shards, once per process; a 30 M-token run is only about as long), and is in the start-up figures.",
     ]
     replace_section(path, "loader-bench", lines)
 

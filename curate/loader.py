@@ -486,28 +486,27 @@ class _Wire:
 
     ALIGN = 8  # every tensor starts at a multiple of the widest item size
 
-    def __init__(self, flat, layout: list[tuple[str, torch.dtype, tuple[int, ...], int]]):
+    def __init__(self, flat, layout: list[tuple[str, torch.dtype, tuple[int, ...], int, int]]):
         self.flat, self.layout = flat, layout
 
     @staticmethod
     def pack(batch: dict[str, torch.Tensor]) -> _Wire:
         layout, at = [], 0
         for k, v in batch.items():
-            layout.append((k, v.dtype, tuple(v.shape), at))
-            at += -(-v.numel() * v.element_size() // _Wire.ALIGN) * _Wire.ALIGN
+            nbytes = v.numel() * v.element_size()
+            layout.append((k, v.dtype, tuple(v.shape), at, nbytes))
+            at += -(-nbytes // _Wire.ALIGN) * _Wire.ALIGN
         flat = np.empty(at, np.uint8)
-        for (_, _, _, start), v in zip(layout, batch.values(), strict=True):
-            raw = v.numpy().reshape(-1).view(np.uint8)
-            flat[start : start + len(raw)] = raw
+        for (_, _, _, start, nbytes), v in zip(layout, batch.values(), strict=True):
+            flat[start : start + nbytes] = v.numpy().reshape(-1).view(np.uint8)
         return _Wire(flat, layout)
 
     def unpack(self) -> dict[str, torch.Tensor]:
         flat = torch.from_numpy(self.flat) if isinstance(self.flat, np.ndarray) else self.flat
-        out = {}
-        for k, dtype, shape, start in self.layout:
-            size = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
-            out[k] = flat[start : start + size].view(dtype).view(shape)
-        return out
+        return {
+            k: flat[start : start + nbytes].view(dtype).view(shape)
+            for k, dtype, shape, start, nbytes in self.layout
+        }
 
     def pin_memory(self) -> _Wire:  # called by the DataLoader's pinning thread
         return _Wire(torch.from_numpy(self.flat).pin_memory(), self.layout)
