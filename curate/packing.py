@@ -69,6 +69,7 @@ def fill_numpy(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labe
 def _fill_loop(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labels, positions, cu):
     k = 0
     ins, labs, pos = inputs.reshape(-1), labels.reshape(-1), positions.reshape(-1)
+    counting = np.arange(L + 1).astype(np.int32)  # positions are slices of this
     for i in range(len(src)):
         flat = flats[shard[i]]
         r, c0, s, m = dest[i] // n, dest[i] % n, src[i], length[i]
@@ -78,8 +79,8 @@ def _fill_loop(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labe
             k += 1
         m_in = min(m, L - c0)  # inputs: the row's first L tokens
         ins[at : at + m_in] = flat[s : s + m_in]  # slice copies: what LLVM vectorizes best
-        for t in range(m_in):
-            pos[at + t] = t if mask else c0 + t
+        p0 = 0 if mask else c0
+        pos[at : at + m_in] = counting[p0 : p0 + m_in]
         first = 1 if c0 == 0 else 0  # labels: the row's last L tokens
         if m > first:
             labs[at - 1 + first : at - 1 + m] = flat[s + first : s + m]
