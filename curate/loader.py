@@ -456,8 +456,8 @@ class _Packed:
     """A packed batch as a worker sends it: the rows' token stream (``B x (seq_len + 1)``)
     and where its pieces lie in it. The training process rebuilds inputs, labels, positions
     and offsets with the same compiled loop, from a third of the bytes: moving bytes between
-    processes, not computing, is what limits workers (measured on 2 cores: 42 M tokens/s
-    sending finished batches)."""
+    processes, not computing, is what limits workers (measured on 2 cores with 2 workers:
+    42 M tokens/s sending finished batches, about 58 M sending these)."""
 
     def __init__(self, tokens: np.ndarray, length, dest, L: int, mask: bool, pin: bool = False):
         self.tokens, self.length, self.dest, self.L, self.mask, self.pin = (
