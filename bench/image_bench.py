@@ -28,15 +28,11 @@ from sections import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from curate.demo_images import encode  # noqa: E402  (after the path insert)
+
 WORK = ROOT / "bench" / "work" / "images"
 EVAL = ROOT.parent / "shared" / "evaldata" / "images"
 ANCHOR_PY = ROOT / "bench" / ".venv-loader" / "bin" / "python"
-
-
-def _enc(im, fmt, **kw) -> bytes:
-    out = io.BytesIO()
-    im.save(out, fmt, **kw)
-    return out.getvalue()
 
 
 def variants(im) -> dict[str, tuple[str, bytes]]:
@@ -50,16 +46,16 @@ def variants(im) -> dict[str, tuple[str, bytes]]:
     wm_box = rgb.copy()
     ImageDraw.Draw(wm_box).rectangle((w - w // 5, 8, w - 8, 8 + h // 10), fill=(200, 0, 0))
     return {
-        "webp_lossless": ("exact", _enc(im, "WEBP", lossless=True)),
-        "png_recompressed": ("exact", _enc(im, "PNG", compress_level=9)),
-        "resize_50": ("near", _enc(im.resize((w // 2, h // 2)), "PNG")),
-        "resize_75": ("near", _enc(im.resize((w * 3 // 4, h * 3 // 4)), "PNG")),
-        "jpeg_q75": ("near", _enc(rgb, "JPEG", quality=75)),
-        "jpeg_q40": ("near", _enc(rgb, "JPEG", quality=40)),
-        "watermark_text": ("near", _enc(wm_text, "PNG")),
-        "crop_5": ("hard", _enc(im.crop((w // 20, h // 20, w, h)), "PNG")),
-        "watermark_box": ("hard", _enc(wm_box, "PNG")),
-        "crop_10": ("hard", _enc(im.crop((w // 10, 0, w, h - h // 10)), "PNG")),
+        "webp_lossless": ("exact", encode(im, "WEBP", lossless=True)),
+        "png_recompressed": ("exact", encode(im, "PNG", compress_level=9)),
+        "resize_50": ("near", encode(im.resize((w // 2, h // 2)), "PNG")),
+        "resize_75": ("near", encode(im.resize((w * 3 // 4, h * 3 // 4)), "PNG")),
+        "jpeg_q75": ("near", encode(rgb, "JPEG", quality=75)),
+        "jpeg_q40": ("near", encode(rgb, "JPEG", quality=40)),
+        "watermark_text": ("near", encode(wm_text, "PNG")),
+        "crop_5": ("hard", encode(im.crop((w // 20, h // 20, w, h)), "PNG")),
+        "watermark_box": ("hard", encode(wm_box, "PNG")),
+        "crop_10": ("hard", encode(im.crop((w // 10, 0, w, h - h // 10)), "PNG")),
     }
 
 
@@ -77,7 +73,7 @@ def dedup_set():
             for qi, (x, y) in enumerate(itertools.product((0, w // 2), (0, h // 2))):
                 originals.append((f"{path.stem}-q{qi}", im.crop((x, y, x + w // 2, y + h // 2))))
         for name, o in originals:
-            items.append((name, name, "original", _enc(o, "PNG")))
+            items.append((name, name, "original", encode(o, "PNG")))
             for kind, (_, data) in variants(o).items():
                 items.append((f"{name}-{kind}", name, kind, data))
     return items
@@ -183,7 +179,7 @@ def make_pairs(n: int, size: tuple[int, int], name: str, shards: int = 8) -> Pat
     tars = [tarfile.open(root / f"pairs-{i:03d}.tar", "w") for i in range(shards)]
     for k in range(n):
         im, caption = draw(rng, size)
-        data = _enc(im, "JPEG", quality=90)
+        data = encode(im, "JPEG", quality=90)
         (root / "files" / f"{k:06d}.jpg").write_bytes(data)
         meta = json.dumps({"caption": caption, "timestamp": f"2020-{k % 12 + 1:02d}-01"})
         for ext, payload in (("jpg", data), ("json", meta.encode())):

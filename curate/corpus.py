@@ -67,6 +67,11 @@ class Selection:
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
+try:
+    _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+except OSError:  # pragma: no cover
+    _libc = None
+
 
 def _prefault(address: int, size: int) -> None:
     """Map a shard's token pages into this process at once (Linux 5.14+ MADV_POPULATE_READ):
@@ -76,12 +81,6 @@ def _prefault(address: int, size: int) -> None:
         return
     start = address - address % _PAGE
     _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(address + size - start), 22)
-
-
-try:
-    _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-except OSError:  # pragma: no cover
-    _libc = None
 
 
 class Shard:

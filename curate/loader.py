@@ -259,30 +259,31 @@ class CorpusDataset(IterableDataset):
         A worker ``sending`` a packed batch stops at the gathered tokens (``_Packed``)."""
         L, n, B = self.settings.seq_len, self.settings.seq_len + 1, len(samples)
         p = order.pieces(samples)
+        flats = self._flats(p.shard)
         if not self.settings.pack:
-            return self._unpacked(p, B)
-        flats, opened = self._flats()
-        if self._flat_gen != self.corpus.generation:  # the corpus unmapped shards: drop them
-            for s in [s for s in opened if not self.corpus.is_open(s)]:
-                flats[s] = EMPTY
-                opened.discard(s)
-            self._flat_gen = self.corpus.generation
-        for s in set(p.shard.tolist()) - opened:
-            flats[s] = self.corpus.shard(s).flat
-            opened.add(s)
+            return self._unpacked(flats, p, B)
         if sending:
             tokens = np.empty(B * n, np.uint32)
             gather(flats, p.shard, p.src, p.length, p.dest, tokens)
             return _Packed(tokens, p.length, p.dest, L, self.document_mask)
         return _finish(flats, p.shard, p.src, p.length, p.dest, B, L, self.document_mask)
 
-    def _flats(self):
+    def _flats(self, shards: np.ndarray):
         """Per selected shard, its flat token array once opened (per process: not pickled),
-        and the set of those opened."""
+        for the compiled loops; opens those of ``shards`` not open yet."""
         if self.__dict__.get("_flat_list") is None:
             self._flat_list = (shard_list(len(self.corpus.entries)), set())
             self._flat_gen = self.corpus.generation
-        return self._flat_list
+        flats, opened = self._flat_list
+        if self._flat_gen != self.corpus.generation:  # the corpus unmapped shards: drop them
+            for s in [s for s in opened if not self.corpus.is_open(s)]:
+                flats[s] = EMPTY
+                opened.discard(s)
+            self._flat_gen = self.corpus.generation
+        for s in set(shards.tolist()) - opened:
+            flats[s] = self.corpus.shard(s).flat
+            opened.add(s)
+        return flats
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -290,24 +291,21 @@ class CorpusDataset(IterableDataset):
         state["_order"] = None  # rebuilt where it is used (a mixed order holds a closure)
         return state
 
-    def _unpacked(self, p, B: int) -> dict[str, torch.Tensor]:
+    def _unpacked(self, flats, p, B: int) -> dict[str, torch.Tensor]:
         """One document per row, cut at ``seq_len + 1`` tokens and padded with EOS."""
         n = self.settings.seq_len + 1
         toks = np.full(B * n, self.corpus.eos_id, np.uint32)
-        images, where = [], []
-        for s, a, k, d in zip(
-            p.shard.tolist(), p.src.tolist(), p.length.tolist(), p.dest.tolist(), strict=True
-        ):
-            shard = self.corpus.shard(s)
-            toks[d : d + k] = shard.flat[a : a + k]
-            if self.multimodal:
+        gather(flats, p.shard, p.src, p.length, p.dest, toks)
+        batch = self._padded(toks.view(np.int32).reshape(B, n), p.length)
+        if self.multimodal:
+            images, where = [], []
+            for s, a, d in zip(p.shard.tolist(), p.src.tolist(), p.dest.tolist(), strict=True):
+                shard = self.corpus.shard(s)
                 row = int(np.searchsorted(shard.doc_start, a))
                 for data, pos in shard.images(row):
                     if pos < self.settings.seq_len:  # its token is inside the sample
                         images.append(data)
                         where.append((d // n, pos))
-        batch = self._padded(toks.view(np.int32).reshape(B, n), p.length)
-        if self.multimodal:
             batch.update(self._images(images, where))
         return batch
 

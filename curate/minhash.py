@@ -217,6 +217,7 @@ class LSHParams:
     num_perm: int = 128
     ngram: int = 5
     seed: int = 1
+    kind = b"minhash"  # what the signature table holds (not a field: fixed per class)
     candidate_threshold: float = 0.7
     false_positive_weight: float = 0.1
     false_negative_weight: float = 0.9

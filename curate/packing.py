@@ -156,8 +156,8 @@ cut = njit(cache=True, nogil=True)(_cut_loop) if COMPILED else cut_numpy
 
 
 def warm() -> None:
-    """Compile both loops in this process, or load them from numba's cache (about half a
-    second even then): DataLoader workers forked afterwards inherit them instead of paying
+    """Compile the three loops in this process, or load them from numba's cache (about half
+    a second even then): DataLoader workers forked afterwards inherit them instead of paying
     that in every worker at every epoch."""
     if not COMPILED:
         return

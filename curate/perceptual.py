@@ -7,7 +7,7 @@ as ``d`` grows (8 -> 7-bit bands), so buckets hold more unrelated images: keep `
 the variants you want caught allow (BENCHMARKS.md measures the trade-off on real images).
 
 The interface matches ``curate.minhash.LSHParams`` where the build uses it: ``sign_documents``,
-``band_keys`` and ``num_perm`` (two uint32 words per hash in the signature table).
+``band_keys``, ``num_perm`` (two uint32 words per hash in the signature table) and ``kind``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ KIND = b"phash"
 class PerceptualParams:
     max_distance: int = 4
     num_perm: int = 2  # uint32 words per signature row
+    kind = KIND  # what the signature table holds
 
     @property
     def threshold(self) -> float:
@@ -44,7 +45,7 @@ class PerceptualParams:
         return words.astype(np.uint32), None
 
     def band_keys(self, sig: np.ndarray) -> list[bytes]:
-        value = (int(sig[0]) << 32) | int(sig[1])
+        value = phash_of(sig)
         keys = []
         for i, (lo, hi) in enumerate(self.ranges()):
             band = (value >> (BITS - hi)) & ((1 << (hi - lo)) - 1)

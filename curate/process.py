@@ -22,7 +22,7 @@ from curate.fileio import AtomicWriter, join
 from curate.lines import remove_units, unit_keys
 from curate.minhash import LSHParams
 from curate.parse import RecordError, RecordParser
-from curate.perceptual import KIND, PerceptualParams
+from curate.perceptual import PerceptualParams
 from curate.readers import BadRecord, read_file
 from curate.schema import (
     IMAGE_PLACEHOLDER,
@@ -421,8 +421,7 @@ class _Spill:
     def write_signatures(self, path: str) -> None:
         shingles = self.shingles if self.proc.keep_shingles else None
         lsh = self.proc.lsh
-        kind = KIND if isinstance(lsh, PerceptualParams) else b"minhash"
-        write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, kind)
+        write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
 
 
 def _raw_value(v) -> str:

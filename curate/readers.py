@@ -265,14 +265,13 @@ def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
     sample: dict[str, bytes] = {}
     key = None
 
-    def finish():
+    def finish() -> Iterator:
+        """The sample gathered so far, if any, as a record."""
         nonlocal sample, key, position
-        if key is None:
-            return None
-        position += 1
-        rec = _tar_sample(position, key, sample)
-        sample, key = {}, None
-        return rec
+        if key is not None:
+            position += 1
+            yield _tar_sample(position, key, sample)
+            sample, key = {}, None
 
     stream = _TailReader(raw)
     try:
@@ -287,31 +286,23 @@ def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
                 else:
                     kind = "tar_unsafe_member"
                 if why is not None:
-                    rec = finish()
-                    if rec is not None:
-                        yield rec
+                    yield from finish()
                     position += 1
                     yield BadRecord(position, kind, why)
                     continue
                 k, ext = _sample_key(m.name)
                 if k != key:
-                    rec = finish()
-                    if rec is not None:
-                        yield rec
+                    yield from finish()
                     key = k
                 f = tar.extractfile(m)
                 sample[ext] = f.read() if f is not None else b""
             if not stream.zeros_at(tar.offset):
                 raise tarfile.ReadError("archive ends without its end-of-archive block (truncated)")
     except (tarfile.TarError, *_STREAM_ERRORS) as e:
-        rec = finish()
-        if rec is not None:
-            yield rec
+        yield from finish()
         yield BadRecord(position + 1, "read_error", f"tar: {type(e).__name__}: {e}")
         return
-    rec = finish()
-    if rec is not None:
-        yield rec
+    yield from finish()
 
 
 def _tar_sample(position: int, key: str, members: dict[str, bytes]):

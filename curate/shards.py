@@ -35,9 +35,10 @@ def _run_rows(path: str, run_idx: int, drop: set[int], flag: dict[int, str]) -> 
             )
             for i in range(batch.num_rows):
                 if row not in drop:
-                    yield (ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i], nimg[i]) + (
-                        (flag[row],) if row in flag else (None,)
-                    )
+                    yield (
+                        ts[i], ids[i], origins[i], run_idx, batch, i, ntok[i], nimg[i],
+                        flag.get(row),
+                    )  # fmt: skip
                 row += 1
 
 
