@@ -2,9 +2,9 @@
 (Kiveris et al. 2014, "Connected Components in MapReduce and Beyond").
 
 Each round only needs one node's neighbourhood at a time, so on Beam every round is a
-GroupByKey and no worker ever holds all edges. Nodes are rank tuples that sort survivor-first
-(earliest timestamp, then id, then input position), so when the rounds converge every node
-points at its component's minimum: the survivor.
+GroupByKey and no worker ever holds all edges. When the rounds converge every node points at
+its component's minimum. The build's nodes are ints (``curate.schema.origin_key``), light in
+the shuffles; the survivor is picked from the members' ranks once a component is assembled.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-Node = Any  # an orderable, hashable rank tuple
+Node = Any  # orderable and hashable
 
 
 def large_star(node: Node, neighbours: Iterable[Node]) -> Iterator[tuple[Node, Node]]:

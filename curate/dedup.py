@@ -1,13 +1,15 @@
 """Exact and near-duplicate removal with one survivor rule, the same on every runner.
 
-Documents are nodes of a duplicate graph, identified by their rank ``(timestamp, id, input
-position)`` (undated sorts last). Edges come from identical normalized text (exact) and from
+Documents are vertices of a duplicate graph: one int each, their input file and position
+(``curate.schema.origin_key``). Edges come from identical normalized text (exact) and from
 MinHash-LSH band collisions verified by Jaccard similarity (near). Each connected component keeps
-its smallest node: the earliest copy, ties broken by id. Splits are ordered in time, so a later
-split never keeps a copy of an earlier split's document: that is the no-leakage rule.
+the member of smallest rank ``(timestamp, id, input position)`` (undated sorts last): the
+earliest copy, ties broken by id. Splits are ordered in time, so a later split never keeps a
+copy of an earlier split's document: that is the no-leakage rule.
 
-Only small records move between stages: band keys, node tuples, run positions. Signatures and
-shingle sets stay in the work directory's signature tables (``curate.signatures``).
+Only small records move between stages: fixed-size band records, int edges, run positions.
+Signatures and shingle sets stay in the work directory's signature tables
+(``curate.signatures``).
 """
 
 from __future__ import annotations
@@ -16,62 +18,81 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 
+import numpy as np
+
 from curate.process import DedupEntry
 from curate.schema import SORT_LAST
 from curate.signatures import Location, SignatureTable
 from curate.timeparse import us_to_iso
 
 Node = tuple[int, str, str]
-Pair = tuple[Node, Node]
+Edge = tuple[int, int]  # vertices: curate.schema.origin_key
 
 
 def info_of(e: DedupEntry) -> Location:
     return Location(e.node(), e.partition, e.run, e.row, e.key)
 
 
-def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Pair], list[Location]]:
+def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Edge], list[Location]]:
     """Every copy of a text linked to the group's first copy."""
-    edges: list[Pair] = []
+    edges: list[Edge] = []
     infos: list[Location] = []
     for _, group in groupby(sorted(entries, key=DedupEntry.rank), key=lambda e: e.key):
         first, *rest = group
         if rest:
             infos.append(info_of(first))
         for e in rest:
-            edges.append((e.node(), first.node()))
+            edges.append((e.vertex, first.vertex))
             infos.append(info_of(e))
     return edges, infos
 
 
-def band_candidates(items: Iterable[tuple[bytes, Node]], max_bucket: int) -> list[Pair]:
-    """Candidate pairs from documents sharing an LSH band key.
+def band_pairs(records: np.ndarray, max_bucket: int) -> np.ndarray:
+    """Candidate pairs ``(ref, ref)``, smaller first, from documents sharing an LSH band key;
+    unique and sorted.
 
     All pairs in a bucket of up to ``max_bucket`` documents. A larger bucket (a template
     shared by many pages, a text quoted everywhere) gets linear pairs: each document with the
-    bucket's first and with its successor in rank order. Pairs that fail verification can
-    split such a bucket, but every true pair collides in several bands (about 5 of 20 at
-    Jaccard 0.8), so clusters stay connected in practice: on the dense benchmark corpus this
-    removes 0.03% fewer documents than all pairs, with 2.2x fewer pairs to verify.
+    bucket's first and with its successor. Pairs that fail verification can split such a
+    bucket, but every true pair collides in several bands (about 5 of 20 at Jaccard 0.8), so
+    clusters stay connected in practice: on the dense benchmark corpus this removed 0.03% fewer
+    documents than all pairs, with 2.2x fewer pairs to verify.
     """
-    pairs: set[Pair] = set()
-    for _, group in groupby(sorted(items), key=lambda it: it[0]):
-        nodes = sorted({n for _, n in group})
-        if len(nodes) < 2:
-            continue
-        if len(nodes) <= max_bucket:
-            pairs.update((a, b) for i, a in enumerate(nodes) for b in nodes[i + 1 :])
+    r = np.unique(records)  # sorted by band, hash, ref; a document reported twice once
+    if len(r) < 2:
+        return np.empty((0, 2), np.int64)
+    key_change = (r["band"][1:] != r["band"][:-1]) | (r["hash"][1:] != r["hash"][:-1])
+    starts = np.flatnonzero(np.concatenate(([True], key_change)))
+    sizes = np.diff(np.append(starts, len(r)))
+    refs = r["ref"]
+    out = []
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+        nodes = refs[start : start + size]
+        if size <= max_bucket:
+            i, j = np.triu_indices(size, 1)
+            out.append(np.stack([nodes[i], nodes[j]], axis=1))
         else:
-            pairs.update((nodes[0], b) for b in nodes[1:])
-            pairs.update(zip(nodes[1:], nodes[2:], strict=False))
-    return sorted(pairs)
+            star = np.stack([np.full(size - 1, nodes[0]), nodes[1:]], axis=1)
+            out += [star, np.stack([nodes[1:-1], nodes[2:]], axis=1)]
+    if not out:
+        return np.empty((0, 2), np.int64)
+    return np.unique(np.concatenate(out), axis=0)
 
 
 def locate(
-    labels: Iterable[tuple[Node, Node]], table: SignatureTable
-) -> Iterator[tuple[Node, Location]]:
-    """(node, survivor) labels of one input file's documents to (survivor, where node lives)."""
-    for node, survivor in labels:
-        yield survivor, table.location(node)
+    labels: Iterable[tuple[int, int]], table: SignatureTable
+) -> Iterator[tuple[int, Location]]:
+    """(vertex, component) labels of one input file's documents to (component, where the
+    document lives)."""
+    for vertex, component in labels:
+        yield component, table.location(vertex)
+
+
+def survivor_and_members(infos: Iterable[Location]) -> tuple[Location, list[Location]]:
+    """One component's locations: the earliest copy (smallest rank) survives, whatever vertex
+    names the component."""
+    survivor, *members = sorted(set(infos), key=lambda i: i.node)
+    return survivor, members
 
 
 def removal_records(

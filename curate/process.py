@@ -28,10 +28,17 @@ from curate.schema import (
     IMAGE_PLACEHOLDER,
     Document,
     metadata_json,
+    origin_key,
     origin_sort_key,
     shard_schema,
 )
-from curate.signatures import Location, signature_path, write_signature_table
+from curate.signatures import (
+    Location,
+    band_records,
+    ref_of,
+    signature_path,
+    write_signature_table,
+)
 from curate.temporal import TemporalAssigner
 from curate.timeparse import us_to_iso
 from filters.registry import build_filters, signal_names
@@ -87,7 +94,6 @@ class DedupEntry:
     partition: tuple[str, str]
     run: str
     row: int
-    bands: tuple[bytes, ...] = ()  # LSH band keys when near-dedup is on
 
     def node(self) -> tuple[int, str, str]:
         """The document's identity in the duplicate graph; sorts survivor-first."""
@@ -96,11 +102,16 @@ class DedupEntry:
     def rank(self) -> tuple:
         return (self.key, *self.node())
 
+    @property
+    def vertex(self) -> int:
+        return origin_key(self.origin)
+
 
 @dataclass
 class FileResult:
     runs: list[tuple[tuple[str, str], str]] = field(default_factory=list)
     dedup: list[DedupEntry] = field(default_factory=list)
+    bands: list[np.ndarray] = field(default_factory=list)  # curate.signatures.band_records
     counts: Counter = field(default_factory=Counter)
     record_files: list[dict] = field(default_factory=list)
 
@@ -397,10 +408,10 @@ class _Spill:
         if lsh is not None:
             sigs, shingles = lsh.sign_documents([d for d, _ in items])
         for row, (doc, _) in enumerate(items):
-            bands: tuple[bytes, ...] = ()
             doc_key = document_key(doc, self.proc.cfg.input.modality)
             if lsh is not None:
-                bands = tuple(lsh.band_keys(sigs[row]))
+                ref = ref_of(self.file_idx, len(self.locations))
+                self.res.bands.append(band_records(lsh.band_keys(sigs[row]), ref))
                 self.sigs.append(sigs[row])
                 self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
                 if proc.keep_shingles:
@@ -414,7 +425,6 @@ class _Spill:
                     part,
                     path,
                     row,
-                    bands,
                 )
             )
 

@@ -56,6 +56,13 @@ def origin_sort_key(origin: str) -> str:
     return f"{int(file_idx):08d}:{int(pos):012d}" if pos.isdigit() else origin
 
 
+def origin_key(origin: str) -> int:
+    """A document's vertex in the duplicate graph: its input file and position in one int
+    (positions below 2**40), which moves through the shuffles lighter than a rank tuple."""
+    file_idx, _, pos = origin.partition(":")
+    return (int(file_idx) << 40) | int(pos)
+
+
 IMAGE_STRUCT = pa.struct(
     [
         pa.field("bytes", pa.large_binary(), nullable=False),  # as stored (original by default)

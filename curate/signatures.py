@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from curate.fileio import AtomicWriter, join
 from curate.minhash import estimated_jaccard, set_jaccard
 from curate.perceptual import KIND, hash_similarity
+from curate.schema import origin_key
 
 Node = tuple[int, str, str]  # (timestamp key, id, origin sort key)
 Pair = tuple[Node, Node]
@@ -35,6 +36,28 @@ class Location:
     run: str
     row: int
     key: bytes
+
+    @property
+    def vertex(self) -> int:
+        return origin_key(self.node[2])
+
+
+BAND_RECORD = np.dtype([("band", "<u2"), ("hash", "<u8"), ("ref", "<i8")])
+_KEY = np.dtype([("band", ">u2"), ("hash", ">u8")])  # the layout of an LSH band key
+
+
+def ref_of(file_idx: int, row: int) -> int:
+    """A document's compact handle: its input file and its row in that file's signature table."""
+    return (file_idx << 32) | row
+
+
+def band_records(keys: list[bytes], ref: int) -> np.ndarray:
+    """One document's band keys as fixed-size records: 18 bytes each through the shuffle, not a
+    pickled key and rank tuple per band."""
+    parsed = np.frombuffer(b"".join(keys), _KEY)
+    out = np.empty(len(parsed), BAND_RECORD)
+    out["band"], out["hash"], out["ref"] = parsed["band"], parsed["hash"], ref
+    return out
 
 
 def signature_path(work_dir: str, file_idx: int) -> str:
@@ -103,16 +126,35 @@ class SignatureTable:
         col = self._table.column("shingles").chunk(0)
         return col.offsets.to_numpy(), col.values.to_numpy()
 
+    @cached_property
+    def _nodes(self) -> list[Node]:
+        t = self._table
+        cols = (t.column(c).to_pylist() for c in ("ts_key", "doc_id", "origin"))
+        return list(zip(*cols, strict=True))
+
+    def node(self, row: int) -> Node:
+        return self._nodes[row]
+
+    @cached_property
+    def _vertex_rows(self) -> dict[int, int]:
+        return {origin_key(n[2]): i for i, n in enumerate(self._nodes)}
+
+    def vertex(self, row: int) -> int:
+        return origin_key(self._nodes[row][2])
+
     def signature(self, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.signature_at(self._rows[node[2]])
+
+    def signature_at(self, row: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The MinHash signature and, when kept, the sorted distinct shingle hashes."""
-        row = self._rows[node[2]]
         if self._shingles is None:
             return self._sigs[row], None
         offsets, values = self._shingles
         return self._sigs[row], values[offsets[row] : offsets[row + 1]]
 
-    def location(self, node: Node) -> Location:
-        row = self._rows[node[2]]
+    def location(self, vertex: int) -> Location:
+        row = self._vertex_rows[vertex]
+        node = self._nodes[row]
         t = self._table
         get = lambda c: t.column(c)[row].as_py()  # noqa: E731
         return Location(node, (get("split"), get("period")), get("run"), get("row"), get("key"))
@@ -138,18 +180,29 @@ class SignatureTables:
         return table
 
     def similarity(self, a: Node, b: Node) -> float:
-        """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate;
-        for perceptual hashes, 1 - Hamming distance / 64."""
-        table_a = self[file_of(a)]
-        sig_a, sh_a = table_a.signature(a)
-        sig_b, sh_b = self[file_of(b)].signature(b)
-        if table_a.kind == KIND:
-            return hash_similarity(sig_a, sig_b)
-        if sh_a is not None and sh_b is not None:
-            return set_jaccard(sh_a, sh_b)
-        return estimated_jaccard(sig_a, sig_b)
+        table_a, table_b = self[file_of(a)], self[file_of(b)]
+        return _similarity(table_a.kind, table_a.signature(a), table_b.signature(b))
+
+    def vertex(self, ref: int) -> int:
+        return self[ref >> 32].vertex(ref & 0xFFFFFFFF)
+
+    def ref_similarity(self, a: int, b: int) -> float:
+        table_a, table_b = self[a >> 32], self[b >> 32]
+        sig_a = table_a.signature_at(a & 0xFFFFFFFF)
+        return _similarity(table_a.kind, sig_a, table_b.signature_at(b & 0xFFFFFFFF))
 
     def similarities(self, pairs: Iterable[Pair]) -> Iterator[tuple[Pair, float]]:
         """Each pair's similarity, visiting the other sides' files one after another."""
         for pair in sorted(set(pairs), key=lambda p: (file_of(p[1]), p)):
             yield pair, self.similarity(*pair)
+
+
+def _similarity(kind: bytes, a: tuple, b: tuple) -> float:
+    """Exact Jaccard of the shingle sets when they were kept, else the MinHash estimate;
+    for perceptual hashes, 1 - Hamming distance / 64."""
+    (sig_a, sh_a), (sig_b, sh_b) = a, b
+    if kind == KIND:
+        return hash_similarity(sig_a, sig_b)
+    if sh_a is not None and sh_b is not None:
+        return set_jaccard(sh_a, sh_b)
+    return estimated_jaccard(sig_a, sig_b)

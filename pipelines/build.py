@@ -12,19 +12,26 @@ from dataclasses import dataclass
 from itertools import chain
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from curate.components import converged, large_star, small_star, star_labels
 from curate.config import BuildConfig
-from curate.dedup import band_candidates, exact_edges, locate, removal_records
+from curate.dedup import (
+    band_pairs,
+    exact_edges,
+    locate,
+    removal_records,
+    survivor_and_members,
+)
 from curate.fileio import delete_tree, join, write_jsonl
 from curate.lines import repeated_units
 from curate.process import FileProcessor, scan_units
 from curate.report import build_manifest, build_stats, write_reports
 from curate.schema import shard_schema
 from curate.shards import merge_partition
-from curate.signatures import SignatureTables, file_of
+from curate.signatures import SignatureTables
 from filters.registry import build_filters, signal_names
 
 
@@ -62,13 +69,11 @@ class _ProcessFiles(beam.DoFn):
                 buckets.setdefault(_bucket(e.key, n), []).append(e)
             for b, entries in sorted(buckets.items()):
                 yield pvalue.TaggedOutput("dedup", (b, entries))
-        bands: dict[int, list] = {}
-        for e in res.dedup:
-            node = e.node()
-            for key in e.bands:
-                bands.setdefault(_bucket(key[2:], n), []).append((key, node))
-        for b, items in sorted(bands.items()):
-            yield pvalue.TaggedOutput("bands", (b, items))
+        if res.bands:
+            records = np.concatenate(res.bands)
+            buckets = records["hash"] % np.uint64(n)
+            for b in np.unique(buckets).tolist():
+                yield pvalue.TaggedOutput("bands", (b, records[buckets == b]))
         yield pvalue.TaggedOutput("counts", res.counts)
         for info in res.record_files:
             yield pvalue.TaggedOutput("records", info)
@@ -135,24 +140,30 @@ class _ExactEdges(beam.DoFn):
         _, lists = item
         edges, infos = exact_edges(e for lst in lists for e in lst)
         yield from edges
-        for info in infos:  # where each duplicate lives, keyed by node
-            yield pvalue.TaggedOutput("infos", (info.node, info))
+        for info in infos:  # where each duplicate lives, keyed by vertex
+            yield pvalue.TaggedOutput("infos", (info.vertex, info))
 
 
 class _BandCandidates(beam.DoFn):
+    """One bucket's band records to candidate pairs, as one array per input file of the
+    pairs' earlier side."""
+
     def __init__(self, max_bucket: int):
         self.max_bucket = max_bucket
 
     def process(self, item):
-        _, lists = item
-        yield from band_candidates((it for lst in lists for it in lst), self.max_bucket)
+        _, arrays = item
+        pairs = band_pairs(np.concatenate(list(arrays)), self.max_bucket)
+        files = pairs[:, 0] >> 32
+        for f in np.unique(files).tolist():
+            yield f, pairs[files == f]
 
 
-class _PairSimilarity(beam.DoFn):
-    """Similarities of the pairs whose smaller side is in one input file, read from the
-    memory-mapped signature tables (kept open across bundles)."""
+class _VerifyPairs(beam.DoFn):
+    """Candidate pairs of one input file to duplicate edges between vertices: those whose
+    similarity reaches the threshold, or all of them without verification."""
 
-    def __init__(self, work_dir: str, threshold: float):
+    def __init__(self, work_dir: str, threshold: float | None):
         self.work_dir = work_dir
         self.threshold = threshold
 
@@ -160,12 +171,18 @@ class _PairSimilarity(beam.DoFn):
         self.tables = SignatureTables(self.work_dir)
 
     def process(self, item):
-        _, pairs = item
+        _, arrays = item
+        pairs = np.unique(np.concatenate(list(arrays)), axis=0)
+        pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1] >> 32))]  # the other files in turn
         counts = Counter()
-        for pair, similarity in self.tables.similarities(pairs):
-            counts["near_dedup.pairs_verified"] += 1
-            counts["near_dedup.pairs_above_threshold"] += similarity >= self.threshold
-            yield pair, similarity
+        vertex = self.tables.vertex
+        for a, b in pairs.tolist():
+            if self.threshold is not None:
+                counts["near_dedup.pairs_verified"] += 1
+                if self.tables.ref_similarity(a, b) < self.threshold:
+                    continue
+                counts["near_dedup.pairs_above_threshold"] += 1
+            yield vertex(a), vertex(b)
         yield pvalue.TaggedOutput("counts", counts)
 
 
@@ -183,28 +200,9 @@ class _Locate(beam.DoFn):
         yield from locate(labels, self.tables[file_idx])
 
 
-class _Similarity(beam.PTransform):
-    """Pairs of nodes to (pair, Jaccard similarity); only the node pairs are shuffled."""
-
-    def __init__(self, work_dir: str, threshold: float):
-        super().__init__()
-        self.work_dir = work_dir
-        self.threshold = threshold
-
-    def expand(self, pairs):
-        return (
-            pairs
-            | "ByFile" >> beam.Map(lambda p: (file_of(p[0]), p))
-            | "GroupByFile" >> beam.GroupByKey()
-            | "Jaccard"
-            >> beam.ParDo(_PairSimilarity(self.work_dir, self.threshold)).with_outputs(
-                "counts", main="sims"
-            )
-        )
-
-
 class _Components(beam.PTransform):
-    """Undirected edges to (node, survivor) for every node, by unrolled star rounds."""
+    """Undirected edges to (vertex, component) for every vertex, by unrolled star rounds;
+    a component is named by its smallest vertex."""
 
     def __init__(self, rounds: int):
         super().__init__()
@@ -234,21 +232,32 @@ def _label(node, neighbours):
 
 
 class _RemoveDuplicates(beam.DoFn):
-    """One bucket of components: rejected rows written, drops and counts emitted."""
+    """One bucket of components, as (component, where a member lives) records: each
+    component's survivor picked, the members' similarity to it read from the signature tables
+    (near-dedup), rejected rows written, drops and counts emitted. One shuffle of locations
+    from the components to the drops."""
 
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
     def setup(self):
-        self.flag = self.plan.config().temporal.cross_split_duplicates == "flag"
+        cfg = self.plan.config()
+        self.flag = cfg.temporal.cross_split_duplicates == "flag"
+        self.tables = SignatureTables(self.plan.work_dir) if cfg.dedup.fuzzy() else None
 
     def process(self, item):
-        bucket, comps = item
+        bucket, located = item
+        comps: dict[int, list] = {}
+        for component, info in located:
+            comps.setdefault(component, []).append(info)
+        picked = sorted(map(survivor_and_members, comps.values()), key=lambda c: c[0].node)
+        scores = self._similarities(picked)
         drops: dict = {}
         rows: list[dict] = []
         counts: Counter = Counter()
-        for survivor, members in sorted(comps, key=lambda c: c[0].node):
-            d, r, c = removal_records(survivor, members, self.plan.files, self.flag)
+        for survivor, members in picked:
+            scored = [(m, scores.get((survivor.node, m.node), 1.0)) for m in members]
+            d, r, c = removal_records(survivor, scored, self.plan.files, self.flag)
             for part, runs in d.items():
                 drops.setdefault(part, []).extend(runs)
             rows.extend(r)
@@ -262,26 +271,18 @@ class _RemoveDuplicates(beam.DoFn):
             )
         yield pvalue.TaggedOutput("counts", counts)
 
+    def _similarities(self, picked: list) -> dict:
+        """Similarity to the survivor of every member that is not an exact copy of it."""
+        if self.tables is None:
+            return {}
+        pairs = [(s.node, m.node) for s, ms in picked for m in ms if m.key != s.key]
+        return dict(self.tables.similarities(pairs))
 
-def _component(items: list, buckets: int):
-    """(bucket, (survivor, [(member, similarity)])) from one survivor's scored members."""
-    survivor = items[0][0]
-    members = sorted(((m, sim) for _, m, sim in items), key=lambda ms: ms[0].node)
-    return _bucket(survivor.key, buckets), (survivor, members)
 
-
-def _by_survivor(node, grouped):
+def _by_component(vertex, grouped):
     labels, infos = list(grouped["labels"]), list(grouped["infos"])
     if labels and infos:
         yield labels[0], infos[0]
-
-
-def _split_component(survivor_node, infos):
-    infos = sorted(set(infos), key=lambda i: i.node)
-    survivor = next(i for i in infos if i.node == survivor_node)
-    for info in infos:
-        if info.node != survivor_node:
-            yield (survivor.node, info.node), (survivor, info)
 
 
 class _Deduplicate(beam.PTransform):
@@ -304,29 +305,25 @@ class _Deduplicate(beam.PTransform):
         edge_sets = [exact.edges]
         counts = []
         if near is not None:
-            cands = (
+            threshold = near.threshold if near.verify else None
+            verified = (
                 bands
                 | "GroupBands" >> beam.GroupByKey()
                 | "Candidates" >> beam.ParDo(_BandCandidates(near.max_bucket))
-            )
-            if near.verify:
-                threshold = near.threshold
-                checked = cands | "VerifyPairs" >> _Similarity(plan.work_dir, threshold)
-                counts.append(checked.counts)
-                verified = (
-                    checked.sims
-                    | "AboveThreshold" >> beam.Filter(lambda ps: ps[1] >= threshold)
-                    | "Edge" >> beam.Map(lambda ps: ps[0])
+                | "GroupPairsByFile" >> beam.GroupByKey()
+                | "VerifyPairs"
+                >> beam.ParDo(_VerifyPairs(plan.work_dir, threshold)).with_outputs(
+                    "counts", main="edges"
                 )
-            else:
-                verified = cands
-            edge_sets.append(verified)
+            )
+            counts.append(verified.counts)
+            edge_sets.append(verified.edges)
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
         labels = edges | "Clusters" >> _Components(near.cc_rounds if near else 1)
         if near is not None:  # every kept document's location is in its signature table
             located = (
                 labels
-                | "ByInputFile" >> beam.Map(lambda ns: (file_of(ns[0]), ns))
+                | "ByInputFile" >> beam.Map(lambda vc: (vc[0] >> 40, vc))
                 | "GroupByInputFile" >> beam.GroupByKey()
                 | "Locate" >> beam.ParDo(_Locate(plan.work_dir))
             )
@@ -334,32 +331,13 @@ class _Deduplicate(beam.PTransform):
             located = (
                 {"labels": labels, "infos": exact.infos}
                 | "JoinInfo" >> beam.CoGroupByKey()
-                | "BySurvivor" >> beam.FlatMapTuple(_by_survivor)
+                | "ByComponent" >> beam.FlatMapTuple(_by_component)
             )
-        members = (
-            located
-            | "GroupComponents" >> beam.GroupByKey()
-            | "SplitComponents" >> beam.FlatMapTuple(_split_component)
-        )
-        if near is not None:
-            sims = (
-                members
-                | "PairsToSurvivor" >> beam.Keys()
-                | "SurvivorSimilarity" >> _Similarity(plan.work_dir, near.threshold)
-            ).sims
-            scored = (
-                {"m": members, "s": sims}
-                | "JoinSimilarity" >> beam.CoGroupByKey()
-                | "Scored" >> beam.MapTuple(lambda _, g: (*list(g["m"])[0], list(g["s"])[0]))
-            )
-        else:
-            scored = members | "Exact" >> beam.MapTuple(lambda _, m: (*m, 1.0))
         buckets = cfg.dedup.buckets
         removed = (
-            scored
-            | "KeyBySurvivor" >> beam.Map(lambda t: (t[0].node, t))
-            | "GroupSurvivor" >> beam.GroupByKey()
-            | "Bucket" >> beam.MapTuple(lambda _, items: _component(list(items), buckets))
+            located
+            | "ByBucket"
+            >> beam.MapTuple(lambda component, info: (component % buckets, (component, info)))
             | "GroupBuckets" >> beam.GroupByKey()
             | "Remove"
             >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs("counts", "records", main="drops")
