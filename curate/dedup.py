@@ -25,7 +25,6 @@ from curate.schema import SORT_LAST
 from curate.signatures import Location, SignatureTable
 from curate.timeparse import us_to_iso
 
-Node = tuple[int, str, str]
 Edge = tuple[int, int]  # vertices: curate.schema.origin_key
 
 

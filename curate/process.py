@@ -34,9 +34,11 @@ from curate.schema import (
 )
 from curate.signatures import (
     Location,
+    band_path,
     band_records,
     ref_of,
     signature_path,
+    write_band_table,
     write_signature_table,
 )
 from curate.temporal import TemporalAssigner
@@ -111,7 +113,8 @@ class DedupEntry:
 class FileResult:
     runs: list[tuple[tuple[str, str], str]] = field(default_factory=list)
     dedup: list[DedupEntry] = field(default_factory=list)
-    bands: list[np.ndarray] = field(default_factory=list)  # curate.signatures.band_records
+    # (band table, bucket, first record, count): where each bucket's band records are
+    band_slices: list[tuple[str, int, int, int]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     record_files: list[dict] = field(default_factory=list)
 
@@ -283,7 +286,7 @@ class FileProcessor:
             spill.add(chunk, self._tokenize(chunk))
         spill.flush()
         if self.lsh is not None:
-            spill.write_signatures(signature_path(self.work_dir, file_idx))
+            spill.write_tables(file_idx)
         for sink in (quarantine, rejected):
             info = sink.close()
             if info:
@@ -373,6 +376,7 @@ class _Spill:
         self.sigs: list = []
         self.shingles: list = []
         self.locations: list = []
+        self.bands: list = []
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
@@ -411,7 +415,7 @@ class _Spill:
             doc_key = document_key(doc, self.proc.cfg.input.modality)
             if lsh is not None:
                 ref = ref_of(self.file_idx, len(self.locations))
-                self.res.bands.append(band_records(lsh.band_keys(sigs[row]), ref))
+                self.bands.append(band_records(lsh.band_keys(sigs[row]), ref))
                 self.sigs.append(sigs[row])
                 self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
                 if proc.keep_shingles:
@@ -428,10 +432,17 @@ class _Spill:
                 )
             )
 
-    def write_signatures(self, path: str) -> None:
-        shingles = self.shingles if self.proc.keep_shingles else None
-        lsh = self.proc.lsh
+    def write_tables(self, file_idx: int) -> None:
+        """The signature table, and the band table whose slices go into the result."""
+        proc, lsh = self.proc, self.proc.lsh
+        shingles = self.shingles if proc.keep_shingles else None
+        path = signature_path(proc.work_dir, file_idx)
         write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
+        if self.bands:
+            path = band_path(proc.work_dir, file_idx)
+            records = np.concatenate(self.bands)
+            slices = write_band_table(path, records, proc.cfg.dedup.buckets)
+            self.res.band_slices = [(path, *s) for s in slices]
 
 
 def _raw_value(v) -> str:

@@ -52,12 +52,36 @@ def ref_of(file_idx: int, row: int) -> int:
 
 
 def band_records(keys: list[bytes], ref: int) -> np.ndarray:
-    """One document's band keys as fixed-size records: 18 bytes each through the shuffle, not a
-    pickled key and rank tuple per band."""
+    """One document's band keys as fixed-size records (18 bytes each)."""
     parsed = np.frombuffer(b"".join(keys), _KEY)
     out = np.empty(len(parsed), BAND_RECORD)
     out["band"], out["hash"], out["ref"] = parsed["band"], parsed["hash"], ref
     return out
+
+
+def band_path(work_dir: str, file_idx: int) -> str:
+    return join(work_dir, "bands", f"{file_idx:05d}.bin")
+
+
+def write_band_table(path: str, records: np.ndarray, buckets: int) -> list[tuple[int, int, int]]:
+    """One input file's band records, sorted by bucket (``hash % buckets``), as one file in the
+    work directory; returns each bucket's ``(bucket, first record, count)``. Only these triples
+    travel through the shuffle: under the DirectRunner a shuffle lives in the driver's memory,
+    and band records are most of near-dedup's data (20 per document)."""
+    bucket = (records["hash"] % np.uint64(buckets)).astype(np.int64)
+    order = np.argsort(bucket, kind="stable")
+    records, bucket = records[order], bucket[order]
+    w = AtomicWriter(path)
+    w.write(records.tobytes())
+    w.commit()
+    ids, starts, counts = np.unique(bucket, return_index=True, return_counts=True)
+    return list(zip(ids.tolist(), starts.tolist(), counts.tolist(), strict=True))
+
+
+def read_band_slice(path: str, start: int, count: int) -> np.ndarray:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        f.seek(start * BAND_RECORD.itemsize)
+        return np.frombuffer(f.read(count * BAND_RECORD.itemsize), BAND_RECORD)
 
 
 def signature_path(work_dir: str, file_idx: int) -> str:
@@ -111,10 +135,6 @@ class SignatureTable:
         self.kind = (self._table.schema.metadata or {}).get(b"kind", b"minhash")
 
     @cached_property
-    def _rows(self) -> dict[str, int]:
-        return {o: i for i, o in enumerate(self._table.column("origin").to_pylist())}
-
-    @cached_property
     def _sigs(self) -> np.ndarray:
         col = self._table.column("sig").chunk(0)
         return col.values.to_numpy().reshape(-1, col.type.list_size)
@@ -132,9 +152,6 @@ class SignatureTable:
         cols = (t.column(c).to_pylist() for c in ("ts_key", "doc_id", "origin"))
         return list(zip(*cols, strict=True))
 
-    def node(self, row: int) -> Node:
-        return self._nodes[row]
-
     @cached_property
     def _vertex_rows(self) -> dict[int, int]:
         return {origin_key(n[2]): i for i, n in enumerate(self._nodes)}
@@ -143,7 +160,7 @@ class SignatureTable:
         return origin_key(self._nodes[row][2])
 
     def signature(self, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
-        return self.signature_at(self._rows[node[2]])
+        return self.signature_at(self._vertex_rows[origin_key(node[2])])
 
     def signature_at(self, row: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The MinHash signature and, when kept, the sorted distinct shingle hashes."""

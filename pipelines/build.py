@@ -31,7 +31,7 @@ from curate.process import FileProcessor, scan_units
 from curate.report import build_manifest, build_stats, write_reports
 from curate.schema import shard_schema
 from curate.shards import merge_partition
-from curate.signatures import SignatureTables
+from curate.signatures import SignatureTables, read_band_slice
 from filters.registry import build_filters, signal_names
 
 
@@ -69,11 +69,8 @@ class _ProcessFiles(beam.DoFn):
                 buckets.setdefault(_bucket(e.key, n), []).append(e)
             for b, entries in sorted(buckets.items()):
                 yield pvalue.TaggedOutput("dedup", (b, entries))
-        if res.bands:
-            records = np.concatenate(res.bands)
-            buckets = records["hash"] % np.uint64(n)
-            for b in np.unique(buckets).tolist():
-                yield pvalue.TaggedOutput("bands", (b, records[buckets == b]))
+        for path, bucket, start, count in res.band_slices:
+            yield pvalue.TaggedOutput("bands", (bucket, (path, start, count)))
         yield pvalue.TaggedOutput("counts", res.counts)
         for info in res.record_files:
             yield pvalue.TaggedOutput("records", info)
@@ -145,15 +142,16 @@ class _ExactEdges(beam.DoFn):
 
 
 class _BandCandidates(beam.DoFn):
-    """One bucket's band records to candidate pairs, as one array per input file of the
-    pairs' earlier side."""
+    """One bucket's band records, read from the band tables, to candidate pairs: one array
+    per input file of the pairs' smaller side."""
 
     def __init__(self, max_bucket: int):
         self.max_bucket = max_bucket
 
     def process(self, item):
-        _, arrays = item
-        pairs = band_pairs(np.concatenate(list(arrays)), self.max_bucket)
+        _, slices = item
+        records = np.concatenate([read_band_slice(*s) for s in sorted(slices)])
+        pairs = band_pairs(records, self.max_bucket)
         files = pairs[:, 0] >> 32
         for f in np.unique(files).tolist():
             yield f, pairs[files == f]
