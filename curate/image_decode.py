@@ -96,7 +96,8 @@ def _decode_torchvision(parts: list, size: int, device):
     from torchvision.io import decode_jpeg
 
     out = torch.empty((len(parts), 3, size, size), dtype=torch.uint8, device=device)
-    jpegs = [i for i, p in enumerate(parts) if _is_jpeg(p)]
+    is_jpeg = [_is_jpeg(p) for p in parts]
+    jpegs = [i for i, j in enumerate(is_jpeg) if j]
     decoded = decode_jpeg([parts[i] for i in jpegs], device=device, mode=_rgb()) if jpegs else []
     by_shape: dict[tuple, list[int]] = {}
     for k, im in enumerate(decoded):
@@ -104,9 +105,9 @@ def _decode_torchvision(parts: list, size: int, device):
     for ks in by_shape.values():  # one resize per shape: web images share few shapes
         fitted = _fit([decoded[k] for k in ks], size)
         out[torch.tensor([jpegs[k] for k in ks], device=device)] = fitted
-    for i, p in enumerate(parts):
-        if not _is_jpeg(p):
-            out[i] = _decode_host([p], size)[0].to(device)
+    for i, j in enumerate(is_jpeg):
+        if not j:
+            out[i] = _decode_host([parts[i]], size)[0].to(device)
     return out
 
 

@@ -63,6 +63,11 @@ def origin_key(origin: str) -> int:
     return (int(file_idx) << 40) | int(pos)
 
 
+def vertex_file(vertex):
+    """The input file of a vertex (or of an array of them)."""
+    return vertex >> 40
+
+
 IMAGE_STRUCT = pa.struct(
     [
         pa.field("bytes", pa.large_binary(), nullable=False),  # as stored (original by default)

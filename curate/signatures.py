@@ -51,6 +51,15 @@ def ref_of(file_idx: int, row: int) -> int:
     return (file_idx << 32) | row
 
 
+def ref_file(ref):
+    """The input file of a ref (or of an array of them)."""
+    return ref >> 32
+
+
+def ref_row(ref: int) -> int:
+    return ref & 0xFFFFFFFF
+
+
 def band_records(keys: list[bytes], ref: int) -> np.ndarray:
     """One document's band keys as fixed-size records (18 bytes each)."""
     parsed = np.frombuffer(b"".join(keys), _KEY)
@@ -153,11 +162,15 @@ class SignatureTable:
         return list(zip(*cols, strict=True))
 
     @cached_property
+    def _vertices(self) -> list[int]:
+        return [origin_key(n[2]) for n in self._nodes]
+
+    @cached_property
     def _vertex_rows(self) -> dict[int, int]:
-        return {origin_key(n[2]): i for i, n in enumerate(self._nodes)}
+        return {v: i for i, v in enumerate(self._vertices)}
 
     def vertex(self, row: int) -> int:
-        return origin_key(self._nodes[row][2])
+        return self._vertices[row]
 
     def signature(self, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
         return self.signature_at(self._vertex_rows[origin_key(node[2])])
@@ -201,12 +214,12 @@ class SignatureTables:
         return _similarity(table_a.kind, table_a.signature(a), table_b.signature(b))
 
     def vertex(self, ref: int) -> int:
-        return self[ref >> 32].vertex(ref & 0xFFFFFFFF)
+        return self[ref_file(ref)].vertex(ref_row(ref))
 
     def ref_similarity(self, a: int, b: int) -> float:
-        table_a, table_b = self[a >> 32], self[b >> 32]
-        sig_a = table_a.signature_at(a & 0xFFFFFFFF)
-        return _similarity(table_a.kind, sig_a, table_b.signature_at(b & 0xFFFFFFFF))
+        table_a, table_b = self[ref_file(a)], self[ref_file(b)]
+        sig_a = table_a.signature_at(ref_row(a))
+        return _similarity(table_a.kind, sig_a, table_b.signature_at(ref_row(b)))
 
     def similarities(self, pairs: Iterable[Pair]) -> Iterator[tuple[Pair, float]]:
         """Each pair's similarity, visiting the other sides' files one after another."""

@@ -29,9 +29,9 @@ from curate.fileio import delete_tree, join, write_jsonl
 from curate.lines import repeated_units
 from curate.process import FileProcessor, scan_units
 from curate.report import build_manifest, build_stats, write_reports
-from curate.schema import shard_schema
+from curate.schema import shard_schema, vertex_file
 from curate.shards import merge_partition
-from curate.signatures import SignatureTables, read_band_slice
+from curate.signatures import SignatureTables, read_band_slice, ref_file
 from filters.registry import build_filters, signal_names
 
 
@@ -152,7 +152,7 @@ class _BandCandidates(beam.DoFn):
         _, slices = item
         records = np.concatenate([read_band_slice(*s) for s in sorted(slices)])
         pairs = band_pairs(records, self.max_bucket)
-        files = pairs[:, 0] >> 32
+        files = ref_file(pairs[:, 0])
         for f in np.unique(files).tolist():
             yield f, pairs[files == f]
 
@@ -171,7 +171,7 @@ class _VerifyPairs(beam.DoFn):
     def process(self, item):
         _, arrays = item
         pairs = np.unique(np.concatenate(list(arrays)), axis=0)
-        pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1] >> 32))]  # the other files in turn
+        pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
         counts = Counter()
         vertex = self.tables.vertex
         for a, b in pairs.tolist():
@@ -321,7 +321,7 @@ class _Deduplicate(beam.PTransform):
         if near is not None:  # every kept document's location is in its signature table
             located = (
                 labels
-                | "ByInputFile" >> beam.Map(lambda vc: (vc[0] >> 40, vc))
+                | "ByInputFile" >> beam.Map(lambda vc: (vertex_file(vc[0]), vc))
                 | "GroupByInputFile" >> beam.GroupByKey()
                 | "Locate" >> beam.ParDo(_Locate(plan.work_dir))
             )

@@ -160,6 +160,6 @@ def test_signature_tables_answer_pairs_across_files(tmp_path):
         assert got[0][1] == (expected if keep else estimate)
         loc_v = Location(v, ("train", "2020-Q1"), "run1", 8, bytes(16))
         assert tables[1].location(loc_v.vertex) == loc_v
-        # the compact handles the band shuffle carries resolve to the same nodes and answer
+        # the compact handles band records carry resolve to the documents' vertices and answer
         assert [tables.vertex(ref_of(i, 0)) for i in (0, 1)] == [(0 << 40) | 1, (1 << 40) | 4]
         assert tables.ref_similarity(ref_of(0, 0), ref_of(1, 0)) == got[0][1]
