@@ -89,21 +89,22 @@ class Shard:
     def __init__(self, path: str, entry: dict, verify: str):
         self.path = path
         self.entry = entry
-        if not os.path.exists(path):
-            raise CorpusError(f"{path}: shard named in the manifest is missing")
-        size = os.path.getsize(path)
-        if verify != "none" and size != entry["bytes"]:
-            raise CorpusError(
-                f"{path}: {size:,} bytes on disk, the manifest says {entry['bytes']:,} "
-                "(truncated or replaced)"
-            )
-        if verify == "checksum":
-            digest = _sha256(path)
-            if digest != entry["sha256"]:
+        try:
+            size = os.path.getsize(path)
+            if verify != "none" and size != entry["bytes"]:
                 raise CorpusError(
-                    f"{path}: SHA-256 {digest[:16]}... does not match the manifest's "
-                    f"{entry['sha256'][:16]}... (corrupt)"
+                    f"{path}: {size:,} bytes on disk, the manifest says {entry['bytes']:,} "
+                    "(truncated or replaced)"
                 )
+            if verify == "checksum":
+                digest = _sha256(path)
+                if digest != entry["sha256"]:
+                    raise CorpusError(
+                        f"{path}: SHA-256 {digest[:16]}... does not match the manifest's "
+                        f"{entry['sha256'][:16]}... (corrupt)"
+                    )
+        except FileNotFoundError as e:
+            raise CorpusError(f"{path}: shard named in the manifest is missing") from e
         try:
             mm = pa.memory_map(path, "r")
             base = mm.read_buffer(mm.size())  # the whole mapping, zero-copy
@@ -263,7 +264,7 @@ class Corpus:
                     continue
                 cut = not ((lo is None or tmin >= lo) and (hi is None or tmax < hi))
             if cut or sel.sources is not None or control is not None:
-                shard = Shard(self._path(entry), entry, self.verify)
+                shard = self._mapped(entry, self.verify)
                 ok = np.ones(len(shard.lengths), bool)
                 if cut:
                     ts = shard.timestamps_us()
@@ -306,10 +307,23 @@ class Corpus:
         except (FileNotFoundError, OSError) as e:
             raise CorpusError(f"{self.root}/{entry['path']}: cannot be fetched: {e}") from e
 
-    def _shard(self, entry: dict, idx: int) -> Shard:
+    def _mapped(self, entry: dict, verify: str, tries: int = 5) -> Shard:
+        """The shard, mapped; a cached copy that another process evicts between fetching and
+        mapping (a small cache shared by DataLoader workers) is fetched again."""
+        for attempt in range(tries):
+            path = self._path(entry)
+            try:
+                return Shard(path, entry, verify)
+            except CorpusError:
+                if self.cache is None or os.path.exists(path) or attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _shard(self, entry: dict, idx: int, verified: bool = False) -> Shard:
         shard = self._open.get(idx)
         if shard is None:
-            return self._keep_open(idx, Shard(self._path(entry), entry, self.verify))
+            verify = "size" if verified and self.verify == "checksum" else self.verify
+            return self._keep_open(idx, self._mapped(entry, verify))
         if self.max_open is not None:
             self._open.move_to_end(idx)
         return shard
@@ -324,9 +338,10 @@ class Corpus:
     def is_open(self, idx: int) -> bool:
         return idx in self._open
 
-    def shard(self, idx: int) -> Shard:
-        """Selected shard ``idx``, opened (and verified) on first use in this process."""
-        return self._shard(self.entries[idx], idx)
+    def shard(self, idx: int, verified: bool = False) -> Shard:
+        """Selected shard ``idx``, opened (and verified) on first use in this process;
+        ``verified``: a DataLoader worker of this process verified it, check its size only."""
+        return self._shard(self.entries[idx], idx, verified)
 
     def doc_lengths(self, idx: int) -> np.ndarray:
         """Token counts of the selected documents of shard ``idx``, in stored order."""

@@ -11,8 +11,8 @@ and the epoch, computed lazily and never from the number of ranks or workers:
 3. samples permuted within consecutive windows of ``shuffle_window`` samples.
 
 Global step ``i`` of the epoch is the ``i``-th sample of that order. Ranks take steps
-round-robin (``start + rank + j * world``) and DataLoader workers take whole batches of their
-rank's steps round-robin, so the samples consumed after any number of steps are exactly the
+round-robin (``start + rank + j * world``) and DataLoader workers take runs of whole batches
+of their rank's steps round-robin, so the samples consumed after any number of steps are exactly the
 first ``consumed`` steps: resuming from ``consumed`` with any number of ranks or workers
 continues the epoch with nothing repeated or skipped.
 """
@@ -152,6 +152,16 @@ class EpochOrder:
             if len(self._window_docs) > 2:
                 self._window_docs.popitem(last=False)
         return w
+
+    def stream(self, samples: np.ndarray) -> tuple[Window, np.ndarray] | None:
+        """Packed samples that all lie in one window (the usual batch): that window and
+        where each sample starts in the stream, for ``packing.pack``; None otherwise."""
+        size = self.s.shuffle_window if self.s.shuffle else _INDEX_SAMPLES
+        win = int(samples[0]) // size
+        inside = win * size <= samples.min() and samples.max() < (win + 1) * size
+        if not self.s.pack or not inside:
+            return None
+        return self.window(win), samples.astype(np.int64) * self.s.seq_len
 
     def pieces(self, samples: np.ndarray) -> Pieces:
         """The document parts that make up ``samples``, vectorized: each sample is
@@ -299,15 +309,29 @@ class Pieces:
 
 
 def rank_batches(
-    n_samples: int, start: int, rank: int, world: int, worker: int, workers: int, batch: int
-) -> Iterator[np.ndarray]:
-    """Global steps of each batch of one worker of one rank, in the order its DataLoader
-    yields them. Every rank gets the same number of steps: the last
-    ``(n_samples - start) % world`` steps of the epoch are dropped (``dropped_for_ranks``)."""
+    n_samples: int,
+    start: int,
+    rank: int,
+    world: int,
+    worker: int,
+    workers: int,
+    batch: int,
+    chunk: int = 1,
+) -> Iterator[list[np.ndarray]]:
+    """Global steps of the batches of one worker of one rank, in chunks of up to ``chunk``
+    consecutive batches: the worker's share is every ``workers``-th chunk, and the DataLoader
+    takes its workers' outputs round-robin, so batches arrive in the order one process reads
+    them. Every rank gets the same number of steps: the last ``(n_samples - start) % world``
+    steps of the epoch are dropped (``dropped_for_ranks``)."""
     per_rank = (n_samples - start) // world
-    for b in range(worker, -(-per_rank // batch), workers):
-        j = np.arange(b * batch, min((b + 1) * batch, per_rank), dtype=np.int64)
-        yield start + j * world + rank
+    n_batches = -(-per_rank // batch)
+    for c in range(worker, -(-n_batches // chunk), workers):
+        yield [
+            start
+            + np.arange(b * batch, min((b + 1) * batch, per_rank), dtype=np.int64) * world
+            + rank
+            for b in range(c * chunk, min((c + 1) * chunk, n_batches))
+        ]
 
 
 def dropped_for_ranks(n_samples: int, start: int, world: int) -> int:

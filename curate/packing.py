@@ -19,11 +19,39 @@ import numpy as np
 
 try:
     from numba import njit
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
     from numba.typed import List as TypedList
 except ImportError:  # pragma: no cover - the numpy path has its own test
     njit = TypedList = None
 
 COMPILED = njit is not None
+
+if COMPILED:
+
+    @intrinsic
+    def _memcpy(typingctx, dst, src, nbytes):
+        """LLVM's memcpy on two addresses: numba's slice assignment is a generic
+        element loop, 2.8x slower on a batch's pieces (measured: 13.8 vs 4.9 us per 128 KB)."""
+        sig = types.void(types.uintp, types.uintp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            d, s, n = args
+            ptr = cgutils.voidptr_t
+            cgutils.raw_memcpy(builder, builder.inttoptr(d, ptr), builder.inttoptr(s, ptr), n, 1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @njit(cache=True, inline="always")
+    def _copy(dst, at, src, start, count):
+        """``dst[at:at + count] = src[start:start + count]`` for 4-byte items, bounds checked
+        (a corrupt shard must raise, not read past its mapping)."""
+        if count <= 0:
+            return
+        if at < 0 or start < 0 or at + count > dst.size or start + count > src.size:
+            raise IndexError("a document piece lies outside its shard or its batch")
+        _memcpy(dst.ctypes.data + at * 4, src.ctypes.data + start * 4, count * 4)
 
 
 EMPTY = np.zeros(0, np.uint32)
@@ -41,7 +69,7 @@ def shard_list(n: int):
 
 
 def fill_numpy(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labels, positions, cu):
-    """numpy version of ``fill``; returns the number of entries written to ``cu``."""
+    """numpy version of ``fill``."""
     total = int(length.sum())
     within = np.arange(total) - np.repeat(np.cumsum(length) - length, length)
     toks = np.concatenate(
@@ -61,41 +89,100 @@ def fill_numpy(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labe
     labels[row[has_label], col[has_label] - 1] = toks[has_label]
     prow, pcol = np.divmod(dest, n)
     starts = prow[pcol < L] * L + pcol[pcol < L]
-    cu[: len(starts)] = starts
-    cu[len(starts)] = inputs.size
-    return len(starts) + 1
+    k = len(starts)
+    cu[:k] = starts
+    cu[k] = inputs.size
+    return k + 1, int(np.diff(cu[: k + 1]).max())
+
+
+def _put(flat, s, m, r, c0, L, mask, ignore, ins, labs, pos, counting):
+    """Write ``m`` tokens of ``flat`` from ``s`` at column ``c0`` of stream row ``r``."""
+    at = r * L + c0  # where the piece starts in the flattened inputs
+    m_in = min(m, L - c0)  # inputs: the row's first L tokens
+    _copy(ins, at, flat, s, m_in)
+    _copy(pos, at, counting, 0 if mask else c0, m_in)
+    first = 1 if c0 == 0 else 0  # labels: the row's last L tokens
+    _copy(labs, at - 1 + first, flat, s + first, m - first)
+    if mask and c0 >= 1:  # this token begins a document: nothing predicts it
+        labs[at - 1] = ignore
+
+
+def _close(cu, k, size):
+    """End ``cu`` after its ``k`` starts; returns its length and the longest document part."""
+    cu[k] = size
+    longest = 0
+    for i in range(k):
+        longest = max(longest, cu[i + 1] - cu[i])
+    return k + 1, longest
 
 
 def _fill_loop(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labels, positions, cu):
     k = 0
     ins, labs, pos = inputs.reshape(-1), labels.reshape(-1), positions.reshape(-1)
-    counting = np.arange(L + 1).astype(np.int32)  # positions are slices of this
+    counting = np.arange(L + 1).astype(np.int32)  # positions are copies of this
     for i in range(len(src)):
-        flat = flats[shard[i]]
-        r, c0, s, m = dest[i] // n, dest[i] % n, src[i], length[i]
-        at = r * L + c0  # where the piece starts in the flattened inputs
+        r, c0 = dest[i] // n, dest[i] % n
         if c0 < L:
-            cu[k] = at
+            cu[k] = r * L + c0
             k += 1
-        m_in = min(m, L - c0)  # inputs: the row's first L tokens
-        ins[at : at + m_in] = flat[s : s + m_in]  # slice copies: what LLVM vectorizes best
-        p0 = 0 if mask else c0
-        pos[at : at + m_in] = counting[p0 : p0 + m_in]
-        first = 1 if c0 == 0 else 0  # labels: the row's last L tokens
-        if m > first:
-            labs[at - 1 + first : at - 1 + m] = flat[s + first : s + m]
-        if mask and c0 >= 1:  # this token begins a document: nothing predicts it
-            labs[at - 1] = ignore
-    cu[k] = inputs.size
-    return k + 1
+        _put(flats[shard[i]], src[i], length[i], r, c0, L, mask, ignore, ins, labs, pos, counting)
+    return _close(cu, k, inputs.size)
 
 
+def _pack_loop(starts, shard, src, lo, n, L, mask, ignore, flats, inputs, labels, positions, cu):
+    """``cut`` and ``fill`` in one pass, for samples (rows) whose first stream token is
+    ``lo[i]``. Returns (0, entries of ``cu``, longest part); (1, s, 0) when shard ``s`` is
+    not open (an empty entry in ``flats``); (2, entries needed, 0) when ``cu`` is too short."""
+    count = 0
+    for i in range(len(lo)):
+        j0 = np.searchsorted(starts, lo[i], "right") - 1
+        j1 = np.searchsorted(starts, lo[i] + n - 1, "right") - 1
+        count += j1 - j0 + 1
+    if count + 1 > len(cu):
+        return 2, count + 1, 0
+    k = 0
+    ins, labs, pos = inputs.reshape(-1), labels.reshape(-1), positions.reshape(-1)
+    counting = np.arange(L + 1).astype(np.int32)
+    for i in range(len(lo)):
+        hi = lo[i] + n
+        j = np.searchsorted(starts, lo[i], "right") - 1
+        while j < len(starts) - 1 and starts[j] < hi:
+            begin, end = max(starts[j], lo[i]), min(starts[j + 1], hi)
+            flat = flats[shard[j]]
+            if flat.size == 0:
+                return 1, shard[j], 0
+            c0 = begin - lo[i]
+            if c0 < L:
+                cu[k] = i * L + c0
+                k += 1
+            _put(flat, src[j] + begin - starts[j], end - begin, i, c0, L, mask, ignore, ins,
+                 labs, pos, counting)  # fmt: skip
+            j += 1
+    k, longest = _close(cu, k, inputs.size)
+    return 0, k, longest
+
+
+def pack_numpy(starts, shard, src, lo, n, L, mask, ignore, flats, inputs, labels, positions, cu):
+    """numpy version of ``pack``."""
+    p = cut_numpy(starts, shard, src, np.arange(len(lo)), lo, n)
+    closed = [s for s in np.unique(p[0]).tolist() if flats[s].size == 0]
+    if closed:
+        return 1, closed[0], 0
+    if len(p[0]) + 1 > len(cu):
+        return 2, len(p[0]) + 1, 0
+    return (0, *fill_numpy(flats, *p, n, L, mask, ignore, inputs, labels, positions, cu))
+
+
+if COMPILED:
+    _put = njit(cache=True, inline="always")(_put)
+    _close = njit(cache=True, inline="always")(_close)
 fill = njit(cache=True, nogil=True)(_fill_loop) if COMPILED else fill_numpy
+pack = njit(cache=True, nogil=True)(_pack_loop) if COMPILED else pack_numpy
 
 
 def _gather_loop(flats, shard, src, length, dest, out):
     for i in range(len(src)):
-        out[dest[i] : dest[i] + length[i]] = flats[shard[i]][src[i] : src[i] + length[i]]
+        _copy(out, dest[i], flats[shard[i]], src[i], length[i])
 
 
 def gather_numpy(flats, shard, src, length, dest, out):
@@ -156,7 +243,7 @@ cut = njit(cache=True, nogil=True)(_cut_loop) if COMPILED else cut_numpy
 
 
 def warm() -> None:
-    """Compile the three loops in this process, or load them from numba's cache (about half
+    """Compile the four loops in this process, or load them from numba's cache (about half
     a second even then): DataLoader workers forked afterwards inherit them instead of paying
     that in every worker at every epoch."""
     if not COMPILED:
@@ -170,3 +257,4 @@ def warm() -> None:
     arrays = [np.empty((1, 2), np.int32) for _ in range(3)]
     fill(flats, *pieces, 3, 2, True, -100, *arrays, np.empty(2, np.int32))
     gather(flats, *pieces, np.empty(3, np.uint32))
+    pack(starts, one, one, one, 3, 2, True, -100, flats, *arrays, np.empty(2, np.int32))

@@ -39,9 +39,12 @@ class ShardCache:
     def local(self, rel: str, size: int) -> str:
         """The local copy of ``rel`` (``size`` bytes per the manifest), fetched if needed."""
         path = os.path.join(self.dir, rel)
-        if os.path.exists(path) and os.path.getsize(path) == size:
-            os.utime(path)  # most recently used
-            return path
+        try:
+            if os.path.getsize(path) == size:
+                os.utime(path)  # most recently used
+                return path
+        except FileNotFoundError:  # not fetched yet, or another process just evicted it
+            pass
         if size > self.limit:
             raise ValueError(
                 f"{rel} is {size:,} bytes, more than the whole cache limit ({self.limit:,}); "

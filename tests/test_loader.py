@@ -330,7 +330,8 @@ def test_compiled_and_numpy_batch_filling_agree():
         for fn, fl in ((packing.fill, flats), (packing.fill_numpy, flats_np)):
             arrays = [np.full((B, L), -7, np.int32) for _ in range(3)]
             cu = np.full(len(length) + 1, -7, np.int32)
-            k = fn(fl, shard, src, length, dest, n, L, mask, IGNORE_INDEX, *arrays, cu)
+            k, longest = fn(fl, shard, src, length, dest, n, L, mask, IGNORE_INDEX, *arrays, cu)
+            assert longest == np.diff(cu[:k]).max()
             outs.append([*arrays, cu[:k]])
         for a, b in zip(*outs, strict=True):
             assert np.array_equal(a, b)
@@ -339,6 +340,8 @@ def test_compiled_and_numpy_batch_filling_agree():
         packing.gather(flats, shard, src, length, dest, got[0])
         packing.gather_numpy(flats_np, shard, src, length, dest, got[1])
         assert np.array_equal(*got)
+        with pytest.raises(IndexError, match="outside"):  # a corrupt shard never reads past
+            packing.gather(flats, shard, src + 5_000, length, dest, got[0])
         assert np.array_equal(
             got[0][dest[1] : dest[1] + length[1]], flats_np[shard[1]][src[1] :][: length[1]]
         )
@@ -356,6 +359,23 @@ def test_compiled_and_numpy_batch_filling_agree():
         )
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
         assert np.array_equal(np.bincount(a[3] // n, weights=a[2]), np.full(9, n))  # rows tile
+        # cutting and filling in one pass gives what cutting, then filling gives
+        L = n - 1
+        want = [np.empty((9, L), np.int32) for _ in range(3)]
+        cu = np.empty(len(a[0]) + 1, np.int32)
+        k, longest = packing.fill(flats, *a, n, L, True, IGNORE_INDEX, *want, cu)
+        for fn, fl in ((packing.pack, flats), (packing.pack_numpy, flats_np)):
+            got = [np.full((9, L), -7, np.int32) for _ in range(3)]
+            too_short = np.empty(3, np.int32)
+            args = (starts, shard, src, lo, n, L, True, IGNORE_INDEX)
+            assert fn(*args, fl, *got, too_short) == (2, len(a[0]) + 1, 0)
+            closed = packing.shard_list(4) if fl is flats else list(flats_np)
+            closed[int(a[0][0])] = packing.EMPTY  # that shard is not open yet
+            cu_got = np.empty(len(a[0]) + 1, np.int32)  # room for every piece
+            assert fn(*args, closed, *got, cu_got) == (1, a[0][0], 0)
+            assert fn(*args, fl, *got, cu_got) == (0, k, longest)
+            assert all(np.array_equal(x, y) for x, y in zip(want, got, strict=True))
+            assert np.array_equal(cu_got[:k], cu[:k])
 
 
 def test_remote_corpus_through_a_size_limited_cache(demo_build, corpus, tmp_path):
@@ -380,6 +400,16 @@ def test_remote_corpus_through_a_size_limited_cache(demo_build, corpus, tmp_path
     assert 0 < ds.corpus.cache.used_bytes() <= limit
     # copies were evicted and unmapped (a deleted copy frees its space only when unmapped)
     assert ds.corpus.generation > 0 and len(ds.corpus._open) <= ds.corpus.max_open
+    # batches of 32 samples touch more shards than the cache may keep mapped (2 here): a
+    # batch still gets all of its shards, with workers (plans) and without (one pass)
+    local = batch_rows(CorpusLoader(CorpusDataset(corpus, seq_len=SEQ, seed=4), batch_size=32))
+    for workers in (0, 2):
+        ds = CorpusDataset(
+            f"file://{corpus}", seq_len=SEQ, seed=4, cache_dir=str(tmp_path / f"w{workers}"),
+            cache_limit=limit,
+        )  # fmt: skip
+        assert ds.corpus.max_open == 2
+        assert batch_rows(CorpusLoader(ds, batch_size=32, num_workers=workers)) == local
     after = {
         s["path"]: hashlib.sha256(open(f"{corpus}/{s['path']}", "rb").read()).hexdigest()
         for s in manifest["shards"]
@@ -452,12 +482,12 @@ def test_mixing_is_exact_in_every_block_and_across_resumption(demo_build, corpus
 class _DyingDataset(CorpusDataset):
     """A worker that dies mid-epoch (as if killed by the OOM killer)."""
 
-    def _batch(self, *args):
+    def _sendable(self, *args):
         import os
 
-        if get_worker_info() is not None and get_worker_info().id == 1:
+        if get_worker_info().id == 1:
             os._exit(9)
-        return super()._batch(*args)
+        return super()._sendable(*args)
 
 
 def test_a_worker_that_dies_surfaces_in_the_training_loop(corpus):
