@@ -7,43 +7,30 @@ the member of smallest rank ``(timestamp, id, input position)`` (undated sorts l
 earliest copy, ties broken by id. Splits are ordered in time, so a later split never keeps a
 copy of an earlier split's document: that is the no-leakage rule.
 
-Only small records move between stages: fixed-size band records, int edges, run positions.
-Signatures and shingle sets stay in the work directory's signature tables
-(``curate.signatures``).
+Only small fixed-size records move between stages: text keys with vertices (24 bytes), band
+records, edge arrays. Where each document lives, its signature and its shingles stay in the
+work directory's document tables (``curate.signatures``), read only for a cluster's members.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import groupby
 
 import numpy as np
 
-from curate.process import DedupEntry
 from curate.schema import SORT_LAST
 from curate.signatures import Location, SignatureTable
 from curate.timeparse import us_to_iso
 
-Edge = tuple[int, int]  # vertices: curate.schema.origin_key
 
-
-def info_of(e: DedupEntry) -> Location:
-    return Location(e.node(), e.partition, e.run, e.row, e.key)
-
-
-def exact_edges(entries: Iterable[DedupEntry]) -> tuple[list[Edge], list[Location]]:
-    """Every copy of a text linked to the group's first copy."""
-    edges: list[Edge] = []
-    infos: list[Location] = []
-    for _, group in groupby(sorted(entries, key=DedupEntry.rank), key=lambda e: e.key):
-        first, *rest = group
-        if rest:
-            infos.append(info_of(first))
-        for e in rest:
-            edges.append((e.vertex, first.vertex))
-            infos.append(info_of(e))
-    return edges, infos
+def exact_edges(records: np.ndarray) -> np.ndarray:
+    """Every copy of a text linked to the copy with the smallest vertex; ``records`` are
+    ``EXACT_RECORD``s. The survivor is picked later, from the component's ranks."""
+    r = np.sort(records, order=("key", "vertex"))
+    first = np.concatenate(([True], r["key"][1:] != r["key"][:-1])) if len(r) else np.ones(0, bool)
+    head = r["vertex"][np.maximum.accumulate(np.where(first, np.arange(len(r)), 0))]
+    return np.stack((r["vertex"][~first], head[~first]), axis=1)
 
 
 def band_pairs(records: np.ndarray, max_bucket: int) -> np.ndarray:
@@ -78,13 +65,11 @@ def band_pairs(records: np.ndarray, max_bucket: int) -> np.ndarray:
     return np.unique(np.concatenate(out), axis=0)
 
 
-def locate(
-    labels: Iterable[tuple[int, int]], table: SignatureTable
-) -> Iterator[tuple[int, Location]]:
-    """(vertex, component) labels of one input file's documents to (component, where the
+def locate(labels: np.ndarray, table: SignatureTable) -> Iterator[tuple[int, Location]]:
+    """``(vertex, component)`` labels of one input file's documents to (component, where the
     document lives)."""
-    for vertex, component in labels:
-        yield component, table.location(vertex)
+    where = table.locations(labels[:, 0].tolist())
+    yield from zip(labels[:, 1].tolist(), where, strict=True)
 
 
 def survivor_and_members(infos: Iterable[Location]) -> tuple[Location, list[Location]]:

@@ -28,7 +28,6 @@ from curate.schema import (
     IMAGE_PLACEHOLDER,
     Document,
     metadata_json,
-    origin_key,
     origin_sort_key,
     shard_schema,
 )
@@ -36,6 +35,7 @@ from curate.signatures import (
     Location,
     band_path,
     band_records,
+    exact_records,
     ref_of,
     signature_path,
     write_band_table,
@@ -58,7 +58,7 @@ LSH_FIELDS = (
 RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
 
 
-RUN_BATCH_ROWS = 64
+RUN_BATCH_ROWS = 16
 SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
 
 
@@ -86,33 +86,9 @@ def document_key(doc: Document, modality: str) -> bytes:
 
 
 @dataclass
-class DedupEntry:
-    """The small record that travels through the dedup shuffle instead of the document."""
-
-    key: bytes
-    ts_key: int
-    doc_id: str
-    origin: str
-    partition: tuple[str, str]
-    run: str
-    row: int
-
-    def node(self) -> tuple[int, str, str]:
-        """The document's identity in the duplicate graph; sorts survivor-first."""
-        return (self.ts_key, self.doc_id, origin_sort_key(self.origin))
-
-    def rank(self) -> tuple:
-        return (self.key, *self.node())
-
-    @property
-    def vertex(self) -> int:
-        return origin_key(self.origin)
-
-
-@dataclass
 class FileResult:
     runs: list[tuple[tuple[str, str], str]] = field(default_factory=list)
-    dedup: list[DedupEntry] = field(default_factory=list)
+    exact: np.ndarray = field(default_factory=lambda: exact_records([], []))  # EXACT_RECORD
     # (band table, bucket, first record, count): where each bucket's band records are
     band_slices: list[tuple[str, int, int, int]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -285,7 +261,7 @@ class FileProcessor:
             chunk = kept[i : i + size]
             spill.add(chunk, self._tokenize(chunk))
         spill.flush()
-        if self.lsh is not None:
+        if self.cfg.dedup.exact or self.lsh is not None:
             spill.write_tables(file_idx)
         for sink in (quarantine, rejected):
             info = sink.close()
@@ -403,8 +379,8 @@ class _Spill:
         )
         w = AtomicWriter(path)
         with pa.ipc.new_stream(w, proc.schema) as writer:
-            # small batches: the merge holds one batch per run (and slices of recent ones),
-            # so its memory stays flat as runs multiply; shard batches are cut independently
+            # small batches: the merge holds one batch per run, and runs multiply with input
+            # files (at 64 rows, 43 MB per worker for 67 runs); shard batches are cut apart
             writer.write_table(table, max_chunksize=RUN_BATCH_ROWS)
         w.commit()
         self.res.runs.append((part, path))
@@ -412,32 +388,28 @@ class _Spill:
         if lsh is not None:
             sigs, shingles = lsh.sign_documents([d for d, _ in items])
         for row, (doc, _) in enumerate(items):
-            doc_key = document_key(doc, self.proc.cfg.input.modality)
             if lsh is not None:
                 ref = ref_of(self.file_idx, len(self.locations))
                 self.bands.append(band_records(lsh.band_keys(sigs[row]), ref))
                 self.sigs.append(sigs[row])
-                self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
                 if proc.keep_shingles:
                     self.shingles.append(shingles[row])
-            self.res.dedup.append(
-                DedupEntry(
-                    doc_key,
-                    doc.sort_key()[0],
-                    doc.id,
-                    doc.origin,
-                    part,
-                    path,
-                    row,
-                )
-            )
+            doc_key = document_key(doc, proc.cfg.input.modality)
+            self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
 
     def write_tables(self, file_idx: int) -> None:
-        """The signature table, and the band table whose slices go into the result."""
+        """The document table (with signatures for near-dedup), the exact-dedup records and
+        the band table, whose slices go into the result."""
         proc, lsh = self.proc, self.proc.lsh
-        shingles = self.shingles if proc.keep_shingles else None
         path = signature_path(proc.work_dir, file_idx)
-        write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
+        if lsh is None:
+            write_signature_table(path, self.locations)
+        else:
+            shingles = self.shingles if proc.keep_shingles else None
+            write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
+        if proc.cfg.dedup.exact:
+            locs = self.locations
+            self.res.exact = exact_records([loc.key for loc in locs], [loc.vertex for loc in locs])
         if self.bands:
             path = band_path(proc.work_dir, file_idx)
             records = np.concatenate(self.bands)

@@ -16,7 +16,7 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from curate.components import converged, large_star, small_star, star_labels
+from curate.components import as_edges, by_bucket, large_star, small_star, star_labels, symmetric
 from curate.config import BuildConfig
 from curate.dedup import (
     band_pairs,
@@ -62,13 +62,11 @@ class _ProcessFiles(beam.DoFn):
         res = self.proc.process(file_idx, path, unit_drops)
         self.docs_in.inc(res.counts["input_records"])
         yield from res.runs
-        n = self.proc.cfg.dedup.buckets
-        if self.proc.cfg.dedup.exact:
-            buckets: dict[int, list] = {}
-            for e in res.dedup:
-                buckets.setdefault(_bucket(e.key, n), []).append(e)
-            for b, entries in sorted(buckets.items()):
-                yield pvalue.TaggedOutput("dedup", (b, entries))
+        if len(res.exact):
+            head = np.ascontiguousarray(res.exact["key"]).view(">u4").reshape(-1, 4)[:, 0]
+            buckets = head % self.proc.cfg.dedup.buckets  # keys are hashes: spread evenly
+            for b in np.unique(buckets).tolist():
+                yield pvalue.TaggedOutput("dedup", (b, res.exact[buckets == b]))
         for path, bucket, start, count in res.band_slices:
             yield pvalue.TaggedOutput("bands", (bucket, (path, start, count)))
         yield pvalue.TaggedOutput("counts", res.counts)
@@ -128,17 +126,10 @@ def _with_drops(file_idx, grouped):
     return file_idx, grouped["path"][0], by_origin
 
 
-def _bucket(key: bytes, n: int) -> int:
-    return int.from_bytes(key[:4], "big") % n
-
-
-class _ExactEdges(beam.DoFn):
-    def process(self, item):
-        _, lists = item
-        edges, infos = exact_edges(e for lst in lists for e in lst)
-        yield from edges
-        for info in infos:  # where each duplicate lives, keyed by vertex
-            yield pvalue.TaggedOutput("infos", (info.vertex, info))
+def _exact_edges(_, arrays):
+    edges = exact_edges(np.concatenate(list(arrays)))
+    if len(edges):
+        yield edges
 
 
 class _BandCandidates(beam.DoFn):
@@ -173,14 +164,15 @@ class _VerifyPairs(beam.DoFn):
         pairs = np.unique(np.concatenate(list(arrays)), axis=0)
         pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
         counts = Counter()
+        if self.threshold is not None:
+            similarity = self.tables.ref_similarity
+            keep = [similarity(a, b) >= self.threshold for a, b in pairs.tolist()]
+            counts["near_dedup.pairs_verified"] += len(pairs)
+            pairs = pairs[np.asarray(keep, bool)]
+            counts["near_dedup.pairs_above_threshold"] += len(pairs)
         vertex = self.tables.vertex
-        for a, b in pairs.tolist():
-            if self.threshold is not None:
-                counts["near_dedup.pairs_verified"] += 1
-                if self.tables.ref_similarity(a, b) < self.threshold:
-                    continue
-                counts["near_dedup.pairs_above_threshold"] += 1
-            yield vertex(a), vertex(b)
+        if len(pairs):
+            yield as_edges([(vertex(a), vertex(b)) for a, b in pairs.tolist()])
         yield pvalue.TaggedOutput("counts", counts)
 
 
@@ -194,39 +186,50 @@ class _Locate(beam.DoFn):
         self.tables = SignatureTables(self.work_dir)
 
     def process(self, item):
-        file_idx, labels = item
-        yield from locate(labels, self.tables[file_idx])
+        file_idx, arrays = item
+        yield from locate(np.concatenate(list(arrays)), self.tables[file_idx])
 
 
 class _Components(beam.PTransform):
-    """Undirected edges to (vertex, component) for every vertex, by unrolled star rounds;
-    a component is named by its smallest vertex."""
+    """Edge arrays to (input file, [(vertex, component)]) arrays for every vertex with an edge,
+    by unrolled star rounds over buckets of source vertices; a component is named by its
+    smallest vertex."""
 
-    def __init__(self, rounds: int):
+    def __init__(self, rounds: int, buckets: int):
         super().__init__()
         self.rounds = rounds
+        self.buckets = buckets
 
     def expand(self, edges):
-        edges = edges | "Symmetric" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+        n = self.buckets
+
+        def step(star):
+            return lambda _, arrays: by_bucket(star(np.concatenate(list(arrays))), n)
+
+        edges = edges | "Symmetric" >> beam.FlatMap(lambda e: by_bucket(symmetric(e), n))
         for r in range(self.rounds):
             edges = (
                 edges
                 | f"GroupL{r}" >> beam.GroupByKey()
-                | f"LargeStar{r}" >> beam.FlatMapTuple(large_star)
+                | f"LargeStar{r}" >> beam.FlatMapTuple(step(large_star))
                 | f"GroupS{r}" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMapTuple(small_star)
+                | f"SmallStar{r}" >> beam.FlatMapTuple(step(small_star))
             )
-        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(_label)
+        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(_labels)
 
 
-def _label(node, neighbours):
-    neighbours = list(neighbours)
-    if not converged(node, neighbours):
+def _labels(_, arrays):
+    """One bucket's (vertex, component) labels, split by the vertices' input file."""
+    try:
+        labels = star_labels(np.concatenate(list(arrays)))
+    except RuntimeError:
         raise RuntimeError(
             "duplicate clusters did not converge; raise cc_rounds (dedup.near or "
             "dedup.perceptual) and rebuild"
-        )
-    return [star_labels(node, neighbours)]
+        ) from None
+    files = vertex_file(labels[:, 0])
+    for f in np.unique(files).tolist():
+        yield f, labels[files == f]
 
 
 class _RemoveDuplicates(beam.DoFn):
@@ -277,12 +280,6 @@ class _RemoveDuplicates(beam.DoFn):
         return dict(self.tables.similarities(pairs))
 
 
-def _by_component(vertex, grouped):
-    labels, infos = list(grouped["labels"]), list(grouped["infos"])
-    if labels and infos:
-        yield labels[0], infos[0]
-
-
 class _Deduplicate(beam.PTransform):
     """Dedup records from the per-file stage to (partition, [(run, row)]) drops."""
 
@@ -298,9 +295,9 @@ class _Deduplicate(beam.PTransform):
         exact = (
             hashes
             | "GroupHashes" >> beam.GroupByKey()
-            | "ExactEdges" >> beam.ParDo(_ExactEdges()).with_outputs("infos", main="edges")
+            | "ExactEdges" >> beam.FlatMapTuple(_exact_edges)
         )
-        edge_sets = [exact.edges]
+        edge_sets = [exact]
         counts = []
         if near is not None:
             threshold = near.threshold if near.verify else None
@@ -317,21 +314,13 @@ class _Deduplicate(beam.PTransform):
             counts.append(verified.counts)
             edge_sets.append(verified.edges)
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
-        labels = edges | "Clusters" >> _Components(near.cc_rounds if near else 1)
-        if near is not None:  # every kept document's location is in its signature table
-            located = (
-                labels
-                | "ByInputFile" >> beam.Map(lambda vc: (vertex_file(vc[0]), vc))
-                | "GroupByInputFile" >> beam.GroupByKey()
-                | "Locate" >> beam.ParDo(_Locate(plan.work_dir))
-            )
-        else:
-            located = (
-                {"labels": labels, "infos": exact.infos}
-                | "JoinInfo" >> beam.CoGroupByKey()
-                | "ByComponent" >> beam.FlatMapTuple(_by_component)
-            )
         buckets = cfg.dedup.buckets
+        labels = edges | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets)
+        located = (  # every clustered document's location is in its input file's table
+            labels
+            | "GroupByInputFile" >> beam.GroupByKey()
+            | "Locate" >> beam.ParDo(_Locate(plan.work_dir))
+        )
         removed = (
             located
             | "ByBucket"

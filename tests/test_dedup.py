@@ -5,50 +5,60 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from curate.components import Node, converged, large_star, small_star, star_labels
+import numpy as np
+import pytest
+
+from curate.components import (
+    EMPTY,
+    as_edges,
+    by_bucket,
+    large_star,
+    small_star,
+    star_labels,
+    symmetric,
+)
 from curate.dedup import band_pairs, exact_edges, removal_records, survivor_and_members
-from curate.process import DedupEntry, dedup_key
+from curate.process import dedup_key
 from curate.schema import SORT_LAST
+from curate.signatures import Location, exact_records
 
 
-def components(edges: Iterable[tuple[Node, Node]], max_rounds: int = 64) -> dict[Node, Node]:
-    """The pipeline's rounds in one process: node -> survivor."""
-    adj = _adjacency(e for u, v in edges for e in ((u, v), (v, u)))
-    for _ in range(max_rounds):
-        if all(converged(n, vs) for n, vs in adj.items()):
-            return dict(star_labels(n, vs) for n, vs in adj.items())
-        adj = _adjacency(e for n, vs in adj.items() for e in large_star(n, vs))
-        adj = _adjacency(e for n, vs in adj.items() for e in small_star(n, vs))
-    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
+def components(edges: Iterable[tuple[int, int]], buckets: int = 3, rounds: int = 64) -> dict:
+    """The pipeline's rounds in one process, each step bucket by bucket: vertex -> survivor."""
+
+    def step(star, edges):
+        return np.concatenate([star(chunk) for _, chunk in by_bucket(edges, buckets)] + [EMPTY])
+
+    edges = symmetric(as_edges(list(edges)))
+    for _ in range(rounds):
+        try:
+            labels = np.concatenate([star_labels(c) for _, c in by_bucket(edges, buckets)])
+            return dict(labels.tolist())
+        except RuntimeError:
+            edges = step(small_star, step(large_star, edges))
+    raise RuntimeError(f"connected components did not converge in {rounds} rounds")
 
 
-def _adjacency(edges: Iterable[tuple[Node, Node]]) -> dict[Node, set[Node]]:
-    adj: dict[Node, set[Node]] = {}
-    for u, v in edges:
-        if u != v:
-            adj.setdefault(u, set()).add(v)
-            adj.setdefault(v, set())
-    return adj
-
-
-def _entries():
+def _locations():
     k1, k2 = dedup_key("same text"), dedup_key("other text")
     return [
-        DedupEntry(k1, 300, "c", "0:3", ("test", "2022-Q3"), "r2", 0),
-        DedupEntry(k1, 100, "b", "1:7", ("train", "2019-Q1"), "r1", 4),
-        DedupEntry(k1, 100, "a", "2:1", ("train", "2019-Q1"), "r3", 2),  # same time: id "a" wins
-        DedupEntry(k1, SORT_LAST, "0", "0:9", ("train", "undated"), "r4", 0),  # undated sorts last
-        DedupEntry(k2, 500, "z", "0:1", ("val", "2022-Q1"), "r2", 1),
+        Location((300, "c", "0:3"), ("test", "2022-Q3"), "r2", 0, k1),
+        Location((100, "b", "1:7"), ("train", "2019-Q1"), "r1", 4, k1),
+        Location((100, "a", "2:1"), ("train", "2019-Q1"), "r3", 2, k1),  # same time: "a" wins
+        Location((SORT_LAST, "0", "0:9"), ("train", "undated"), "r4", 0, k1),  # undated last
+        Location((500, "z", "0:1"), ("val", "2022-Q1"), "r2", 1, k2),
     ]
 
 
-def _resolve(entries):
-    """As the build: components named by their smallest vertex, the survivor picked by rank."""
-    edges, infos = exact_edges(entries)
-    labels = components(edges)
+def _resolve(locations):
+    """As the build: exact records to edges, components named by their smallest vertex, the
+    survivor picked by rank."""
+    records = exact_records([loc.key for loc in locations], [loc.vertex for loc in locations])
+    labels = components(exact_edges(records).tolist())
     comps: dict = {}
-    for info in infos:
-        comps.setdefault(labels[info.vertex], []).append(info)
+    for loc in locations:
+        if loc.vertex in labels:
+            comps.setdefault(labels[loc.vertex], []).append(loc)
     out = []
     for group in comps.values():
         survivor, members = survivor_and_members(group)
@@ -59,9 +69,9 @@ def _resolve(entries):
 def test_survivor_is_earliest_then_id_whatever_the_order():
     expected = None
     for seed in range(20):
-        entries = _entries()
-        random.Random(seed).shuffle(entries)
-        got = _resolve(entries)
+        locations = _locations()
+        random.Random(seed).shuffle(locations)
+        got = _resolve(locations)
         expected = expected or got
         assert got == expected
     ((drops, rows, counts),) = expected
@@ -78,7 +88,7 @@ def test_survivor_is_earliest_then_id_whatever_the_order():
 def test_components_match_union_find_on_random_graphs():
     rng = random.Random(1)
     for _ in range(30):
-        nodes = [(rng.randrange(50), f"d{i}", f"{i}") for i in range(rng.randint(2, 120))]
+        nodes = rng.sample(range(1 << 42), rng.randint(2, 120))
         edges = [tuple(rng.sample(nodes, 2)) for _ in range(rng.randint(1, 150))]
         # a long chain too: the slowest case for label propagation
         edges += list(zip(nodes[:40], nodes[1:41], strict=False))
@@ -94,6 +104,7 @@ def test_components_match_union_find_on_random_graphs():
             ru, rv = find(u), find(v)
             parent[max(ru, rv)] = min(ru, rv)
         labels = components(edges)
+        assert set(labels) == {n for e in edges for n in e}
         for node, survivor in labels.items():
             members = [n for n in nodes if find(n) == find(node)]
             assert survivor == min(members)
@@ -102,8 +113,6 @@ def test_components_match_union_find_on_random_graphs():
 def test_band_pairs_all_pairs_then_star_and_chain():
     """Documents in band buckets by ref; a bucket of up to max_bucket gets all pairs, a larger
     one a star to its first document plus a chain: linear in the bucket's size."""
-    import numpy as np
-
     from curate.signatures import band_records, ref_of
 
     def key(band: int, value: int) -> bytes:
@@ -125,8 +134,6 @@ def test_band_pairs_all_pairs_then_star_and_chain():
 def test_signature_tables_answer_pairs_across_files(tmp_path):
     """Pairs read from two files' tables: exact Jaccard when shingles are kept, else the
     estimate; a pair reported by several bands is answered once; locations round-trip."""
-    import numpy as np
-
     from curate.minhash import LSHParams, shingle_hashes
     from curate.signatures import (
         Location,
@@ -163,3 +170,10 @@ def test_signature_tables_answer_pairs_across_files(tmp_path):
         # the compact handles band records carry resolve to the documents' vertices and answer
         assert [tables.vertex(ref_of(i, 0)) for i in (0, 1)] == [(0 << 40) | 1, (1 << 40) | 4]
         assert tables.ref_similarity(ref_of(0, 0), ref_of(1, 0)) == got[0][1]
+
+
+def test_star_labels_refuse_a_graph_not_yet_converged():
+    chain = symmetric(as_edges([(i, i + 1) for i in range(40)]))
+    with pytest.raises(RuntimeError, match="did not converge"):
+        star_labels(small_star(large_star(chain)))
+    assert set(components([(i, i + 1) for i in range(40)]).values()) == {0}
