@@ -47,8 +47,8 @@ def _sorted(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return e[:, 0], e[:, 1]
 
 
-def _runs(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and length of each run of one source in sorted sources."""
+def runs(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length of each run of equal values in a sorted array."""
     if not len(u):
         return np.empty(0, np.int64), np.empty(0, np.int64)
     starts = np.flatnonzero(np.concatenate(([True], u[1:] != u[:-1])))
@@ -63,7 +63,7 @@ def large_star(edges: np.ndarray) -> np.ndarray:
     """Every strictly larger neighbour of a vertex linked to the smallest vertex of the
     vertex's closed neighbourhood. ``edges``: all edges of the sources they hold."""
     u, v = _sorted(edges)
-    starts, sizes = _runs(u)
+    starts, sizes = runs(u)
     m = np.repeat(np.minimum(u[starts], v[starts]), sizes)  # a run's first target is its least
     larger = v > u
     return _pairs(v[larger], m[larger])
@@ -74,7 +74,7 @@ def small_star(edges: np.ndarray) -> np.ndarray:
     u, v = _sorted(edges)
     smaller = v < u
     u, v = u[smaller], v[smaller]
-    starts, sizes = _runs(u)
+    starts, sizes = runs(u)
     least = v[starts]
     m = np.repeat(least, sizes)
     others = v != m
@@ -86,7 +86,7 @@ def star_labels(edges: np.ndarray) -> np.ndarray:
     closed neighbourhood. Raises unless every neighbourhood is a star (the minimum linked to
     all, every other vertex only to the minimum)."""
     u, v = _sorted(edges)
-    starts, sizes = _runs(u)
+    starts, sizes = runs(u)
     source, least = u[starts], np.minimum(u[starts], v[starts])
     star = (source == least) | ((sizes == 1) & (v[starts] == least))
     if not star.all():

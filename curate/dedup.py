@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from curate.components import runs
 from curate.schema import SORT_LAST
 from curate.signatures import Location, SignatureTable
 from curate.timeparse import us_to_iso
@@ -28,9 +29,10 @@ def exact_edges(records: np.ndarray) -> np.ndarray:
     """Every copy of a text linked to the copy with the smallest vertex; ``records`` are
     ``EXACT_RECORD``s. The survivor is picked later, from the component's ranks."""
     r = np.sort(records, order=("key", "vertex"))
-    first = np.concatenate(([True], r["key"][1:] != r["key"][:-1])) if len(r) else np.ones(0, bool)
-    head = r["vertex"][np.maximum.accumulate(np.where(first, np.arange(len(r)), 0))]
-    return np.stack((r["vertex"][~first], head[~first]), axis=1)
+    starts, sizes = runs(r["key"])
+    head = np.repeat(r["vertex"][starts], sizes)
+    copy = r["vertex"] != head
+    return np.stack((r["vertex"][copy], head[copy]), axis=1)
 
 
 def band_pairs(records: np.ndarray, max_bucket: int) -> np.ndarray:
