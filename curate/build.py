@@ -176,6 +176,7 @@ def _build(cfg: BuildConfig, files: list[str], out_dir: str, beam_args, overwrit
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from curate.memory import trimming
     from pipelines.build import BuildCorpus, BuildPlan
 
     prepare_output(out_dir, overwrite)
@@ -190,7 +191,7 @@ def _build(cfg: BuildConfig, files: list[str], out_dir: str, beam_args, overwrit
     )
     args = list(beam_args) if beam_args else default_beam_args()
     options = PipelineOptions(args)
-    with beam.Pipeline(options=options) as p:
+    with trimming(), beam.Pipeline(options=options) as p:
         _ = p | "BuildCorpus" >> BuildCorpus(plan)
     with FileSystems.open(join(out_dir, "stats.json")) as f:
         return json.loads(f.read())

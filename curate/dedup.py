@@ -15,13 +15,15 @@ work directory's document tables (``curate.signatures``), read only for a cluste
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.components import runs
-from curate.schema import SORT_LAST
-from curate.signatures import Location, SignatureTable
+from curate.schema import SORT_LAST, vertex_file
+from curate.signatures import DOCUMENT_COLUMNS, SignatureTables
 from curate.timeparse import us_to_iso
 
 
@@ -67,66 +69,83 @@ def band_pairs(records: np.ndarray, max_bucket: int) -> np.ndarray:
     return np.unique(np.concatenate(out), axis=0)
 
 
-def locate(labels: np.ndarray, table: SignatureTable) -> Iterator[tuple[int, Location]]:
-    """``(vertex, component)`` labels of one input file's documents to (component, where the
-    document lives)."""
-    where = table.locations(labels[:, 0].tolist())
-    yield from zip(labels[:, 1].tolist(), where, strict=True)
+def cluster_members(labels: np.ndarray, tables: SignatureTables) -> pa.Table:
+    """``(vertex, component)`` labels to their documents' rows (``DOCUMENT_COLUMNS`` and
+    ``component``), read from the document tables one input file at a time and sorted by
+    component, then rank: the first row of each component survives, whatever vertex names it."""
+    labels = np.unique(labels, axis=0)
+    files = vertex_file(labels[:, 0])
+    parts = []
+    for f in np.unique(files).tolist():
+        mine = labels[files == f]
+        rows = tables[f].documents(mine[:, 0])
+        parts.append(rows.append_column("component", pa.array(mine[:, 1], pa.int64())))
+    if not parts:
+        return pa.table({c: [] for c in (*DOCUMENT_COLUMNS, "component")})
+    members = pa.concat_tables(parts)
+    order = [(c, "ascending") for c in ("component", "ts_key", "doc_id", "origin")]
+    return members.take(pc.sort_indices(members, order))
 
 
-def survivor_and_members(infos: Iterable[Location]) -> tuple[Location, list[Location]]:
-    """One component's locations: the earliest copy (smallest rank) survives, whatever vertex
-    names the component."""
-    survivor, *members = sorted(set(infos), key=lambda i: i.node)
-    return survivor, members
-
-
-def removal_records(
-    survivor: Location,
-    members: list[tuple[Location, float]],
+def removals(
+    members: pa.Table,
     files: list[str],
     flag_leakage: bool = False,
+    similarities: Callable[[list[tuple[int, int]]], Iterable] | None = None,
 ) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter]:
-    """Drops per partition, ``rejected/`` rows and counts for one component. A drop is
-    ``(run, row)``; with ``flag_leakage`` a copy in another split is kept and flagged instead:
-    ``(run, row, kept_id)``."""
-    drops: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    """Drops per partition, ``rejected/`` rows and counts for sorted ``cluster_members``.
+    A partition's drops are ``(run, rows)``, one int64 array of rows per run (a path per
+    removed document was most of the shuffle to the shard writers); with ``flag_leakage`` a
+    copy in another split is kept and flagged instead: ``(run, row, kept_id)``.
+    ``similarities`` scores (survivor, member) vertex pairs that are not exact copies
+    (near-dedup); without it every member is an exact copy."""
+    m = members.to_pydict()
+    starts, sizes = runs(members.column("component").to_numpy())
+    clusters = [range(s, s + n) for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)]
+    key, vertex = m["key"], m["vertex"]
+    near = [(vertex[c[0]], vertex[i]) for c in clusters for i in c[1:] if key[i] != key[c[0]]]
+    scores = dict(similarities(near)) if near and similarities is not None else {}
+    dropped: dict[tuple[str, str], dict[str, list[int]]] = {}
+    flagged: dict[tuple[str, str], list[tuple]] = {}
     rows: list[dict] = []
     counts: Counter = Counter()
-    kept_split = survivor.partition[0]
-    for info, similarity in sorted(members, key=lambda m: m[0].node):
-        exact = info.key == survivor.key
-        kind = "exact" if exact else "near"
-        split = info.partition[0]
-        if flag_leakage and split != kept_split:
-            drops.setdefault(info.partition, []).append((info.run, info.row, survivor.node[1]))
-            counts[f"duplicates.leakage_flagged.{kept_split}->{split}"] += 1
-            continue
-        drops.setdefault(info.partition, []).append((info.run, info.row))
-        counts[f"duplicates.{kind}"] += 1
-        if split == kept_split:
-            counts[f"duplicates.within_split.{split}"] += 1
-        else:
-            counts[f"duplicates.leakage.{kept_split}->{split}"] += 1
-        ts, doc_id, origin = info.node
-        file_idx, _, pos = origin.partition(":")
-        rows.append(
-            {
-                "id": doc_id,
-                "file": files[int(file_idx)],
-                "position": int(pos),
-                "reason": f"dedup.{kind}_duplicate",
-                "timestamp": _iso(ts),
-                "split": split,
-                "period": info.partition[1],
-                "kept_id": survivor.node[1],
-                "kept_split": kept_split,
-                "kept_timestamp": None
-                if survivor.node[0] == SORT_LAST
-                else us_to_iso(survivor.node[0]),
-                "similarity": 1.0 if exact else round(similarity, 4),
-            }
-        )
+    for cluster in clusters:
+        s = cluster[0]
+        kept_split, kept_id = m["split"][s], m["doc_id"][s]
+        for i in cluster[1:]:
+            split, part = m["split"][i], (m["split"][i], m["period"][i])
+            if flag_leakage and split != kept_split:
+                flagged.setdefault(part, []).append((m["run"][i], m["row"][i], kept_id))
+                counts[f"duplicates.leakage_flagged.{kept_split}->{split}"] += 1
+                continue
+            dropped.setdefault(part, {}).setdefault(m["run"][i], []).append(m["row"][i])
+            kind = "exact" if key[i] == key[s] else "near"
+            counts[f"duplicates.{kind}"] += 1
+            if split == kept_split:
+                counts[f"duplicates.within_split.{split}"] += 1
+            else:
+                counts[f"duplicates.leakage.{kept_split}->{split}"] += 1
+            file_idx, _, pos = m["origin"][i].partition(":")
+            rows.append(
+                {
+                    "id": m["doc_id"][i],
+                    "file": files[int(file_idx)],
+                    "position": int(pos),
+                    "reason": f"dedup.{kind}_duplicate",
+                    "timestamp": _iso(m["ts_key"][i]),
+                    "split": split,
+                    "period": part[1],
+                    "kept_id": kept_id,
+                    "kept_split": kept_split,
+                    "kept_timestamp": _iso(m["ts_key"][s]),
+                    "similarity": round(scores.get((vertex[s], vertex[i]), 1.0), 4),
+                }
+            )
+    drops = {
+        part: [(run, np.asarray(r, np.int64)) for run, r in sorted(dropped.get(part, {}).items())]
+        + flagged.get(part, [])
+        for part in sorted(dropped.keys() | flagged.keys())
+    }
     return drops, rows, counts
 
 

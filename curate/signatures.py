@@ -11,7 +11,7 @@ shingle set or document id is ever copied into a shuffle.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,10 +22,10 @@ from apache_beam.io.filesystems import FileSystems
 from curate.fileio import AtomicWriter, join
 from curate.minhash import estimated_jaccard, set_jaccard
 from curate.perceptual import KIND, hash_similarity
-from curate.schema import origin_key
+from curate.schema import origin_key, vertex_file
 
 Node = tuple[int, str, str]  # (timestamp key, id, origin sort key)
-Pair = tuple[Node, Node]
+DOCUMENT_COLUMNS = ("vertex", "ts_key", "doc_id", "origin", "split", "period", "run", "row", "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,18 +182,16 @@ class SignatureTable:
         order = np.argsort(self._vertices, kind="stable")
         return self._vertices[order], order
 
-    def row_of(self, vertex: int) -> int:
+    def rows(self, vertices: np.ndarray) -> np.ndarray:
+        """The rows of ``vertices`` (an int64 array), found by binary search."""
         ordered, rows = self._by_vertex
-        i = int(np.searchsorted(ordered, vertex))
-        if i == len(ordered) or ordered[i] != vertex:
-            raise KeyError(f"vertex {vertex} is not in this signature table")
-        return int(rows[i])
+        i = np.minimum(np.searchsorted(ordered, vertices), max(len(ordered) - 1, 0))
+        if len(vertices) and (not len(ordered) or (ordered[i] != vertices).any()):
+            raise KeyError(f"vertices {vertices} are not all in this signature table")
+        return rows[i]
 
     def vertex(self, row: int) -> int:
         return int(self._vertices[row])
-
-    def signature(self, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
-        return self.signature_at(self.row_of(origin_key(node[2])))
 
     def signature_at(self, row: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The MinHash signature and, when kept, the sorted distinct shingle hashes."""
@@ -202,22 +200,10 @@ class SignatureTable:
         offsets, values = self._shingles
         return self._sigs[row], values[offsets[row] : offsets[row + 1]]
 
-    def locations(self, vertices: list[int]) -> list[Location]:
-        """Where the documents ``vertices`` live: only their rows are read."""
-        rows = pa.array([self.row_of(v) for v in vertices], pa.int64())
-        cols = ("ts_key", "doc_id", "origin", "split", "period", "run", "row", "key")
-        ts, ids, origins, splits, periods, runs, at, keys = (
-            self._table.column(c).take(rows).to_pylist() for c in cols
-        )
-        return [
-            Location((t, i, o), (s, p), r, w, k)
-            for t, i, o, s, p, r, w, k in zip(
-                ts, ids, origins, splits, periods, runs, at, keys, strict=True
-            )
-        ]
-
-    def location(self, vertex: int) -> Location:
-        return self.locations([vertex])[0]
+    def documents(self, vertices: np.ndarray) -> pa.Table:
+        """Where the documents ``vertices`` live and how they rank (``DOCUMENT_COLUMNS``):
+        only their rows are read."""
+        return self._table.select(DOCUMENT_COLUMNS).take(self.rows(vertices))
 
 
 class SignatureTables:
@@ -241,10 +227,6 @@ class SignatureTables:
         self._open[file_idx] = table
         return table
 
-    def similarity(self, a: Node, b: Node) -> float:
-        table_a, table_b = self[file_of(a)], self[file_of(b)]
-        return _similarity(table_a.kind, table_a.signature(a), table_b.signature(b))
-
     def vertex(self, ref: int) -> int:
         return self[ref_file(ref)].vertex(ref_row(ref))
 
@@ -253,10 +235,14 @@ class SignatureTables:
         sig_a = table_a.signature_at(ref_row(a))
         return _similarity(table_a.kind, sig_a, table_b.signature_at(ref_row(b)))
 
-    def similarities(self, pairs: Iterable[Pair]) -> Iterator[tuple[Pair, float]]:
-        """Each pair's similarity, visiting the other sides' files one after another."""
-        for pair in sorted(set(pairs), key=lambda p: (file_of(p[1]), p)):
-            yield pair, self.similarity(*pair)
+    def similarities(self, pairs: list[tuple[int, int]]) -> Iterator[tuple[tuple[int, int], float]]:
+        """Each pair of vertices with its similarity, visiting the second sides' files one
+        after another."""
+        for a, b in sorted(set(pairs), key=lambda p: (vertex_file(p[1]), p)):
+            table_a, table_b = self[vertex_file(a)], self[vertex_file(b)]
+            sig_a = table_a.signature_at(int(table_a.rows(np.array([a]))[0]))
+            sig_b = table_b.signature_at(int(table_b.rows(np.array([b]))[0]))
+            yield (a, b), _similarity(table_a.kind, sig_a, sig_b)
 
 
 def _similarity(kind: bytes, a: tuple, b: tuple) -> float:

@@ -18,18 +18,13 @@ from apache_beam.metrics import Metrics
 
 from curate.components import as_edges, by_bucket, large_star, small_star, star_labels, symmetric
 from curate.config import BuildConfig
-from curate.dedup import (
-    band_pairs,
-    exact_edges,
-    locate,
-    removal_records,
-    survivor_and_members,
-)
+from curate.dedup import band_pairs, cluster_members, exact_edges, removals
 from curate.fileio import delete_tree, join, write_jsonl
 from curate.lines import repeated_units
+from curate.memory import release_unused
 from curate.process import FileProcessor, scan_units
 from curate.report import build_manifest, build_stats, write_reports
-from curate.schema import shard_schema, vertex_file
+from curate.schema import shard_schema
 from curate.shards import merge_partition
 from curate.signatures import SignatureTables, read_band_slice, ref_file
 from filters.registry import build_filters, signal_names
@@ -72,6 +67,7 @@ class _ProcessFiles(beam.DoFn):
         yield pvalue.TaggedOutput("counts", res.counts)
         for info in res.record_files:
             yield pvalue.TaggedOutput("records", info)
+        release_unused()  # a bundle can hold many files: trim after each
 
 
 class _ScanUnits(beam.DoFn):
@@ -146,6 +142,7 @@ class _BandCandidates(beam.DoFn):
         files = ref_file(pairs[:, 0])
         for f in np.unique(files).tolist():
             yield f, pairs[files == f]
+        release_unused()
 
 
 class _VerifyPairs(beam.DoFn):
@@ -174,26 +171,13 @@ class _VerifyPairs(beam.DoFn):
         if len(pairs):
             yield as_edges([(vertex(a), vertex(b)) for a, b in pairs.tolist()])
         yield pvalue.TaggedOutput("counts", counts)
-
-
-class _Locate(beam.DoFn):
-    """Where each clustered document of one input file lives, from its signature table."""
-
-    def __init__(self, work_dir: str):
-        self.work_dir = work_dir
-
-    def setup(self):
-        self.tables = SignatureTables(self.work_dir)
-
-    def process(self, item):
-        file_idx, arrays = item
-        yield from locate(np.concatenate(list(arrays)), self.tables[file_idx])
+        release_unused()
 
 
 class _Components(beam.PTransform):
-    """Edge arrays to (input file, [(vertex, component)]) arrays for every vertex with an edge,
-    by unrolled star rounds over buckets of source vertices; a component is named by its
-    smallest vertex."""
+    """Edge arrays to (bucket of components, [(vertex, component)]) arrays for every vertex
+    with an edge, by unrolled star rounds over buckets of source vertices; a component is
+    named by its smallest vertex."""
 
     def __init__(self, rounds: int, buckets: int):
         super().__init__()
@@ -206,6 +190,9 @@ class _Components(beam.PTransform):
         def step(star):
             return lambda _, arrays: by_bucket(star(np.concatenate(list(arrays))), n)
 
+        def labels(_, arrays):
+            return _labels(np.concatenate(list(arrays)), n)
+
         edges = edges | "Symmetric" >> beam.FlatMap(lambda e: by_bucket(symmetric(e), n))
         for r in range(self.rounds):
             edges = (
@@ -215,28 +202,25 @@ class _Components(beam.PTransform):
                 | f"GroupS{r}" >> beam.GroupByKey()
                 | f"SmallStar{r}" >> beam.FlatMapTuple(step(small_star))
             )
-        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(_labels)
+        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(labels)
 
 
-def _labels(_, arrays):
-    """One bucket's (vertex, component) labels, split by the vertices' input file."""
+def _labels(edges: np.ndarray, buckets: int):
+    """One bucket's (vertex, component) labels, split by the components' bucket."""
     try:
-        labels = star_labels(np.concatenate(list(arrays)))
+        labels = star_labels(edges)
     except RuntimeError:
         raise RuntimeError(
             "duplicate clusters did not converge; raise cc_rounds (dedup.near or "
             "dedup.perceptual) and rebuild"
         ) from None
-    files = vertex_file(labels[:, 0])
-    for f in np.unique(files).tolist():
-        yield f, labels[files == f]
+    yield from by_bucket(labels[:, ::-1], buckets)  # as (component, vertex) rows
 
 
 class _RemoveDuplicates(beam.DoFn):
-    """One bucket of components, as (component, where a member lives) records: each
-    component's survivor picked, the members' similarity to it read from the signature tables
-    (near-dedup), rejected rows written, drops and counts emitted. One shuffle of locations
-    from the components to the drops."""
+    """One bucket of components: their members read from the document tables, each
+    component's survivor picked, the others' similarity to it read (near-dedup), rejected rows
+    written, drops and counts emitted."""
 
     def __init__(self, plan: BuildPlan):
         self.plan = plan
@@ -244,25 +228,14 @@ class _RemoveDuplicates(beam.DoFn):
     def setup(self):
         cfg = self.plan.config()
         self.flag = cfg.temporal.cross_split_duplicates == "flag"
-        self.tables = SignatureTables(self.plan.work_dir) if cfg.dedup.fuzzy() else None
+        self.tables = SignatureTables(self.plan.work_dir)
+        self.similarities = self.tables.similarities if cfg.dedup.fuzzy() else None
 
     def process(self, item):
-        bucket, located = item
-        comps: dict[int, list] = {}
-        for component, info in located:
-            comps.setdefault(component, []).append(info)
-        picked = sorted(map(survivor_and_members, comps.values()), key=lambda c: c[0].node)
-        scores = self._similarities(picked)
-        drops: dict = {}
-        rows: list[dict] = []
-        counts: Counter = Counter()
-        for survivor, members in picked:
-            scored = [(m, scores.get((survivor.node, m.node), 1.0)) for m in members]
-            d, r, c = removal_records(survivor, scored, self.plan.files, self.flag)
-            for part, runs in d.items():
-                drops.setdefault(part, []).extend(runs)
-            rows.extend(r)
-            counts.update(c)
+        bucket, arrays = item
+        labels = np.concatenate(list(arrays))[:, ::-1]  # (vertex, component)
+        members = cluster_members(labels, self.tables)
+        drops, rows, counts = removals(members, self.plan.files, self.flag, self.similarities)
         yield from sorted(drops.items())
         if rows:
             path = join(self.plan.config().output.dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
@@ -271,13 +244,7 @@ class _RemoveDuplicates(beam.DoFn):
                 "records", {"path": path, "kind": "rejected", "records": len(rows), **info}
             )
         yield pvalue.TaggedOutput("counts", counts)
-
-    def _similarities(self, picked: list) -> dict:
-        """Similarity to the survivor of every member that is not an exact copy of it."""
-        if self.tables is None:
-            return {}
-        pairs = [(s.node, m.node) for s, ms in picked for m in ms if m.key != s.key]
-        return dict(self.tables.similarities(pairs))
+        release_unused()
 
 
 class _Deduplicate(beam.PTransform):
@@ -315,16 +282,9 @@ class _Deduplicate(beam.PTransform):
             edge_sets.append(verified.edges)
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
         buckets = cfg.dedup.buckets
-        labels = edges | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets)
-        located = (  # every clustered document's location is in its input file's table
-            labels
-            | "GroupByInputFile" >> beam.GroupByKey()
-            | "Locate" >> beam.ParDo(_Locate(plan.work_dir))
-        )
         removed = (
-            located
-            | "ByBucket"
-            >> beam.MapTuple(lambda component, info: (component % buckets, (component, info)))
+            edges
+            | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets)
             | "GroupBuckets" >> beam.GroupByKey()
             | "Remove"
             >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs("counts", "records", main="drops")
@@ -351,12 +311,12 @@ class _WritePartition(beam.DoFn):
         (split, period), grouped = item
         drops: dict[str, set[int]] = {}
         flags: dict[str, dict[int, str]] = {}
-        for rows in grouped["drops"]:
-            for run, row, *kept in rows:
-                if kept:  # a cross-split copy kept with a flag
-                    flags.setdefault(run, {})[row] = kept[0]
+        for entries in grouped["drops"]:
+            for run, rows, *kept in entries:
+                if kept:  # a cross-split copy kept with a flag: rows is its row
+                    flags.setdefault(run, {})[rows] = kept[0]
                 else:
-                    drops.setdefault(run, set()).add(row)
+                    drops.setdefault(run, set()).update(rows.tolist())
         yield from merge_partition(
             split,
             period,
@@ -369,6 +329,7 @@ class _WritePartition(beam.DoFn):
             self.cfg.output.shard_image_bytes,
             flags,
         )
+        release_unused()
 
 
 class SumCounts(beam.CombineFn):

@@ -17,10 +17,16 @@ from curate.components import (
     star_labels,
     symmetric,
 )
-from curate.dedup import band_pairs, exact_edges, removal_records, survivor_and_members
+from curate.dedup import band_pairs, cluster_members, exact_edges, removals
 from curate.process import dedup_key
 from curate.schema import SORT_LAST
-from curate.signatures import Location, exact_records
+from curate.signatures import (
+    Location,
+    SignatureTables,
+    exact_records,
+    signature_path,
+    write_signature_table,
+)
 
 
 def components(edges: Iterable[tuple[int, int]], buckets: int = 3, rounds: int = 64) -> dict:
@@ -42,46 +48,45 @@ def components(edges: Iterable[tuple[int, int]], buckets: int = 3, rounds: int =
 def _locations():
     k1, k2 = dedup_key("same text"), dedup_key("other text")
     return [
-        Location((300, "c", "0:3"), ("test", "2022-Q3"), "r2", 0, k1),
-        Location((100, "b", "1:7"), ("train", "2019-Q1"), "r1", 4, k1),
-        Location((100, "a", "2:1"), ("train", "2019-Q1"), "r3", 2, k1),  # same time: "a" wins
-        Location((SORT_LAST, "0", "0:9"), ("train", "undated"), "r4", 0, k1),  # undated last
-        Location((500, "z", "0:1"), ("val", "2022-Q1"), "r2", 1, k2),
+        Location((300, "c", "00000000:000000000003"), ("test", "2022-Q3"), "r2", 0, k1),
+        Location((100, "b", "00000001:000000000007"), ("train", "2019-Q1"), "r1", 4, k1),
+        Location((100, "a", "00000002:000000000001"), ("train", "2019-Q1"), "r3", 2, k1),
+        Location((SORT_LAST, "0", "00000000:000000000009"), ("train", "undated"), "r4", 0, k1),
+        Location((500, "z", "00000000:000000000001"), ("val", "2022-Q1"), "r2", 1, k2),
     ]
 
 
-def _resolve(locations):
-    """As the build: exact records to edges, components named by their smallest vertex, the
-    survivor picked by rank."""
+def _resolve(locations, work: str):
+    """As the build: one document table per input file, exact records to edges, components
+    named by their smallest vertex, members read back from the tables and the survivor picked
+    by rank. "a" and "b" share a time: "a" wins; the undated copy sorts last."""
+    for f in range(3):
+        mine = [loc for loc in locations if loc.node[2].startswith(f"{f:08d}:")]
+        write_signature_table(signature_path(work, f), mine)
     records = exact_records([loc.key for loc in locations], [loc.vertex for loc in locations])
-    labels = components(exact_edges(records).tolist())
-    comps: dict = {}
-    for loc in locations:
-        if loc.vertex in labels:
-            comps.setdefault(labels[loc.vertex], []).append(loc)
-    out = []
-    for group in comps.values():
-        survivor, members = survivor_and_members(group)
-        out.append(removal_records(survivor, [(m, 1.0) for m in members], ["f0", "f1", "f2"]))
-    return sorted(out, key=lambda r: r[1][0]["id"])
+    labels = np.array(sorted(components(exact_edges(records).tolist()).items()), np.int64)
+    members = cluster_members(labels, SignatureTables(work))
+    drops, rows, counts = removals(members, ["f0", "f1", "f2"])
+    drops = {part: [(run, r.tolist()) for run, r in entries] for part, entries in drops.items()}
+    return drops, rows, counts
 
 
-def test_survivor_is_earliest_then_id_whatever_the_order():
+def test_survivor_is_earliest_then_id_whatever_the_order(tmp_path):
     expected = None
     for seed in range(20):
         locations = _locations()
         random.Random(seed).shuffle(locations)
-        got = _resolve(locations)
+        got = _resolve(locations, str(tmp_path / str(seed)))
         expected = expected or got
         assert got == expected
-    ((drops, rows, counts),) = expected
+    drops, rows, counts = expected
     assert {r["id"] for r in rows} == {"b", "c", "0"}
     assert {r["kept_id"] for r in rows} == {"a"}
     assert all(r["reason"] == "dedup.exact_duplicate" and r["similarity"] == 1.0 for r in rows)
     assert counts["duplicates.exact"] == 3
     assert counts["duplicates.leakage.train->test"] == 1
     assert counts["duplicates.within_split.train"] == 2
-    assert drops[("train", "2019-Q1")] == [("r1", 4)]
+    assert drops[("train", "2019-Q1")] == [("r1", [4])]
     assert next(r for r in rows if r["id"] == "c")["file"] == "f0"
 
 
@@ -135,13 +140,7 @@ def test_signature_tables_answer_pairs_across_files(tmp_path):
     """Pairs read from two files' tables: exact Jaccard when shingles are kept, else the
     estimate; a pair reported by several bands is answered once; locations round-trip."""
     from curate.minhash import LSHParams, shingle_hashes
-    from curate.signatures import (
-        Location,
-        SignatureTables,
-        ref_of,
-        signature_path,
-        write_signature_table,
-    )
+    from curate.signatures import ref_of
 
     lsh = LSHParams(num_perm=64)
     texts = {
@@ -158,15 +157,17 @@ def test_signature_tables_answer_pairs_across_files(tmp_path):
                 signature_path(work, i), [loc], [lsh.signature(text)], shingles, 64
             )
         tables = SignatureTables(work, max_open=1)  # evicts and reopens
-        u, v = texts
+        u, v = (1, (1 << 40) | 4)  # the documents' vertices
         got = list(tables.similarities([(u, v), (u, v)]))
         assert [p for p, _ in got] == [(u, v)]
         expected = 5 / 7 if keep else None  # 6 shingles each, 5 shared
-        sigs = [tables[i].signature(n)[0] for i, n in enumerate(texts)]
+        sigs = [tables[i].signature_at(0)[0] for i in (0, 1)]
         estimate = float(np.count_nonzero(sigs[0] == sigs[1])) / 64
         assert got[0][1] == (expected if keep else estimate)
-        loc_v = Location(v, ("train", "2020-Q1"), "run1", 8, bytes(16))
-        assert tables[1].location(loc_v.vertex) == loc_v
+        row = tables[1].documents(np.array([v])).to_pylist()[0]
+        assert (row["doc_id"], row["run"], row["row"], row["split"]) == ("b", "run1", 8, "train")
+        with pytest.raises(KeyError):
+            tables[1].documents(np.array([u]))
         # the compact handles band records carry resolve to the documents' vertices and answer
         assert [tables.vertex(ref_of(i, 0)) for i in (0, 1)] == [(0 << 40) | 1, (1 << 40) | 4]
         assert tables.ref_similarity(ref_of(0, 0), ref_of(1, 0)) == got[0][1]
