@@ -216,6 +216,7 @@ class FileProcessor:
         if perceptual is not None:
             self.lsh = PerceptualParams(perceptual.max_distance)
         self.keep_shingles = near is not None and near.verify == "true"
+        self.dedup = cfg.dedup.exact or self.lsh is not None  # documents need a table
 
     def process(
         self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None
@@ -261,13 +262,12 @@ class FileProcessor:
             chunk = kept[i : i + size]
             spill.add(chunk, self._tokenize(chunk))
         spill.flush()
-        if self.cfg.dedup.exact or self.lsh is not None:
+        if self.dedup:
             spill.write_tables(file_idx)
         for sink in (quarantine, rejected):
             info = sink.close()
             if info:
                 res.record_files.append(info)
-        pa.default_memory_pool().release_unused()  # hand this file's buffers back to the OS
         return res
 
     def _tokenize(self, docs: list[Document]) -> list[np.ndarray]:
@@ -384,6 +384,8 @@ class _Spill:
             writer.write_table(table, max_chunksize=RUN_BATCH_ROWS)
         w.commit()
         self.res.runs.append((part, path))
+        if not proc.dedup:
+            return
         lsh = proc.lsh
         if lsh is not None:
             sigs, shingles = lsh.sign_documents([d for d, _ in items])

@@ -200,5 +200,4 @@ def merge_partition(
         seg_ts.append(ts)
     emit()
     sink.close_shard()
-    pa.default_memory_pool().release_unused()
     return sink.infos

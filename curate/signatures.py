@@ -235,14 +235,16 @@ class SignatureTables:
         sig_a = table_a.signature_at(ref_row(a))
         return _similarity(table_a.kind, sig_a, table_b.signature_at(ref_row(b)))
 
+    def ref(self, vertex: int) -> int:
+        """The compact handle (``ref_of``) of a document known by its vertex."""
+        file_idx = int(vertex_file(vertex))
+        return ref_of(file_idx, int(self[file_idx].rows(np.array([vertex]))[0]))
+
     def similarities(self, pairs: list[tuple[int, int]]) -> Iterator[tuple[tuple[int, int], float]]:
         """Each pair of vertices with its similarity, visiting the second sides' files one
         after another."""
         for a, b in sorted(set(pairs), key=lambda p: (vertex_file(p[1]), p)):
-            table_a, table_b = self[vertex_file(a)], self[vertex_file(b)]
-            sig_a = table_a.signature_at(int(table_a.rows(np.array([a]))[0]))
-            sig_b = table_b.signature_at(int(table_b.rows(np.array([b]))[0]))
-            yield (a, b), _similarity(table_a.kind, sig_a, sig_b)
+            yield (a, b), self.ref_similarity(self.ref(a), self.ref(b))
 
 
 def _similarity(kind: bytes, a: tuple, b: tuple) -> float:
