@@ -1,4 +1,6 @@
-"""Driver side of a build: prepare the output, plan the work, run the Beam pipeline."""
+"""Driver side of a build: check the inputs and the output directory, plan the work, run the
+Beam pipeline into a staging folder, check what it wrote and publish it (``curate.output_dir``).
+"""
 
 from __future__ import annotations
 
@@ -11,107 +13,48 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from curate.config import BuildConfig
+from curate.errors import BuildError, describe_failure
 from curate.fileio import delete_tree, join, write_bytes
+from curate.inputs import InputError, InputFile, check_unchanged, expand_inputs
+from curate.lease import LEASE, Lease, LeaseError
+from curate.output_dir import (
+    STAGING,
+    OutputError,
+    any_inside,
+    check_output_dir,
+    check_written,
+    clear_leftovers,
+    overlapping,
+    publish,
+)
 from curate.process import sample_texts
 from tokenization.bpe import Encoder, TokenizerError, load_tokenizer, train_bpe
 
-
-class BuildError(RuntimeError):
-    pass
+__all__ = ["LEASE", "BuildError", "expand_inputs", "run_build"]
 
 
-def expand_inputs(patterns: Sequence[str]) -> list[str]:
-    """Sorted, de-duplicated file list; a pattern that matches nothing is an error."""
-    files: set[str] = set()
-    for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
-        found = [m.path for m in result.metadata_list]
-        if not found:
-            raise BuildError(f"input pattern {pattern!r} matches no file")
-        files.update(found)
-    return sorted(files)
+# what a refused or failed build raises, each with a message for the person who ran it
+BUILD_ERRORS = (BuildError, InputError, LeaseError, OutputError, TokenizerError)
 
 
-LEASE = ".building"
-
-
-def take_lease(out_dir: str) -> str:
-    """Mark ``out_dir`` as being built by this process, or refuse if another build is running
-    into it (its leftovers would otherwise be cleared under it). A lease whose process is gone
-    (a killed build on this host) is taken over; one from another host cannot be checked, so
-    the message says how to clear it. Returns the lease's path."""
-    import socket
-    import uuid
-
-    path = join(out_dir, LEASE)
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
-    body = json.dumps(me).encode()
-    if "://" not in out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                _refuse_unless_stale(path, out_dir)
-                continue
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-            return path
-    if FileSystems.exists(path):
-        _refuse_unless_stale(path, out_dir)
-    write_bytes(path, body)
-    with FileSystems.open(path) as f:
-        if json.loads(f.read())["token"] != me["token"]:
-            raise BuildError(f"another build took {out_dir} at the same moment")
-    return path
-
-
-def _refuse_unless_stale(path: str, out_dir: str) -> None:
-    import socket
-
-    try:
-        with FileSystems.open(path) as f:
-            holder = json.loads(f.read())
-    except (OSError, ValueError):
-        holder = {}
-    same_host = holder.get("host") == socket.gethostname()
-    if same_host and holder.get("pid") and not _alive(int(holder["pid"])):
-        FileSystems.delete([path])  # the build that held it was killed: take over
+def check_locations(cfg: BuildConfig, files: Sequence[InputFile]) -> None:
+    """The output and work directories must not hold, or lie inside, the inputs or each other:
+    a build would read its own output, or delete what it reads."""
+    out, work = cfg.output.dir, cfg.output.work_dir
+    paths = [f.path for f in files]
+    if "://" not in out:
+        hit = any_inside(paths, out)
+        if hit:
+            raise BuildError(f"input {hit} lies inside output.dir {out}: it would read its output")
+    if work is None or "://" in work:
         return
-    where = f"process {holder.get('pid')} on {holder.get('host')}" if holder else "unknown"
-    raise BuildError(
-        f"another build is running into {out_dir} ({where}); wait for it, or if it is no longer "
-        f"running, delete {path}"
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def release_lease(path: str) -> None:
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-
-
-def prepare_output(out_dir: str, overwrite: bool) -> None:
-    """Refuse to clobber a finished corpus; clear what a crashed build left behind."""
-    if FileSystems.exists(join(out_dir, "manifest.json")) and not overwrite:
-        raise BuildError(
-            f"{out_dir} already holds a finished corpus (manifest.json); "
-            "pass --overwrite to rebuild"
-        )
-    for name in ("manifest.json", "stats.json", "DATACARD.md", "tokenizer.json"):
-        path = join(out_dir, name)
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-    for sub in ("tokens", "rejected", "quarantine", "_work"):
-        delete_tree(join(out_dir, sub))
+    if "://" not in out and overlapping(work, out):
+        raise BuildError(f"output.work_dir {work} is, holds or lies inside output.dir {out}")
+    for folder in sorted({os.path.dirname(p) for p in paths if "://" not in p}):
+        if overlapping(work, folder):
+            raise BuildError(
+                f"output.work_dir {work} is, holds or lies inside the input folder {folder}"
+            )
 
 
 def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str, Any]]:
@@ -162,36 +105,64 @@ def run_build(
     cfg: BuildConfig, beam_args: Sequence[str] | None = None, overwrite: bool = False
 ) -> dict:
     """Build the corpus described by ``cfg``; returns the stats written to stats.json. One
-    build at a time per output directory (``take_lease``)."""
+    build at a time per output directory (``Lease``); the old corpus, if any, is replaced
+    only once the new one is complete and checked."""
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
-    lease = take_lease(out_dir)
-    try:
-        return _build(cfg, files, out_dir, beam_args, overwrite)
-    finally:
-        release_lease(lease)
+    check_locations(cfg, files)
+    with Lease(out_dir) as lease:
+        check_output_dir(out_dir, overwrite)
+        clear_leftovers(out_dir)
+        stage = join(out_dir, STAGING + lease.token)
+        work = (
+            join(cfg.output.work_dir, f"curate-work-{lease.token}") if cfg.output.work_dir else None
+        )
+        try:
+            try:
+                stats, manifest = _build(cfg, files, stage, work or join(stage, "_work"), beam_args)
+            except (BuildError, TokenizerError, KeyboardInterrupt):
+                raise
+            except Exception as e:  # a worker's error, as the runner reports it
+                raise BuildError(describe_failure(e)) from e
+            if stats["input_records"] == 0:
+                raise BuildError(
+                    f"the inputs ({len(files)} files) hold no record: nothing was built"
+                )
+            check_written(stage, manifest)
+            check_unchanged(files)
+            publish(stage, out_dir, lease.token)
+        finally:
+            delete_tree(stage)
+            if work is not None:
+                delete_tree(work)
+    return stats
 
 
-def _build(cfg: BuildConfig, files: list[str], out_dir: str, beam_args, overwrite: bool) -> dict:
+def _build(
+    cfg: BuildConfig, files: list[InputFile], stage: str, work_dir: str, beam_args
+) -> tuple[dict, dict]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from curate.memory import trimming
     from pipelines.build import BuildCorpus, BuildPlan
 
-    prepare_output(out_dir, overwrite)
-    tok_json, tok_info = prepare_tokenizer(cfg, files)
-    write_bytes(join(out_dir, "tokenizer.json"), tok_json.encode())
+    paths = [f.path for f in files]
+    tok_json, tok_info = prepare_tokenizer(cfg, paths)
+    write_bytes(join(stage, "tokenizer.json"), tok_json.encode())
     plan = BuildPlan(
         config_json=cfg.model_dump_json(),
-        files=tuple(files),
+        files=tuple(paths),
         tokenizer_json=tok_json,
         tokenizer_info=tok_info,
-        work_dir=cfg.output.work_dir or join(out_dir, "_work"),
+        work_dir=work_dir,
+        out_dir=stage,
     )
     args = list(beam_args) if beam_args else default_beam_args()
     options = PipelineOptions(args)
     with trimming(), beam.Pipeline(options=options) as p:
         _ = p | "BuildCorpus" >> BuildCorpus(plan)
-    with FileSystems.open(join(out_dir, "stats.json")) as f:
-        return json.loads(f.read())
+    with FileSystems.open(join(stage, "stats.json")) as f:
+        stats = json.loads(f.read())
+    with FileSystems.open(join(stage, "manifest.json")) as f:
+        return stats, json.loads(f.read())

@@ -81,7 +81,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     from tokenization.bpe import train_bpe
 
     cfg = load_config(args.config)
-    texts = sample_texts(cfg, expand_inputs(cfg.input.paths), args.sample_docs)
+    texts = sample_texts(cfg, [f.path for f in expand_inputs(cfg.input.paths)], args.sample_docs)
     tok = train_bpe(texts, args.vocab_size, cfg.tokenizer.eos_token)
     Path(args.out).write_text(tok.to_str())
     print(
@@ -181,14 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     # Beam warns on import that optional GCP client libraries are absent; they are not needed.
     logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
-    from curate.build import BuildError
+    from curate.build import BUILD_ERRORS
     from curate.config import ConfigError
-    from tokenization.bpe import TokenizerError
 
     try:
         return args.fn(args)
-    except (ConfigError, BuildError, TokenizerError) as e:
+    except (ConfigError, *BUILD_ERRORS) as e:
         print(f"curate: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, permission denied, a missing file: say which
+        if args.verbose:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"curate: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
 
 

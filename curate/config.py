@@ -38,29 +38,31 @@ class InputConfig(_Strict):
     default_source: str | None = None
     image_field: str = "image"  # bytes, a path relative to the input file, or {bytes, path}
     segments_field: str = "content"  # [{"text": ...} | {"image": path} | {"image_base64": ...}]
-    max_doc_bytes: int = Field(default=10_000_000, gt=0)
-    batch_size: int = Field(default=512, gt=0)
+    max_doc_bytes: int = Field(default=10_000_000, gt=0, le=2**31 - 1)  # Arrow string limit
+    batch_size: int = Field(default=512, gt=0, le=1_000_000)
 
 
 class NearDedupConfig(_Strict):
     threshold: float = Field(default=0.8, gt=0, lt=1)
     num_perm: int = Field(default=128, ge=16, le=1024)
     ngram: int = Field(default=5, ge=1, le=8)
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, le=2**32 - 1)
     candidate_threshold: float = Field(default=0.7, gt=0, lt=1)  # LSH bands x rows tuned here
     false_positive_weight: float = Field(default=0.1, ge=0, le=1)
     false_negative_weight: float = Field(default=0.9, ge=0, le=1)
     # keep a candidate pair only if its Jaccard >= threshold: exact on the shingle sets
     # ("true"), from the signatures ("estimated"), or keep every LSH candidate ("none")
     verify: Literal["true", "estimated", "none"] = "true"
-    max_bucket: int = Field(default=8, ge=2)  # larger buckets: star to the first, plus a chain
+    # larger buckets: star to the first, plus a chain
+    max_bucket: int = Field(default=8, ge=2, le=1_000_000)
     cc_rounds: int = Field(default=10, ge=1, le=64)
 
 
 class LineDedupConfig(_Strict):
     unit: Literal["line", "paragraph"] = "line"
-    min_chars: int = Field(default=20, ge=1)  # shorter units (after collapsing whitespace) stay
-    min_docs: int = Field(default=2, ge=2)  # a unit in this many documents is boilerplate
+    min_chars: int = Field(default=20, ge=1, le=1_000_000)  # shorter units stay
+    # a unit in this many documents is boilerplate
+    min_docs: int = Field(default=2, ge=2, le=2**31 - 1)
 
 
 class PerceptualDedupConfig(_Strict):
@@ -72,7 +74,7 @@ class PerceptualDedupConfig(_Strict):
     8 also finds most small crops and watermarks but checks ~70 pairs per image at 2,000."""
 
     max_distance: int = Field(default=4, ge=0, le=20)
-    max_bucket: int = Field(default=64, ge=2)
+    max_bucket: int = Field(default=64, ge=2, le=1_000_000)
     cc_rounds: int = Field(default=10, ge=1, le=64)
 
 
@@ -106,9 +108,9 @@ class DedupConfig(_Strict):
 
 
 class TokenizerTrainConfig(_Strict):
-    vocab_size: int = Field(default=32000, ge=300)
-    sample_docs: int = Field(default=10000, gt=0)
-    min_frequency: int = Field(default=2, ge=1)
+    vocab_size: int = Field(default=32000, ge=300, le=2**24)  # token ids are uint32
+    sample_docs: int = Field(default=10000, gt=0, le=100_000_000)
+    min_frequency: int = Field(default=2, ge=1, le=2**31 - 1)
 
 
 class TokenizerConfig(_Strict):
@@ -153,7 +155,7 @@ class HeldOutConfig(_Strict):
 
     fraction: float = Field(default=0.1, gt=0, lt=1)
     split: str = "heldout"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
     @field_validator("split")
     @classmethod
@@ -168,9 +170,9 @@ class WindowsConfig(_Strict):
     ``rolling``: train on the last ``train_periods`` periods only."""
 
     kind: Literal["next_k", "rolling"] = "next_k"
-    train_periods: int = Field(default=4, ge=1)
-    eval_periods: int = Field(default=1, ge=1)
-    step: int = Field(default=1, ge=1)
+    train_periods: int = Field(default=4, ge=1, le=100_000)
+    eval_periods: int = Field(default=1, ge=1, le=100_000)
+    step: int = Field(default=1, ge=1, le=100_000)
 
 
 class TemporalConfig(_Strict):
@@ -242,16 +244,16 @@ class TemporalConfig(_Strict):
 class ImageStoreConfig(_Strict):
     mode: Literal["original", "reencode"] = "original"
     format: Literal["JPEG", "WEBP", "PNG"] = "JPEG"
-    max_side: int = Field(default=512, ge=16)
+    max_side: int = Field(default=512, ge=16, le=65_535)
     quality: int = Field(default=90, ge=1, le=100)
 
 
 class ImagesConfig(_Strict):
-    max_bytes: int = Field(default=20_000_000, gt=0)
-    max_pixels: int = Field(default=89_478_485, gt=0)  # Pillow's default bomb limit
+    max_bytes: int = Field(default=20_000_000, gt=0, le=2**31 - 1)
+    max_pixels: int = Field(default=89_478_485, gt=0, le=2**32)  # Pillow's default bomb limit
     formats: tuple[str, ...] = FORMATS
     store: ImageStoreConfig = ImageStoreConfig()
-    max_images: int = Field(default=64, ge=1)  # per document (interleaved)
+    max_images: int = Field(default=64, ge=1, le=100_000)  # per document (interleaved)
 
     def limits(self):
         from curate.images import ImageLimits
@@ -265,13 +267,15 @@ class ImagesConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    dir: str
-    work_dir: str | None = None
-    shard_tokens: int = Field(default=50_000_000, gt=0)
-    shard_image_bytes: int = Field(default=1_000_000_000, gt=0)  # multimodal: image data per shard
-    rows_per_batch: int = Field(default=1024, gt=0)
+    dir: str = Field(min_length=1)
+    # where intermediate files go (default: inside the build's staging folder in ``dir``); a
+    # build creates and deletes only its own uniquely named subfolder here
+    work_dir: str | None = Field(default=None, min_length=1)
+    shard_tokens: int = Field(default=50_000_000, gt=0, le=2**31 - 1)
+    shard_image_bytes: int = Field(default=1_000_000_000, gt=0, le=2**40)  # image data per shard
+    rows_per_batch: int = Field(default=1024, gt=0, le=1_000_000)
     keep_text: bool = True
-    run_bytes: int = Field(default=64_000_000, gt=0)
+    run_bytes: int = Field(default=64_000_000, gt=0, le=2**40)
 
 
 class BuildConfig(_Strict):
@@ -379,13 +383,47 @@ def _resolve_paths(cfg: BuildConfig, base: Path) -> BuildConfig:
     return cfg.model_copy(update={"input": inp, "output": out, "tokenizer": tok})
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases (a few hundred bytes of nested aliases expand to
+    gigabytes: the "billion laughs") and without duplicate keys (the last would silently win)."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a curate config", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable: SafeLoader reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def load_config(path: str | Path, base_dir: Path | None = None) -> BuildConfig:
-    """Read YAML with ``yaml.safe_load``; relative paths resolve against ``base_dir`` (cwd)."""
+    """Read YAML (safe types only, no aliases, no duplicate keys); relative paths resolve
+    against ``base_dir`` (cwd)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config {path} is over {MAX_CONFIG_BYTES:,} bytes")
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)  # noqa: S506
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path} is not UTF-8: {e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config {path} is not valid YAML: {e}") from None
     return parse_config(data, base_dir or Path.cwd())

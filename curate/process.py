@@ -198,9 +198,10 @@ def scan_units(cfg: BuildConfig, file_idx: int, path: str) -> Iterator[tuple[int
 class FileProcessor:
     """Holds the parsed config, the screen and the tokenizer; built once per worker."""
 
-    def __init__(self, cfg: BuildConfig, tokenizer_json: str, work_dir: str):
+    def __init__(self, cfg: BuildConfig, tokenizer_json: str, work_dir: str, out_dir: str):
         self.cfg = cfg
         self.work_dir = work_dir
+        self.out_dir = out_dir
         self.screen = Screen(cfg)
         self.parser = self.screen.parser
         self.signals = self.screen.signals
@@ -221,7 +222,7 @@ class FileProcessor:
     def process(
         self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None
     ) -> FileResult:
-        out_dir = self.cfg.output.dir
+        out_dir = self.out_dir
         res = FileResult()
         quarantine = _RecordSink(
             join(out_dir, "quarantine", f"part-{file_idx:05d}.jsonl"), "quarantine"

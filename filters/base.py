@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from pydantic import Field
 
 from curate.schema import Document
+
+# parameter types with their range, checked when a config names the filter
+# (``filters.registry.build_filters``); other numbers must be finite and not negative
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 REGISTRY: dict[str, type[Filter]] = {}
 

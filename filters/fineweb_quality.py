@@ -17,18 +17,18 @@ from collections import Counter
 from dataclasses import dataclass
 
 from curate.schema import Document
-from filters.base import Decision, Filter
+from filters.base import Decision, Filter, Fraction
 from filters.c4 import TERMINAL
 from filters.words import document_words
 
 
 @dataclass
 class FineWebQuality(Filter):
-    max_line_punct_ratio: float = 0.12  # removed at or below
-    min_dup_line_char_ratio: float = 0.1  # removed at or above
-    min_short_line_ratio: float = 0.67  # removed at or above
+    max_line_punct_ratio: Fraction = 0.12  # removed at or below
+    min_dup_line_char_ratio: Fraction = 0.1  # removed at or above
+    min_short_line_ratio: Fraction = 0.67  # removed at or above
     short_line_chars: int = 30
-    max_newline_word_ratio: float | None = None
+    max_newline_word_ratio: Fraction | None = None
 
     name = "fineweb_quality"
     signals = ("line_punct_ratio", "dup_line_char_ratio", "short_line_ratio", "newline_word_ratio")

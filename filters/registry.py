@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pkgutil
+import typing
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 import filters
 from filters.base import REGISTRY, Filter
@@ -64,11 +68,52 @@ def build_filters(spec: list[dict[str, dict[str, Any]]]) -> list[Filter]:
                 raise ConfigError(
                     f"invalid config:\n  {where}.{key}: unknown parameter; known: {sorted(known)}"
                 )
+        params = _typed(cls, params, where)
         try:
             chain.append(cls(**params))
         except (TypeError, ValueError) as e:
             raise ConfigError(f"invalid config:\n  {where}: {e}") from None
     return chain
+
+
+def _typed(cls: type[Filter], params: dict[str, Any], where: str) -> dict[str, Any]:
+    """Each parameter checked against its annotation, strictly (``"high"`` is not a float,
+    ``"en"`` is not a list of languages), and its range; YAML lists become tuples."""
+    from curate.config import ConfigError
+
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for key, value in params.items():
+        hint = hints[key]
+        if isinstance(value, list):
+            value = tuple(value)
+        try:
+            value = TypeAdapter(hint).validate_python(value, strict=True)
+        except ValidationError as e:
+            problem = e.errors()[0]["msg"]
+            raise ConfigError(
+                f"invalid config:\n  {where}.{key}: {problem} (got {value!r})"
+            ) from None
+        for number in _numbers(value):
+            if not math.isfinite(number) or number < 0 or number > 2**53:
+                raise ConfigError(
+                    f"invalid config:\n  {where}.{key}: {number!r} is out of range "
+                    "(a finite number, 0 or more)"
+                )
+        out[key] = value
+    return out
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [value]
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(k) + _numbers(v)]
+    if isinstance(value, tuple | list):
+        return [n for v in value for n in _numbers(v)]
+    return []
 
 
 def signal_names(chain: list[Filter]) -> list[str]:

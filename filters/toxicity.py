@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from curate.classifier import fasttext_lines, load_classifier, positive_scores
 from curate.schema import Document
-from filters.base import Decision, Filter
+from filters.base import Decision, Filter, Fraction
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "toxicity.ftz")
 
@@ -24,7 +24,7 @@ DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "toxicity.ftz"
 @dataclass
 class Toxicity(Filter):
     model: str = DEFAULT_MODEL
-    threshold: float = 0.5
+    threshold: Fraction = 0.5
     mode: str = "document"  # or "lines": remove toxic lines, keep the rest
 
     name = "toxicity"

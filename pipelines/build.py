@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 from curate.components import as_edges, by_bucket, large_star, small_star, star_labels, symmetric
 from curate.config import BuildConfig
 from curate.dedup import band_pairs, cluster_members, exact_edges, removals
-from curate.fileio import delete_tree, join, write_jsonl
+from curate.fileio import join, write_jsonl
 from curate.lines import repeated_units
 from curate.memory import release_unused
 from curate.process import FileProcessor, scan_units
@@ -39,6 +39,7 @@ class BuildPlan:
     tokenizer_json: str
     tokenizer_info: dict
     work_dir: str
+    out_dir: str  # the build's staging folder: the corpus is published from there
 
     def config(self) -> BuildConfig:
         return BuildConfig.model_validate_json(self.config_json)
@@ -49,7 +50,8 @@ class _ProcessFiles(beam.DoFn):
         self.plan = plan
 
     def setup(self):
-        self.proc = FileProcessor(self.plan.config(), self.plan.tokenizer_json, self.plan.work_dir)
+        plan = self.plan
+        self.proc = FileProcessor(plan.config(), plan.tokenizer_json, plan.work_dir, plan.out_dir)
         self.docs_in = Metrics.counter("curate", "input_records")
 
     def process(self, item):
@@ -238,7 +240,7 @@ class _RemoveDuplicates(beam.DoFn):
         drops, rows, counts = removals(members, self.plan.files, self.flag, self.similarities)
         yield from sorted(drops.items())
         if rows:
-            path = join(self.plan.config().output.dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
+            path = join(self.plan.out_dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
             info = write_jsonl(path, rows)
             yield pvalue.TaggedOutput(
                 "records", {"path": path, "kind": "rejected", "records": len(rows), **info}
@@ -322,7 +324,7 @@ class _WritePartition(beam.DoFn):
             period,
             list(grouped["runs"]),
             drops,
-            self.cfg.output.dir,
+            self.plan.out_dir,
             self.schema,
             self.cfg.output.shard_tokens,
             self.cfg.output.rows_per_batch,
@@ -363,10 +365,9 @@ class _Finalize(beam.DoFn):
             self.plan.tokenizer_info,
             shards,
             records,
-            cfg.output.dir,
+            self.plan.out_dir,
         )
-        write_reports(cfg.output.dir, stats, manifest)
-        delete_tree(self.plan.work_dir)
+        write_reports(self.plan.out_dir, stats, manifest)
         yield stats
 
 

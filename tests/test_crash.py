@@ -3,7 +3,6 @@ gives the same bytes as an uninterrupted build."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -59,28 +58,78 @@ def test_killed_build_then_rerun_is_identical(demo, demo_build, tmp_path):
     assert tree_digest(out) == tree_digest(ref)
 
 
+HOLD = """
+import sys, time
+from curate.lease import Lease
+with Lease(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder(out: Path) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
 def test_a_second_build_into_a_running_ones_directory_is_refused(demo, tmp_path):
     """A build holds a lease on its output directory: a second one is refused while the
     holder lives, takes over when the holder was killed, and the lease is gone after a build."""
-    import json
-    import socket
-
     from curate.build import LEASE, BuildError
 
     root, _ = demo
     out = tmp_path / "out"
-    out.mkdir()
     cfg = demo_config(root / "raw", out)
-    lease = out / LEASE
-    host = socket.gethostname()
-    lease.write_text(json.dumps({"host": host, "pid": os.getpid(), "token": "x"}))
-    with pytest.raises(BuildError, match="another build is running"):
-        build(cfg)
-    lease.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "x"}))
-    with pytest.raises(BuildError, match=f"delete {lease}"):
-        build(cfg)
+    holder = _holder(out)
+    try:
+        with pytest.raises(BuildError, match=f"another build is running.*process {holder.pid}"):
+            build(cfg)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (out / LEASE).exists()  # a killed holder leaves its file: the lock died with it
+    stats = build(cfg)
+    assert stats["balance"]["balanced"] and not (out / LEASE).exists()
+
+
+TAKE = """
+import sys, time
+from curate.lease import Lease, LeaseError
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+try:
+    with Lease(sys.argv[1]):
+        print("took", flush=True)
+        time.sleep(5)
+except LeaseError:
+    print("refused", flush=True)
+"""
+
+
+def test_a_stale_lease_is_taken_by_exactly_one_of_many_builds(tmp_path):
+    """A killed build's lease left behind, then eight builds starting at the same instant:
+    exactly one takes it, in every round (taking over was a delete-then-create race)."""
+    import json
+    import socket
+
+    from curate.lease import LEASE
+
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    lease.write_text(json.dumps({"host": host, "pid": int(dead.stdout), "token": "x"}))
-    stats = build(cfg)  # the killed build's lease is taken over
-    assert stats["balance"]["balanced"] and not lease.exists()
+    dead = int(dead.stdout)
+    for round_ in range(3):
+        out = tmp_path / f"out{round_}"
+        out.mkdir()
+        stale = {"host": socket.gethostname(), "pid": dead, "token": "x"}
+        (out / LEASE).write_text(json.dumps(stale))
+        start = time.time() + 8  # after every process imported Beam
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", TAKE, str(out), str(start)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
+        said = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+        assert said.count("took") == 1 and said.count("refused") == 7, said

@@ -42,7 +42,7 @@ def test_filter_exception_is_quarantined_and_the_rest_processed(tmp_path):
         }
     )
     tok = train_bpe([TEXT] * 20, 300)
-    res = FileProcessor(cfg, tok.to_str(), str(tmp_path / "work")).process(
+    res = FileProcessor(cfg, tok.to_str(), str(tmp_path / "work"), cfg.output.dir).process(
         0, str(tmp_path / "in.jsonl")
     )
     assert res.counts["input_records"] == 10

@@ -54,6 +54,20 @@ def load_tokenizer(path_or_json: str, from_string: bool = False) -> Tokenizer:
         raise TokenizerError(f"cannot load tokenizer {path_or_json:.200}: {e}") from None
 
 
+def _check_ids(tokenizer: Tokenizer, size: int) -> None:
+    """Every id, added tokens included, inside the vocabulary: a model's embedding table has
+    ``vocab_size`` rows, and the loader and ``verify`` refuse ids outside it."""
+    outside = {t: i for t, i in tokenizer.get_vocab(with_added_tokens=True).items() if i >= size}
+    if outside:
+        token, i = min(outside.items(), key=lambda kv: kv[1])
+        raise TokenizerError(
+            f"token {token!r} has id {i:,}, outside the vocabulary of {size:,} entries "
+            f"({len(outside)} such tokens): a model's embedding table could not hold it"
+        )
+    if size >= 2**32:
+        raise TokenizerError(f"vocabulary of {size:,} entries: ids must fit in 32 bits")
+
+
 class Encoder:
     """Encodes batches of documents to uint32 ids with EOS appended to each.
 
@@ -81,6 +95,7 @@ class Encoder:
             if self.image_id is None:
                 raise TokenizerError(f"image token {image_token!r} is not in the vocabulary")
         self.vocab_size = tokenizer.get_vocab_size()
+        _check_ids(tokenizer, self.vocab_size)
         self.fast = fast_encoding(tokenizer, {eos_token}) if fast else None
         self.threads = min(4, os.cpu_count() or 1)
 
