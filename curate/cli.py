@@ -61,16 +61,19 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     from curate.drift_report import write_report
+    from curate.manifest import CorpusError
 
     try:
         report = write_report(args.corpus, args.out, args.sample, args.seed)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"curate drift: {e}", file=sys.stderr)
+    except (ValueError, CorpusError) as e:
+        print(f"curate: error: {e}", file=sys.stderr)
         return 2
     print(
         f"drift report: {len(report['periods'])} periods, {len(report['plots'])} plots in "
         f"{args.out}/index.html; figures in {args.out}/drift.json"
     )
+    if report["datacard"] is None:
+        print(f"the corpus is read-only: its data card section is in {args.out}/DATACARD-drift.md")
     return 0
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import hashlib
-import json
 import os
 import sys
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,16 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.manifest import CorpusError, parse_manifest
 from curate.shard_cache import DEFAULT_LIMIT, ShardCache
 
 VERIFY_MODES = ("checksum", "size", "none")
+MIN_CACHED_SHARDS = 3
+__all__ = ["Corpus", "CorpusError", "Selection", "Shard", "sha256_file", "to_us"]
 
 
-class CorpusError(Exception):
-    """A corpus that cannot be read as its manifest describes: the message names the file."""
-
-
-def _to_us(t: str | datetime | None) -> int | None:
+def to_us(t: str | datetime | None) -> int | None:
     if t is None:
         return None
     if isinstance(t, str):
@@ -62,7 +61,7 @@ class Selection:
         if self.time_range is None:
             return None, None
         start, end = self.time_range
-        return _to_us(start), _to_us(end)
+        return to_us(start), to_us(end)
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -97,7 +96,7 @@ class Shard:
                     "(truncated or replaced)"
                 )
             if verify == "checksum":
-                digest = _sha256(path)
+                digest = sha256_file(path)
                 if digest != entry["sha256"]:
                     raise CorpusError(
                         f"{path}: SHA-256 {digest[:16]}... does not match the manifest's "
@@ -191,7 +190,7 @@ def _typical(corpus: Corpus) -> int:
     return max(1, sizes[len(sizes) // 2] * 2)  # twice the median: room for the larger ones
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
@@ -218,18 +217,21 @@ class Corpus:
         path = os.path.join(self.root, "manifest.json")
         try:
             if self.cache is not None:
-                self.manifest = json.loads(self.cache.read("manifest.json"))
+                data = self.cache.read("manifest.json")
             else:
-                with open(path) as f:
-                    self.manifest = json.load(f)
+                with open(path, "rb") as f:
+                    data = f.read()
         except (FileNotFoundError, OSError) as e:
             raise CorpusError(f"{path} not found: not a finished curate corpus ({e})") from e
+        self.manifest = parse_manifest(data, path)
         self.eos_id = int(self.manifest["tokenizer"]["eos_id"])
         self.image_id = self.manifest["tokenizer"].get("image_id")  # None: text only
         self.vocab_size = int(self.manifest["tokenizer"]["vocab_size"])
         self._open: OrderedDict[int, Shard] = OrderedDict()
         # a remote corpus keeps only as many copies mapped as the cache holds: a deleted copy
         # frees its disk space only once unmapped (``generation`` counts the unmappings)
+        if self.cache is not None:
+            self._size_cache()
         self.max_open = None if self.cache is None else max(2, self.cache_limit // _typical(self))
         self.generation = 0
 
@@ -257,7 +259,7 @@ class Corpus:
             e = dict(entry)
             cut = False  # a bound falls inside the shard
             if lo is not None or hi is not None:
-                tmin, tmax = _to_us(entry["min_time"]), _to_us(entry["max_time"])
+                tmin, tmax = to_us(entry["min_time"]), to_us(entry["max_time"])
                 if tmin is None:  # undated documents only
                     continue
                 if (hi is not None and tmin >= hi) or (lo is not None and tmax < lo):
@@ -285,6 +287,19 @@ class Corpus:
                 out.append(e)
         return out
 
+    def _size_cache(self) -> None:
+        """A cache must hold a few shards at once: processes sharing it (DataLoader workers,
+        ranks on one host) each map one or two, and one that is evicted between fetching and
+        mapping has to be fetched again. A smaller limit is raised, with a warning."""
+        need = MIN_CACHED_SHARDS * max((e["bytes"] for e in self.manifest["shards"]), default=0)
+        if self.cache_limit < need:
+            warnings.warn(
+                f"cache_limit {self.cache_limit:,} bytes cannot hold {MIN_CACHED_SHARDS} of this "
+                f"corpus's largest shards; using {need:,}",
+                stacklevel=4,
+            )
+            self.cache_limit = self.cache.limit = need
+
     def _resolved(self) -> tuple[Selection, str | None]:
         """The selection with a window view turned into its periods, and the window's role
         (``train`` or ``eval``; None for no window)."""
@@ -308,15 +323,18 @@ class Corpus:
             raise CorpusError(f"{self.root}/{entry['path']}: cannot be fetched: {e}") from e
 
     def _mapped(self, entry: dict, verify: str, tries: int = 5) -> Shard:
-        """The shard, mapped; a cached copy that another process evicts between fetching and
-        mapping (a small cache shared by DataLoader workers) is fetched again."""
+        """The shard, mapped. A cached copy that another process evicted between fetching and
+        mapping (a small cache shared by DataLoader workers) is fetched again, and so is one
+        that fails its check (a copy corrupted on the local disk): only the source decides."""
         for attempt in range(tries):
             path = self._path(entry)
             try:
-                return Shard(path, entry, verify)
+                return Shard(path, entry, verify if attempt == 0 else "checksum")
             except CorpusError:
-                if self.cache is None or os.path.exists(path) or attempt == tries - 1:
+                if self.cache is None or attempt == tries - 1:
                     raise
+                if os.path.exists(path):
+                    self.cache.discard(entry["path"])
         raise AssertionError("unreachable")
 
     def _shard(self, entry: dict, idx: int, verified: bool = False) -> Shard:

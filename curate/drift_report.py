@@ -43,15 +43,18 @@ def period_start(name: str) -> datetime:
 
 def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
     """Per period, every kept document's words and what the report counts."""
-    with open(os.path.join(root, "manifest.json")) as f:
-        manifest = json.load(f)
+    from curate.corpus import Corpus, Shard
+
+    manifest = Corpus(root).manifest  # checked: plain paths inside the corpus
     decode = None
     periods: dict[str, PeriodDocs] = defaultdict(PeriodDocs)
     for entry in manifest["shards"]:
         if entry["period"] == UNDATED:
             continue
-        with pa.memory_map(os.path.join(root, entry["path"])) as f:
-            table = pa.ipc.open_file(f).read_all()
+        # size, SHA-256, document and token counts checked as the loader checks them
+        table = pa.Table.from_batches(
+            Shard(os.path.join(root, entry["path"]), entry, "checksum").batches
+        )
         pd = periods[entry["period"]]
         pd.split.add(entry["split"])
         if "text" in table.schema.names:
@@ -454,14 +457,32 @@ def write_report(root: str, out_dir: str, sample: int | None = 2000, seed: int =
     with open(os.path.join(out_dir, "drift.json"), "w") as f:
         json.dump(report, f, indent=1)
     report["plots"] = render(report, out_dir)
-    card = os.path.join(root, "DATACARD.md")
-    text = open(card).read() if os.path.exists(card) else ""
-    start, end = "<!-- drift:start -->", "<!-- drift:end -->"
-    section = f"{start}\n{datacard_section(report)}{end}\n"
-    if start in text:
-        text = text.split(start)[0] + section + text.split(end + "\n", 1)[-1]
-    else:
-        text += "\n" + section
-    with open(card, "w") as f:
-        f.write(text)
+    section = datacard_section(report)
+    with open(os.path.join(out_dir, "DATACARD-drift.md"), "w") as f:
+        f.write(section)
+    report["datacard"] = _update_card(os.path.join(root, "DATACARD.md"), section)
     return report
+
+
+def _update_card(card: str, section: str) -> str | None:
+    """Replace the drift section of the corpus's data card; a corpus that cannot be written
+    (read-only, someone else's) keeps its card, and the section stays in the report folder.
+    Returns the card's path when it was updated."""
+    import tempfile
+
+    start, end = "<!-- drift:start -->", "<!-- drift:end -->"
+    try:
+        text = open(card).read() if os.path.exists(card) else ""
+        block = f"{start}\n{section}{end}\n"
+        if start in text:
+            text = text.split(start)[0] + block + text.split(end + "\n", 1)[-1]
+        else:
+            text += "\n" + block
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(card), prefix=".DATACARD-")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, card)
+    except OSError:
+        return None
+    return card

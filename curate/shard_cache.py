@@ -5,7 +5,8 @@ A corpus given as a URI (``s3://``, ``gs://``, ``hdfs://``, ``file://``: any fil
 ``cache_dir`` (a temporary name, then an atomic rename, so concurrent workers never see half a
 file and need no lock), and the least recently used copies are deleted when the cache would
 exceed ``limit_bytes``. Only copies inside the cache directory are ever deleted; the source is
-only read.
+only read. A copy's local name is derived from a hash of its path in the corpus, never taken
+from the manifest, so no manifest can make the cache write outside its folder.
 """
 
 from __future__ import annotations
@@ -36,9 +37,20 @@ class ShardCache:
         with self.fs.open_input_stream(f"{self.base}/{rel}") as f:
             return f.read()
 
+    def path_of(self, rel: str) -> str:
+        """Where the copy of corpus file ``rel`` lives: a name derived from ``rel``."""
+        return os.path.join(self.dir, hashlib.sha256(rel.encode()).hexdigest()[:32] + ".arrow")
+
+    def discard(self, rel: str) -> None:
+        """Drop a copy that failed its check, so the next use fetches it again."""
+        try:
+            os.remove(self.path_of(rel))
+        except FileNotFoundError:
+            pass
+
     def local(self, rel: str, size: int) -> str:
         """The local copy of ``rel`` (``size`` bytes per the manifest), fetched if needed."""
-        path = os.path.join(self.dir, rel)
+        path = self.path_of(rel)
         try:
             if os.path.getsize(path) == size:
                 os.utime(path)  # most recently used
@@ -51,7 +63,6 @@ class ShardCache:
                 "raise cache_limit"
             )
         self._make_room(size)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open_input_stream(f"{self.base}/{rel}") as src, open(tmp, "wb") as dst:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from curate.corpus import CorpusError, Shard, _sha256, _to_us
+from curate.corpus import CorpusError, Shard, sha256_file, to_us
+from curate.manifest import parse_manifest
 
 REQUIRED = {
     "doc_id": pa.string(),
@@ -32,17 +33,28 @@ def verify_corpus(root: str) -> list[str]:
     what its manifest says."""
     path = os.path.join(root, "manifest.json")
     try:
-        with open(path) as f:
-            manifest = json.load(f)
+        with open(path, "rb") as f:
+            manifest = parse_manifest(f.read(), path)
     except FileNotFoundError:
         return [f"{path}: missing (an unfinished or failed build)"]
-    except json.JSONDecodeError as e:
-        return [f"{path}: not JSON: {e}"]
-    problems = list(_shards(root, manifest))
+    except CorpusError as e:
+        return [str(e)]
+    problems = list(_tokenizer(root, manifest))
+    problems += _shards(root, manifest)
     problems += _records(root, manifest)
     problems += _strays(root, manifest)
     problems += _stats(root, manifest)
     return problems
+
+
+def _tokenizer(root: str, manifest: dict) -> Iterator[str]:
+    """The tokenizer file the corpus was encoded with: present, as the manifest hashed it."""
+    entry = manifest["tokenizer"]
+    path = os.path.join(root, entry["path"])
+    if not os.path.exists(path):
+        yield f"{path}: named in the manifest but missing"
+    elif sha256_file(path) != entry.get("sha256"):
+        yield f"{path}: SHA-256 differs from the manifest (not the tokenizer the corpus used)"
 
 
 def _shards(root: str, manifest: dict) -> Iterator[str]:
@@ -97,7 +109,7 @@ def _shard_contents(path: str, entry: dict, table: pa.Table, vocab: int) -> Iter
     if len(values) and int(values.max()) >= vocab:
         yield f"{path}: token id {int(values.max())} outside the vocabulary ({vocab})"
     dated = table.column("timestamp").drop_null().cast(pa.int64()).to_numpy()
-    lo, hi = _to_us(entry.get("min_time")), _to_us(entry.get("max_time"))
+    lo, hi = to_us(entry.get("min_time")), to_us(entry.get("max_time"))
     if len(dated) and lo is not None and (dated.min() < lo or dated.max() > hi):
         yield f"{path}: timestamps outside the manifest's [min_time, max_time]"
     if len(dated) > 1 and (np.diff(dated) < 0).any():
@@ -109,7 +121,7 @@ def _records(root: str, manifest: dict) -> Iterator[str]:
         path = os.path.join(root, rec["path"])
         if not os.path.exists(path):
             yield f"{path}: named in the manifest but missing"
-        elif os.path.getsize(path) != rec["bytes"] or _sha256(path) != rec["sha256"]:
+        elif os.path.getsize(path) != rec["bytes"] or sha256_file(path) != rec["sha256"]:
             yield f"{path}: size or SHA-256 differs from the manifest"
 
 

@@ -79,3 +79,60 @@ def test_yaml_errors_and_relative_paths(tmp_path):
     p.write_text("!!python/object/apply:os.system ['true']\n")
     with pytest.raises(ConfigError):
         load_config(p)  # safe_load refuses arbitrary objects
+
+
+def test_yaml_alias_bomb_and_duplicate_keys_are_refused(tmp_path):
+    """Issue 26 items 9 and 16: a few hundred bytes of nested aliases would expand to
+    gigabytes inside langid.languages; a repeated key would silently let the last one win."""
+    bomb = ['a: &a ["en","en","en","en","en","en","en","en","en"]']
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        bomb.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    p = tmp_path / "bomb.yaml"
+    p.write_text(
+        "\n".join(bomb)
+        + "\ninput: {paths: [x.jsonl]}\ntokenizer: {path: t.json}\noutput: {dir: o}\n"
+        + "filters: [{langid: {languages: *i}}]\n"
+    )
+    assert p.stat().st_size < 600
+    with pytest.raises(ConfigError, match="aliases"):
+        load_config(p)
+    p.write_text("input: {paths: [x.jsonl]}\ntokenizer: {path: t.json}\noutput: {dir: o}\n"
+                 "output: {dir: elsewhere}\n")  # fmt: skip
+    with pytest.raises(ConfigError, match="duplicate key 'output'"):
+        load_config(p)
+
+
+@pytest.mark.parametrize(
+    "filters,key",
+    [
+        ([{"toxicity": {"threshold": "high"}}], "filters[0].toxicity.threshold"),
+        ([{"langid": {"languages": "en"}}], "filters[0].langid.languages"),
+        ([{"toxicity": {"threshold": 1.5}}], "filters[0].toxicity.threshold"),
+        ([{"gopher_quality": {"min_words": 1e30}}], "filters[0].gopher_quality.min_words"),
+        ([{"c4": {"min_sentences": -3}}], "filters[0].c4.min_sentences"),
+        ([{"pii": {"types": "email"}}], "filters[0].pii.types"),
+    ],
+)
+def test_filter_parameters_are_typed_and_ranged(filters, key):
+    """Item 12: these removed or quarantined every document with exit 0."""
+    assert key in _error(_with(filters=filters))
+
+
+@pytest.mark.parametrize(
+    "part,value,key",
+    [
+        ("output", {"dir": "o", "rows_per_batch": 1e20}, "output.rows_per_batch"),
+        ("input", {"paths": ["x"], "max_doc_bytes": 1e30}, "input.max_doc_bytes"),
+        ("dedup", {"near": {"seed": -1}}, "dedup.near.seed"),
+        ("tokenizer", {"train": {"vocab_size": 1e12}}, "tokenizer.train.vocab_size"),
+        ("output", {"dir": ""}, "output.dir"),
+    ],
+)
+def test_numbers_that_crashed_later_are_refused_now(part, value, key):
+    assert key in _error(_with(**{part: value}))
+
+
+def test_a_valid_filter_chain_keeps_its_values():
+    cfg = parse_config(_with(filters=[{"langid": {"languages": ["en", "de"], "min_score": 1}}]))
+    assert cfg.filters == [{"langid": {"languages": ["en", "de"], "min_score": 1}}]
