@@ -118,6 +118,11 @@ class CorpusDataset(IterableDataset):
                 periods = list(mix)
             else:
                 sources = list(mix)
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        periods, sources = _names(periods, "periods"), _names(sources, "sources")
         self.mix, self.mix_by = (dict(mix) if mix is not None else None), mix_by
         self.mix_block, self.samples_per_epoch = mix_block, samples_per_epoch
         selection = Selection(
@@ -128,23 +133,47 @@ class CorpusDataset(IterableDataset):
             view,
         )
         self.corpus = Corpus(root, selection, verify, cache_dir, cache_limit)
+        _check_selection(self.corpus.manifest, selection)
         self.multimodal = self.corpus.image_id is not None
         if self.multimodal and pack:
             raise ValueError("a multimodal corpus loads one document per sample: pass pack=False")
         self.settings = OrderSettings(seq_len, pack, shuffle, seed, shuffle_window)
         self.document_mask = document_mask
         self.batch_size = batch_size
-        dist_rank, dist_world = _dist()
-        self.rank = dist_rank if rank is None else rank
-        self.world_size = dist_world if world_size is None else world_size
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank {self.rank} is not within world_size {self.world_size}")
+        self._ranks_asked = (rank, world_size)  # None: the process group's, when iterating
+        self.rank, self.world_size = self._ranks()
         self.epoch = 0
         self.consumed = 0  # global steps of this epoch consumed (by all ranks together)
         self._local = 0  # steps this rank consumed since the last (re)start
         self._start = 0
         self._external = False  # a CorpusLoader counts consumption (workers run elsewhere)
+        self._sync: torch.Tensor | None = None  # a CorpusLoader's position for its workers
         self._order: EpochOrder | None = None
+
+    def _ranks(self) -> tuple[int, int]:
+        """This process's rank and the world size: as given, else the process group's, read
+        when iteration starts (a dataset made before ``init_process_group`` is not rank 0
+        of 1 for ever)."""
+        rank, world = self._ranks_asked
+        dist_rank, dist_world = _dist()
+        rank = dist_rank if rank is None else rank
+        world = dist_world if world is None else world
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not within world_size {world}")
+        return rank, world
+
+    def _begin(self) -> None:
+        """Start an iteration where the consumed samples end: a loop that broke off and
+        iterates again continues, so the state always describes what it received."""
+        self.rank, self.world_size = self._ranks()
+        self._start, self._local = self.consumed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` from its first sample (as samplers' ``set_epoch``)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        self.epoch = epoch
+        self.consumed = self._start = self._local = 0
 
     # -- the order ---------------------------------------------------------------------------
     def order(self, epoch: int | None = None) -> EpochOrder | MixedOrder:
@@ -245,8 +274,12 @@ class CorpusDataset(IterableDataset):
                 "CorpusDataset needs batch_size (the DataLoader's) when the DataLoader has "
                 "workers; pass batch_size=... or use curate.loader.CorpusLoader"
             )
-        order = self.order()
         counting = info is None and not self._external
+        if counting:
+            self._begin()
+        elif info is not None and self._sync is not None:  # a CorpusLoader's (persistent) worker
+            self.epoch, self._start, self.rank, self.world_size = self._sync.tolist()
+        order = self.order()
         # a CorpusLoader's worker sends its share in messages of several batches (plans: a
         # few KB each; multimodal batches, images included, one per message)
         sending = info is not None and self._external and self.batch_size is not None
@@ -427,16 +460,52 @@ class CorpusDataset(IterableDataset):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state``, with this dataset's number of ranks and workers."""
-        if state.get("version") != STATE_VERSION:
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise ValueError(f"unknown loader state version {state.get('version')}")
         if state["fingerprint"] != self.fingerprint():
             raise ValueError(
                 "the state was saved for another corpus, selection or loader settings "
                 "(seq_len, pack, shuffle, seed, shuffle_window, document_mask)"
             )
-        self.epoch = int(state["epoch"])
-        self._start = self.consumed = int(state["consumed"])
+        epoch, consumed = state.get("epoch"), state.get("consumed")
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, consumed)
+        ):
+            raise ValueError(f"state epoch and consumed must be non-negative integers: {state!r}")
+        samples = self.order(epoch).n_samples
+        if consumed > samples:
+            raise ValueError(
+                f"state says {consumed:,} samples of epoch {epoch} were consumed, but the epoch "
+                f"holds {samples:,}"
+            )
+        self.epoch = epoch
+        self._start = self.consumed = consumed
         self._local = 0
+
+
+def _names(value: Iterable[str] | None, what: str) -> list[str] | None:
+    """A list of names; a lone string (``periods="2019"``) would be read letter by letter."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{what} must be a list of names, not the string {value!r}")
+    names = list(value)
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be names (strings): {names!r}")
+    return names
+
+
+def _check_selection(manifest: dict, sel: Selection) -> None:
+    """Splits and periods must be ones the corpus has: a typo selects nothing, silently."""
+    shards = manifest["shards"]
+    splits = sorted({e["split"] for e in shards})
+    if sel.split is not None and sel.split not in splits:
+        raise ValueError(f"split {sel.split!r} is not in the corpus; it has {splits}")
+    if sel.periods is not None:
+        known = {e["period"] for e in shards}
+        unknown = [p for p in sel.periods if p not in known]
+        if unknown:
+            raise ValueError(f"periods {unknown} are not in the corpus; it has {sorted(known)}")
 
 
 def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -461,14 +530,24 @@ class CorpusLoader(DataLoader):
     workers (the workers' copies of the dataset cannot see what the loop consumed)."""
 
     def __init__(self, dataset: CorpusDataset, batch_size: int = 1, **kwargs: Any):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         dataset.batch_size = batch_size
         dataset._external = True
+        # where workers start each iteration (epoch, start, rank, world size): persistent
+        # workers keep their copy of the dataset, so they read it from shared memory
+        dataset._sync = torch.zeros(4, dtype=torch.int64).share_memory_()
         kwargs.setdefault("pin_memory", torch.cuda.is_available())
         # the dataset yields whole batches (vectorized); the DataLoader only moves them
         super().__init__(dataset, batch_size=None, **kwargs)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
+
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         ds: CorpusDataset = self.dataset  # type: ignore[assignment]
+        ds._begin()
+        ds._sync.copy_(torch.tensor([ds.epoch, ds._start, ds.rank, ds.world_size]))
         if self.num_workers:
             warm()
         for batch in super().__iter__() if self.num_workers else self._in_process():
