@@ -20,10 +20,7 @@ from curate.demo import TOXIC_LINES
 from curate.schema import Document
 from filters.quality_classifier import QualityClassifier
 from filters.toxicity import DEFAULT_MODEL, Toxicity
-from tests.conftest import EVALDATA
-
-TOXICITY = EVALDATA / "toxicity" / "davidson.jsonl"
-PROSE = EVALDATA / "prose" / "prose.jsonl"
+from tests.conftest import evaldata
 
 
 def doc(text: str) -> Document:
@@ -32,9 +29,8 @@ def doc(text: str) -> Document:
 
 @pytest.fixture(scope="module")
 def prose_docs() -> list[str]:
-    if not PROSE.exists():
-        pytest.skip("shared evaldata not present")
-    return [json.loads(line)["text"] for line in PROSE.open() if "wikitext" not in line[:40]]
+    path = evaldata("prose/prose.jsonl")
+    return [json.loads(line)["text"] for line in path.open() if "wikitext" not in line[:40]]
 
 
 def test_fasttext_text_drops_exactly_the_tokens_without_a_letter_or_digit():
@@ -67,9 +63,7 @@ def test_best_threshold_maximizes_f1():
 
 
 def test_training_is_measured_and_reproducible(tmp_path):
-    if not TOXICITY.exists():
-        pytest.skip("shared evaldata not present")
-    examples = list(labeled_examples([str(TOXICITY)], [], []))[:8000]
+    examples = list(labeled_examples([str(evaldata("toxicity/davidson.jsonl"))], [], []))[:8000]
     m = train_classifier(examples, str(tmp_path / "a"))
     assert m.train + m.validation + m.test == len(examples)
     assert m.precision > 0.9 and m.recall > 0.85  # real held-out tweets

@@ -7,7 +7,7 @@ import json
 import pytest
 from tokenizers import Tokenizer, models, normalizers
 
-from tests.conftest import EVALDATA
+from tests.conftest import evaldata
 from tokenization.bpe import Encoder, train_bpe
 
 
@@ -19,9 +19,10 @@ def _real_texts() -> list[str]:
         ("temporal/temporal.jsonl", 3000),
         ("toxicity/davidson.jsonl", 3000),
     ):
-        path = EVALDATA / name
-        if not path.exists():
-            pytest.skip("shared evaldata not present")
+        try:
+            path = evaldata(name)
+        except pytest.skip.Exception:
+            continue  # the dated commits ship no sample: the other texts still cover it
         with path.open() as f:
             texts += [json.loads(line)["text"] for _, line in zip(range(limit), f, strict=False)]
     return texts

@@ -1,11 +1,9 @@
 import json
 
-import pytest
-
 from curate.schema import Document
 from filters.gopher_quality import GopherQuality
 from filters.words import split_words
-from tests.conftest import EVALDATA
+from tests.conftest import evaldata
 
 
 def _doc(text: str) -> Document:
@@ -19,10 +17,9 @@ def test_word_split_handles_unspaced_scripts():
     assert split_words("ภาษาไทย ok") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "ok"]
 
 
-@pytest.mark.skipif(not (EVALDATA / "prose").exists(), reason="shared evaldata not present")
 def test_real_prose_is_kept():
     f = GopherQuality()
-    rows = [json.loads(line) for line in (EVALDATA / "prose" / "prose.jsonl").open()][:400]
+    rows = [json.loads(line) for line in evaldata("prose/prose.jsonl").open()][:400]
     kept = [f.apply(_doc(r["text"])).keep for r in rows]
     assert sum(kept) / len(kept) > 0.95
 

@@ -13,7 +13,7 @@ from curate.schema import Document
 from filters.c4 import C4
 from filters.fineweb_quality import FineWebQuality
 from filters.gopher_repetition import GopherRepetition
-from tests.conftest import EVALDATA
+from tests.conftest import evaldata
 
 
 def doc(text: str) -> Document:
@@ -22,17 +22,13 @@ def doc(text: str) -> Document:
 
 @pytest.fixture(scope="module")
 def prose() -> list[str]:
-    path = EVALDATA / "prose" / "prose.jsonl"
-    if not path.exists():
-        pytest.skip("shared evaldata not present")
+    path = evaldata("prose/prose.jsonl")
     return [json.loads(line)["text"] for line in path.open()]
 
 
 @pytest.fixture(scope="module")
 def sentences() -> dict[str, list[str]]:
-    path = EVALDATA / "langid" / "langid.jsonl"
-    if not path.exists():
-        pytest.skip("shared evaldata not present")
+    path = evaldata("langid/langid.jsonl")
     out: dict[str, list[str]] = {}
     for line in path.open():
         r = json.loads(line)

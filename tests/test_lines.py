@@ -9,11 +9,11 @@ import pytest
 from curate.config import LineDedupConfig
 from curate.lines import remove_units, repeated_units, unit_keys
 from tests.conftest import (
-    EVALDATA,
     MULTI_PROCESS,
     assert_same_corpus,
     build,
     demo_config,
+    evaldata,
     read_shards,
 )
 
@@ -54,9 +54,7 @@ def test_repeated_units_keep_the_earliest_document():
 
 @pytest.fixture(scope="module")
 def prose_docs():
-    path = EVALDATA / "prose" / "prose.jsonl"
-    if not path.exists():
-        pytest.skip("shared evaldata not present")
+    path = evaldata("prose/prose.jsonl")
     return [json.loads(line)["text"] for line in path.open()][:40]
 
 

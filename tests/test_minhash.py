@@ -16,14 +16,12 @@ from curate.minhash import (
     true_jaccard,
     word_hashes,
 )
-from tests.conftest import EVALDATA
+from tests.conftest import evaldata
 
 
 @pytest.fixture(scope="module")
 def prose() -> list[str]:
-    path = EVALDATA / "prose" / "prose.jsonl"
-    if not path.exists():
-        pytest.skip("shared evaldata not present")
+    path = evaldata("prose/prose.jsonl")
     return [json.loads(line)["text"] for line in path.open()][:300]
 
 
@@ -53,7 +51,7 @@ def _reference_word_hash(word: str) -> int:
 def test_vectorized_words_match_the_reference_rule(prose):
     """word_hashes segments and hashes whole code-point arrays; it must give exactly the words
     of the per-character rule, in 25 languages and on awkward input."""
-    langid = EVALDATA / "langid" / "langid.jsonl"
+    langid = evaldata("langid/langid.jsonl")
     texts = [json.loads(line)["text"] for line in langid.open()][::20] + prose[:50]
     texts += [
         "",

@@ -16,10 +16,12 @@ from PIL import Image
 
 from curate.images import ImageError, ImageLimits, hamming, inspect_image
 from curate.readers import BadRecord, RawRecord, read_file
-from tests.conftest import EVALDATA, IN_MEMORY, MULTI_PROCESS, assert_same_corpus, build
+from tests.conftest import IN_MEMORY, MULTI_PROCESS, assert_same_corpus, build, evaldata
 
-IMAGES = EVALDATA / "images"
-needs_images = pytest.mark.skipif(not IMAGES.exists(), reason="shared evaldata not present")
+
+@pytest.fixture()
+def images_dir():
+    return evaldata("images")
 
 
 def _png(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -29,21 +31,21 @@ def _png(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 
 
 # -- images ---------------------------------------------------------------------------------
-@needs_images
-def test_broken_images_are_refused_with_the_decoders_error_and_malformed_ones_kept():
-    for path in sorted((IMAGES / "broken").iterdir()):
+def test_broken_images_are_refused_with_the_decoders_error_and_malformed_ones_kept(images_dir):
+    for path in sorted((images_dir / "broken").iterdir()):
         with pytest.raises(ImageError) as e:
             inspect_image(path.read_bytes())
         assert e.value.kind == "image_corrupt", path.name
         assert "Error" in str(e.value), path.name  # the decoder's own error type and message
-    for path in sorted((IMAGES / "malformed_decodable").iterdir()):
+    for path in sorted((images_dir / "malformed_decodable").iterdir()):
         rec = inspect_image(path.read_bytes())
         assert rec.width > 0 and rec.height > 0, path.name
 
 
-@needs_images
-def test_pixel_hash_matches_lossless_reencodings_and_phash_stays_close_under_lossy_ones():
-    for path in sorted((IMAGES / "files").iterdir())[:8]:
+def test_pixel_hash_matches_lossless_reencodings_and_phash_stays_close_under_lossy_ones(
+    images_dir,
+):
+    for path in sorted((images_dir / "files").iterdir())[:8]:
         data = path.read_bytes()
         ref = inspect_image(data)
         im = Image.open(io.BytesIO(data))

@@ -11,7 +11,7 @@ import pytest
 from curate.schema import Document
 from filters.langid import LanguageID, lid_model
 from filters.pii import PII, iban_ok, luhn_ok, redact
-from tests.conftest import EVALDATA
+from tests.conftest import evaldata
 
 
 def doc(text: str) -> Document:
@@ -91,7 +91,7 @@ def test_pii_hints_never_change_the_redaction():
         "AKIAIOSFODNN7EXAMPLE",
         "v1.2.3.4", "2021-03-04", "978-3-16-148410-0", "12:30:45", "3.14159", "A1:B2:", "GB82",
     ]  # fmt: skip
-    prose = [json.loads(line)["text"][:3000] for line in open(EVALDATA / "prose" / "prose.jsonl")]
+    prose = [json.loads(line)["text"][:3000] for line in open(evaldata("prose/prose.jsonl"))]
     for i in range(400):
         words = rng.choice(prose).split(" ")
         for _ in range(rng.randint(0, 4)):
@@ -117,9 +117,7 @@ def test_fasttext_is_the_full_library_and_the_model_ships_offline():
 
 @pytest.fixture(scope="module")
 def sentences() -> dict[str, list[str]]:
-    path = EVALDATA / "langid" / "langid.jsonl"
-    if not path.exists():
-        pytest.skip("shared evaldata not present")
+    path = evaldata("langid/langid.jsonl")
     out: dict[str, list[str]] = defaultdict(list)
     for line in path.open():
         r = json.loads(line)
@@ -130,10 +128,10 @@ def sentences() -> dict[str, list[str]]:
 def test_langid_on_real_paragraphs_in_25_languages(sentences):
     f = LanguageID()
     for lang, sents in sentences.items():
-        paragraphs = ["\n".join(sents[i : i + 8]) for i in range(0, 160, 8)]
+        paragraphs = ["\n".join(sents[i : i + 8]) for i in range(0, min(160, len(sents)), 8)]
         results = [f.apply(doc(p)) for p in paragraphs]
         correct = sum(r.metadata["language"] == lang for r in results)
-        assert correct >= 19, (lang, correct)  # of 20 paragraphs
+        assert correct >= 0.95 * len(results), (lang, correct, len(results))  # 19 of 20
         assert all(r.signals["top_language_fraction"] > 0.6 for r in results), lang
 
 

@@ -3,14 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import EVALDATA
+from tests.conftest import evaldata
 from tokenization.bpe import Encoder, TokenizerError, load_tokenizer, train_bpe
 
 
 def _texts(n=300):
-    path = EVALDATA / "prose" / "prose.jsonl"
-    if not path.exists():
-        pytest.skip("shared evaldata not present")
+    path = evaldata("prose/prose.jsonl")
     return [json.loads(line)["text"] for line in path.open()][:n]
 
 
