@@ -234,6 +234,47 @@ def hostile_files() -> dict[str, int]:
     }
 
 
+def fuzz_configs_and_manifests(cases: int) -> dict[str, Counter]:
+    """tests/test_fuzz_configs.py's properties with many more, fresh cases."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from curate.demo import generate
+    from tests import test_fuzz_configs as fc
+    from tests.conftest import build, demo_config
+
+    conf = settings(
+        max_examples=cases, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    out: dict[str, Counter] = {"config files": Counter(), "corpus manifests": Counter()}
+
+    @conf
+    @given(ops=fc.OPS)
+    def configs(ops):
+        out["config files"]["cases"] += 1
+        out["config files"].update(fc.check_config(fc.mutate(fc.SEED_CONFIG, ops)))
+
+    configs()
+    with tempfile.TemporaryDirectory() as d:
+        generate(Path(d) / "demo", n_docs=150, seed=3, huge_doc_bytes=10_000)
+        build(demo_config(Path(d) / "demo" / "raw", Path(d) / "sandbox" / "corpus"))
+        root, sandbox = Path(d) / "sandbox" / "corpus", Path(d) / "sandbox"
+        seed = (root / "manifest.json").read_bytes()
+
+        @settings(conf, max_examples=max(1, cases // 4))
+        @given(ops=fc.OPS, field=st.sampled_from(["path", "bytes", "sha256", "split"]),
+               value=st.one_of(st.none(), st.integers(-5, 10**12), st.text(max_size=40)))  # fmt: skip
+        def manifests(ops, field, value):
+            out["corpus manifests"]["cases"] += 4  # two manifests, each read locally and as a URI
+            out["corpus manifests"].update(fc.check_manifest(root, fc.mutate(seed, ops), sandbox))
+            m = json.loads(seed)
+            m["shards"][0][field] = value
+            out["corpus manifests"].update(fc.check_manifest(root, json.dumps(m).encode(), sandbox))
+
+        manifests()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "RELIABILITY.md")
@@ -245,6 +286,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     fuzz = fuzz_readers(args.cases)
+    settings_fuzz = fuzz_configs_and_manifests(args.cases)
     builds, records, lost = accounting(args.builds)
     crash = crash_points(args.crash_points, args.seed)
     hostile = hostile_files()
@@ -276,6 +318,24 @@ def main() -> None:
         bad = sum(v for k, v in t.items() if k.startswith("bad."))
         quar = sum(v for k, v in t.items() if k.startswith("quarantine."))
         lines.append(f"| {name} | {t['cases']:,} | {t['document']:,} | {bad:,} | {quar:,} | 0 |")
+    lines += [
+        "",
+        "## Fuzzed configs and manifests",
+        "",
+        "Config files: the demo-style seed config mutated byte by byte, loaded; the property: a "
+        "valid config or a `ConfigError` with a message (aliases, duplicate keys, wrong types "
+        "and out-of-range numbers included). Manifests: a built corpus's manifest mutated byte "
+        "by byte or with any value in a shard entry, then read by the loader (local and as a "
+        "`file://` URI through the cache) and by `verify`; the property: read as it says or "
+        "refused with a `CorpusError`, and no file written outside the corpus and the cache.",
+        "",
+        "| input | cases | accepted | refused | uncaught |",
+        "|---|---:|---:|---:|---:|",
+        *[
+            f"| {name} | {t['cases']:,} | {t['valid'] + t['read']:,} | {t['refused']:,} | 0 |"
+            for name, t in settings_fuzz.items()
+        ],
+    ]
     lines += [
         "",
         f"Coverage-guided (atheris 3.1, libFuzzer; bench/fuzz_atheris.py, the same property, "
