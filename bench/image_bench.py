@@ -208,7 +208,7 @@ def pipeline_speed(root: Path, workers: int) -> dict:
     )
     mode = "in_memory" if workers == 1 else "multi_processing"
     args = [
-        "--runner=DirectRunner",
+        "--runner=FnApiRunner",
         f"--direct_running_mode={mode}",
         f"--direct_num_workers={workers}",
     ]

@@ -3,7 +3,7 @@
 Labeled set: every prose document (../shared/evaldata/prose) is a base; for 1,200 of them one
 later variant is planted with a random edit of random strength (scattered word substitutions,
 insertions, deletions, reordered paragraphs, boilerplate added). Each pair's true Jaccard on the
-shingles is recorded. The full curate pipeline (DirectRunner, 2 workers) builds the set; a pair
+shingles is recorded. The full curate pipeline (FnApiRunner, 2 workers) builds the set; a pair
 is detected when the variant is removed with the base as the kept copy (for DataTrove, which
 does not say which copy it kept, when exactly one of the two is removed). Every other removal
 counts as a false positive.
@@ -104,7 +104,7 @@ def run_pipeline(raw: Path, out: Path, threshold: float, verify: str) -> dict[st
     run_build(
         cfg,
         [
-            "--runner=DirectRunner",
+            "--runner=FnApiRunner",
             "--direct_running_mode=multi_processing",
             "--direct_num_workers=2",
         ],
@@ -278,7 +278,7 @@ def write_section(
         + ", ".join(
             f"[{lo}, {min(hi, 1.0)}): {n}" for lo, hi, n in zip(bins, bins[1:], hist, strict=False)
         ),
-        "- Pipeline: full curate build, DirectRunner 2 workers, threshold 0.8, 128 permutations, 5-word shingles, LSH 20 bands x 6 rows",
+        "- Pipeline: full curate build, FnApiRunner 2 workers, threshold 0.8, 128 permutations, 5-word shingles, LSH 20 bands x 6 rows",
         "",
         "| verification | TP | FP | FN | precision | recall | build wall s |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -117,7 +117,7 @@ def crash_points(points: int, seed: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="crash-"))
     generate(work / "demo", n_docs=700, seed=7, huge_doc_bytes=2_200_000)
     exe = str(Path(sys.executable).parent / "curate")
-    beam = ["--", "--runner=DirectRunner"]
+    beam = ["--", "--runner=FnApiRunner"]
 
     def config(name: str) -> Path:
         path = work / f"{name}.yaml"

@@ -4,16 +4,17 @@ Beam pipeline into a staging folder, check what it wrote and publish it (``curat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 from apache_beam.io.filesystems import FileSystems
 
 from curate.config import BuildConfig
-from curate.errors import BuildError, describe_failure
+from curate.errors import BuildError, describe_failure, worker_deaths
 from curate.fileio import delete_tree, join, write_bytes
 from curate.inputs import InputError, InputFile, check_unchanged, expand_inputs
 from curate.lease import LEASE, Lease, LeaseError
@@ -28,6 +29,7 @@ from curate.output_dir import (
     publish,
 )
 from curate.process import sample_texts
+from curate.progress import BuildProgress
 from tokenization.bpe import Encoder, TokenizerError, load_tokenizer, train_bpe
 
 __all__ = ["LEASE", "BuildError", "expand_inputs", "run_build"]
@@ -93,20 +95,39 @@ def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str
 
 
 def default_beam_args() -> list[str]:
-    """DirectRunner on every core: the single-machine default."""
+    """Beam's FnApiRunner on every core, one SDK worker process each: the single-machine
+    default, named explicitly. (Since Beam 2.68 the DirectRunner first tries the Prism runner,
+    which downloads a Go binary at run time; curate's guarantees were measured on this one.)"""
     return [
-        "--runner=DirectRunner",
+        "--runner=FnApiRunner",
         "--direct_running_mode=multi_processing",
         f"--direct_num_workers={os.cpu_count() or 1}",
     ]
 
 
+def beam_options(args: list[str]):
+    """Beam's options, or a BuildError naming the option Beam could not parse (Beam's own
+    parser would print its usage and exit)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(args)
+    try:
+        options.get_all_options(retain_unknown_options=True)
+    except SystemExit:
+        raise BuildError(f"invalid Beam option in {' '.join(args)!r}") from None
+    return options
+
+
 def run_build(
-    cfg: BuildConfig, beam_args: Sequence[str] | None = None, overwrite: bool = False
+    cfg: BuildConfig,
+    beam_args: Sequence[str] | None = None,
+    overwrite: bool = False,
+    progress: IO[str] | None = None,
 ) -> dict:
     """Build the corpus described by ``cfg``; returns the stats written to stats.json. One
     build at a time per output directory (``Lease``); the old corpus, if any, is replaced
-    only once the new one is complete and checked."""
+    only once the new one is complete and checked. ``progress``: a stream to show the build's
+    progress on (``curate.progress``)."""
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
     check_locations(cfg, files)
@@ -117,13 +138,21 @@ def run_build(
         work = (
             join(cfg.output.work_dir, f"curate-work-{lease.token}") if cfg.output.work_dir else None
         )
+        deaths: list[str] = []
         try:
             try:
-                stats, manifest = _build(cfg, files, stage, work or join(stage, "_work"), beam_args)
-            except (BuildError, TokenizerError, KeyboardInterrupt):
+                with worker_deaths(deaths):
+                    stats, manifest = _build(
+                        cfg, files, stage, work or join(stage, "_work"), beam_args, progress
+                    )
+            except (BuildError, TokenizerError):
                 raise
+            except KeyboardInterrupt as e:
+                if not deaths:
+                    raise
+                raise BuildError(describe_failure(e, deaths)) from None
             except Exception as e:  # a worker's error, as the runner reports it
-                raise BuildError(describe_failure(e)) from e
+                raise BuildError(describe_failure(e, deaths)) from e
             if stats["input_records"] == 0:
                 raise BuildError(
                     f"the inputs ({len(files)} files) hold no record: nothing was built"
@@ -139,10 +168,14 @@ def run_build(
 
 
 def _build(
-    cfg: BuildConfig, files: list[InputFile], stage: str, work_dir: str, beam_args
+    cfg: BuildConfig,
+    files: list[InputFile],
+    stage: str,
+    work_dir: str,
+    beam_args,
+    progress: IO[str] | None,
 ) -> tuple[dict, dict]:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from curate.memory import trimming
     from pipelines.build import BuildCorpus, BuildPlan
@@ -158,9 +191,9 @@ def _build(
         work_dir=work_dir,
         out_dir=stage,
     )
-    args = list(beam_args) if beam_args else default_beam_args()
-    options = PipelineOptions(args)
-    with trimming(), beam.Pipeline(options=options) as p:
+    options = beam_options(list(beam_args) if beam_args else default_beam_args())
+    shown = BuildProgress(work_dir, [f.size for f in files], progress) if progress else None
+    with trimming(), shown or contextlib.nullcontext(), beam.Pipeline(options=options) as p:
         _ = p | "BuildCorpus" >> BuildCorpus(plan)
     with FileSystems.open(join(stage, "stats.json")) as f:
         stats = json.loads(f.read())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -28,11 +30,21 @@ def _summary(stats: dict) -> str:
 def cmd_build(args: argparse.Namespace) -> int:
     from curate.build import run_build
     from curate.config import load_config
+    from curate.progress import beam_output_to_file
 
     cfg = load_config(args.config)
     if args.output:
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output})})
-    stats = run_build(cfg, args.beam_args or None, overwrite=args.overwrite)
+    if args.verbose:  # Beam's own lines as they come, no live display in between
+        stats = run_build(cfg, args.beam_args or None, args.overwrite)
+    else:
+        with beam_output_to_file() as (log, console):
+            try:
+                stats = run_build(cfg, args.beam_args or None, args.overwrite, progress=console)
+            except BaseException:
+                print(f"curate: Beam's log of this build: {log}", file=console)
+                raise
+        os.remove(log)
     print(_summary(stats))
     print(f"corpus written to {cfg.output.dir}")
     return 0 if stats["balance"]["balanced"] else 3
@@ -128,6 +140,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _exit_if_threads_linger(code: int) -> None:
+    """A failed pipeline can leave the runner's threads (gRPC servers, a thread waiting on a
+    dead worker) running, and Python would wait for them at exit: the message is out, exit."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     beam_args: list[str] = []
@@ -184,17 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     # Beam warns on import that optional GCP client libraries are absent; they are not needed.
     logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
+    if not args.verbose:  # Beam's INFO and WARNING lines, and each retry's ERROR, only with -v
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     from curate.build import BUILD_ERRORS
     from curate.config import ConfigError
 
     try:
         return args.fn(args)
     except (ConfigError, *BUILD_ERRORS) as e:
+        if args.verbose:
+            traceback.print_exc()
         print(f"curate: error: {e}", file=sys.stderr)
+        _exit_if_threads_linger(2)
         return 2
     except OSError as e:  # disk full, permission denied, a missing file: say which
         if args.verbose:
-            raise
+            traceback.print_exc()
         where = f" ({e.filename})" if e.filename else ""
         print(f"curate: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2

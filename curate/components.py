@@ -4,7 +4,7 @@
 A round only needs each vertex's own neighbourhood, so on Beam every step is a GroupByKey of
 edges by a bucket of their source vertex and no worker ever holds all edges. Edges are int64
 arrays of ``(source, target)`` rows, both directions present, and a step works on one bucket's
-array with numpy: the DirectRunner pays per element, and under it a shuffle lives in the
+array with numpy: the single-machine runner pays per element, and under it a shuffle lives in the
 driver's memory, where a Python tuple per edge cost ~8x the array's 16 bytes. When the rounds
 converge every vertex points at its component's minimum; the survivor is picked from the
 members' ranks once a component is assembled.

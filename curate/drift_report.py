@@ -44,11 +44,12 @@ def period_start(name: str) -> datetime:
 def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
     """Per period, every kept document's words and what the report counts."""
     from curate.corpus import Corpus, Shard
+    from curate.progress import shard_progress
 
     manifest = Corpus(root).manifest  # checked: plain paths inside the corpus
     decode = None
     periods: dict[str, PeriodDocs] = defaultdict(PeriodDocs)
-    for entry in manifest["shards"]:
+    for entry in shard_progress(manifest["shards"], "reading periods"):
         if entry["period"] == UNDATED:
             continue
         # size, SHA-256, document and token counts checked as the loader checks them

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
 
 
 class BuildError(RuntimeError):
@@ -14,9 +19,44 @@ _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):
 _STAGE = re.compile(r"\[while running '([^']+)'\]")
 
 
-def describe_failure(exc: BaseException) -> str:
+_WORKER_EXIT = re.compile(r"Worker subprocess exited with return code (-?\d+)")
+
+
+@contextlib.contextmanager
+def worker_deaths(found: list[str]) -> Iterator[None]:
+    """Collect the exit codes of SDK worker processes that died, and interrupt the build at
+    the first: the single-machine runner reports a death only in its own thread, then either
+    waits for the worker for ever or fails later with an unrelated queue timeout. A worker
+    killed by the OOM killer would most likely be killed again; a rerun starts clean."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        m = _WORKER_EXIT.search(str(args.exc_value))
+        if m:
+            found.append(m.group(1))
+            if len(found) == 1:  # the runner may wait for the dead worker for ever: stop it
+                os.kill(os.getpid(), signal.SIGINT)  # a real signal wakes a blocked wait
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
+
+
+def describe_failure(exc: BaseException, deaths: list[str] | None = None) -> str:
     """The first cause of a failed pipeline in one line: a runner reports a worker's error as
-    a RuntimeError whose text holds the worker's traceback (or chains the original error)."""
+    a RuntimeError whose text holds the worker's traceback (or chains the original error); a
+    worker process that died (the OOM killer's SIGKILL) is named as such."""
+    if deaths:
+        code = int(deaths[0])
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        hint = " (out of memory? the kernel log says: dmesg | grep -i oom)" if code == -9 else ""
+        return (
+            f"a Beam worker process {how}{hint}; {len(deaths)} worker(s) died. Lower the memory "
+            "per worker (fewer --direct_num_workers, smaller input.batch_size) or add memory"
+        )
     chain, e = [], exc
     while e is not None and len(chain) < 20:
         chain.append(e)

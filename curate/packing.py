@@ -8,9 +8,10 @@ last ``seq_len``; a position counts tokens since the piece (document part) began
 token begins a document that is not the row's first piece is ``ignore`` when
 ``document_mask`` is set; ``cu`` lists where pieces start in the flattened inputs, then the end.
 
-The loop is compiled with numba when it is installed (``curate[loader]`` installs it): one
-call per batch, no temporaries. Without numba the same result comes from numpy passes (slower;
-a test checks that both agree).
+The loops are compiled with numba (``curate[loader]`` installs it): one call per batch, no
+temporaries. numba is required: numpy passes gave the same batches 30x slower (measured, 14.5 M
+against 552 M tokens/s), which no trainer should get by accident. ``tests/packing_reference.py``
+keeps the numpy versions as the tests' reference.
 """
 
 from __future__ import annotations
@@ -22,36 +23,37 @@ try:
     from numba.core import cgutils, types
     from numba.extending import intrinsic
     from numba.typed import List as TypedList
-except ImportError:  # pragma: no cover - the numpy path has its own test
-    njit = TypedList = None
+except ImportError as e:  # pragma: no cover - the loader extra installs numba
+    raise ImportError(
+        "curate.loader needs numba to fill batches (the numpy path was 30x slower): "
+        "pip install 'curate[loader]'"
+    ) from e
 
-COMPILED = njit is not None
 
-if COMPILED:
+@intrinsic
+def _memcpy(typingctx, dst, src, nbytes):
+    """LLVM's memcpy on two addresses: numba's slice assignment is a generic
+    element loop, 2.8x slower on a batch's pieces (measured: 13.8 vs 4.9 us per 128 KB)."""
+    sig = types.void(types.uintp, types.uintp, types.intp)
 
-    @intrinsic
-    def _memcpy(typingctx, dst, src, nbytes):
-        """LLVM's memcpy on two addresses: numba's slice assignment is a generic
-        element loop, 2.8x slower on a batch's pieces (measured: 13.8 vs 4.9 us per 128 KB)."""
-        sig = types.void(types.uintp, types.uintp, types.intp)
+    def codegen(context, builder, signature, args):
+        d, s, n = args
+        ptr = cgutils.voidptr_t
+        cgutils.raw_memcpy(builder, builder.inttoptr(d, ptr), builder.inttoptr(s, ptr), n, 1)
+        return context.get_dummy_value()
 
-        def codegen(context, builder, signature, args):
-            d, s, n = args
-            ptr = cgutils.voidptr_t
-            cgutils.raw_memcpy(builder, builder.inttoptr(d, ptr), builder.inttoptr(s, ptr), n, 1)
-            return context.get_dummy_value()
+    return sig, codegen
 
-        return sig, codegen
 
-    @njit(cache=True, inline="always")
-    def _copy(dst, at, src, start, count):
-        """``dst[at:at + count] = src[start:start + count]`` for 4-byte items, bounds checked
-        (a corrupt shard must raise, not read past its mapping)."""
-        if count <= 0:
-            return
-        if at < 0 or start < 0 or at + count > dst.size or start + count > src.size:
-            raise IndexError("a document piece lies outside its shard or its batch")
-        _memcpy(dst.ctypes.data + at * 4, src.ctypes.data + start * 4, count * 4)
+@njit(cache=True, inline="always")
+def _copy(dst, at, src, start, count):
+    """``dst[at:at + count] = src[start:start + count]`` for 4-byte items, bounds checked
+    (a corrupt shard must raise, not read past its mapping)."""
+    if count <= 0:
+        return
+    if at < 0 or start < 0 or at + count > dst.size or start + count > src.size:
+        raise IndexError("a document piece lies outside its shard or its batch")
+    _memcpy(dst.ctypes.data + at * 4, src.ctypes.data + start * 4, count * 4)
 
 
 EMPTY = np.zeros(0, np.uint32)
@@ -60,39 +62,10 @@ EMPTY.setflags(write=False)  # mapped shards are read-only; the list holds one t
 
 def shard_list(n: int):
     """A container for ``n`` shards' flat token arrays that the compiled loop can take."""
-    if COMPILED:
-        out = TypedList()
-        for _ in range(n):
-            out.append(EMPTY)
-        return out
-    return [EMPTY] * n
-
-
-def fill_numpy(flats, shard, src, length, dest, n, L, mask, ignore, inputs, labels, positions, cu):
-    """numpy version of ``fill``."""
-    total = int(length.sum())
-    within = np.arange(total) - np.repeat(np.cumsum(length) - length, length)
-    toks = np.concatenate(
-        [
-            flats[s][a : a + k]
-            for s, a, k in zip(shard.tolist(), src.tolist(), length.tolist(), strict=True)
-        ]
-    ).view(np.int32)
-    at = np.repeat(dest, length) + within
-    row, col = np.divmod(at, n)
-    first = col < L
-    inputs[row[first], col[first]] = toks[first]
-    positions[row[first], col[first]] = within[first] if mask else col[first]
-    has_label = col >= 1
-    if mask:
-        toks = np.where(within == 0, ignore, toks)
-    labels[row[has_label], col[has_label] - 1] = toks[has_label]
-    prow, pcol = np.divmod(dest, n)
-    starts = prow[pcol < L] * L + pcol[pcol < L]
-    k = len(starts)
-    cu[:k] = starts
-    cu[k] = inputs.size
-    return k + 1, int(np.diff(cu[: k + 1]).max())
+    out = TypedList()
+    for _ in range(n):
+        out.append(EMPTY)
+    return out
 
 
 def _put(flat, s, m, r, c0, L, mask, ignore, ins, labs, pos, counting):
@@ -162,22 +135,10 @@ def _pack_loop(starts, shard, src, lo, n, L, mask, ignore, flats, inputs, labels
     return 0, k, longest
 
 
-def pack_numpy(starts, shard, src, lo, n, L, mask, ignore, flats, inputs, labels, positions, cu):
-    """numpy version of ``pack``."""
-    p = cut_numpy(starts, shard, src, np.arange(len(lo)), lo, n)
-    closed = [s for s in np.unique(p[0]).tolist() if flats[s].size == 0]
-    if closed:
-        return 1, closed[0], 0
-    if len(p[0]) + 1 > len(cu):
-        return 2, len(p[0]) + 1, 0
-    return (0, *fill_numpy(flats, *p, n, L, mask, ignore, inputs, labels, positions, cu))
-
-
-if COMPILED:
-    _put = njit(cache=True, inline="always")(_put)
-    _close = njit(cache=True, inline="always")(_close)
-fill = njit(cache=True, nogil=True)(_fill_loop) if COMPILED else fill_numpy
-pack = njit(cache=True, nogil=True)(_pack_loop) if COMPILED else pack_numpy
+_put = njit(cache=True, inline="always")(_put)
+_close = njit(cache=True, inline="always")(_close)
+fill = njit(cache=True, nogil=True)(_fill_loop)
+pack = njit(cache=True, nogil=True)(_pack_loop)
 
 
 def _gather_loop(flats, shard, src, length, dest, out):
@@ -185,32 +146,7 @@ def _gather_loop(flats, shard, src, length, dest, out):
         _copy(out, dest[i], flats[shard[i]], src[i], length[i])
 
 
-def gather_numpy(flats, shard, src, length, dest, out):
-    """Copy each piece's tokens to ``out[dest:dest + length]`` (a worker's half of ``fill``)."""
-    for s, a, k, d in zip(
-        shard.tolist(), src.tolist(), length.tolist(), dest.tolist(), strict=True
-    ):
-        out[d : d + k] = flats[s][a : a + k]
-
-
-gather = njit(cache=True, nogil=True)(_gather_loop) if COMPILED else gather_numpy
-
-
-def cut_numpy(starts, shard, src, rows, lo, n):
-    """Pieces (shard, src, length, dest) of the samples whose first stream token is ``lo``
-    (``n`` tokens each, written at row ``rows[i]``), from documents in stream order: document
-    ``j`` starts at stream token ``starts[j]`` (``starts`` ends with the end), in shard
-    ``shard[j]`` at ``src[j]``. Pieces come in ``dest`` order for ascending ``rows``."""
-    hi = lo + n
-    j0 = np.searchsorted(starts, lo, "right") - 1
-    j1 = np.searchsorted(starts, hi - 1, "right") - 1
-    counts = j1 - j0 + 1
-    owner = np.repeat(np.arange(len(counts)), counts)
-    j = j0[owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
-    begin = np.maximum(starts[j], lo[owner])
-    end = np.minimum(starts[j + 1], hi[owner])
-    dest = rows[owner] * n + (begin - lo[owner])
-    return shard[j], src[j] + (begin - starts[j]), end - begin, dest
+gather = njit(cache=True, nogil=True)(_gather_loop)
 
 
 def _cut_loop(starts, shard, src, rows, lo, n):
@@ -239,15 +175,13 @@ def _cut_loop(starts, shard, src, rows, lo, n):
     return o_shard, o_src, o_len, o_dest
 
 
-cut = njit(cache=True, nogil=True)(_cut_loop) if COMPILED else cut_numpy
+cut = njit(cache=True, nogil=True)(_cut_loop)
 
 
 def warm() -> None:
     """Compile the four loops in this process, or load them from numba's cache (about half
     a second even then): DataLoader workers forked afterwards inherit them instead of paying
     that in every worker at every epoch."""
-    if not COMPILED:
-        return
     flats = shard_list(1)
     flats[0] = np.arange(3, dtype=np.uint32)
     flats[0].setflags(write=False)  # mapped shards are read-only

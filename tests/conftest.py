@@ -37,9 +37,9 @@ def full_evaldata() -> bool:
     return EVALDATA.exists()
 
 
-IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+IN_MEMORY = ["--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 MULTI_PROCESS = [
-    "--runner=DirectRunner",
+    "--runner=FnApiRunner",
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=2",
 ]

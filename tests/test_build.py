@@ -1,4 +1,4 @@
-"""End-to-end builds of the demo corpus on Beam's DirectRunner, checked against ground truth."""
+"""End-to-end builds of the demo corpus on Beam's FnApiRunner, checked against ground truth."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def test_demo_data_then_build_from_the_cli(tmp_path):
     assert (tmp_path / "d" / "ground_truth.json").exists()
     cfg = demo_config(Path("d/raw"), Path("out"))
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    r = _curate("build", "c.yaml", "--", "--runner=DirectRunner", cwd=tmp_path)
+    r = _curate("build", "c.yaml", "--", "--runner=FnApiRunner", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "balanced             True" in r.stdout
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())

