@@ -8,7 +8,7 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install corpus test test-clone lint bench models clean drift-example reliability
+.PHONY: install corpus test test-clone wheel lint bench models clean drift-example reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ test: $(STAMP)  ## lint and the whole test suite
 test-clone: $(STAMP)
 	CURATE_EVALDATA=/nonexistent $(BIN)/pytest -q $$(grep -l 'evaldata(' tests/test_*.py)
 
+wheel: $(STAMP)  ## dist/curate-<version>-py3-none-any.whl, models included (cluster workers, docker/Dockerfile)
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -77,4 +80,4 @@ models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity
 	  --chunk-words 30
 
 clean:
-	rm -rf $(VENV) out data bench/work .pytest_cache .ruff_cache
+	rm -rf $(VENV) out data dist bench/work .pytest_cache .ruff_cache
