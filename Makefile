@@ -66,11 +66,12 @@ $(BENCH_LOADER_ENV): bench/requirements-loader.txt
 	bench/.venv-loader/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-loader.txt
 	touch $(BENCH_LOADER_ENV)
 
-bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV)  ## speed, memory and quality figures, written to BENCHMARKS.md
+bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) corpus  ## speed, memory and quality figures, written to BENCHMARKS.md
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/filters_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/loader_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/loader_fallback.py --corpus out/demo --out BENCHMARKS.md
 	$(BIN)/python bench/image_bench.py --out BENCHMARKS.md
 
 models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity.ftz) from ../shared/evaldata

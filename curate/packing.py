@@ -9,8 +9,8 @@ token begins a document that is not the row's first piece is ``ignore`` when
 ``document_mask`` is set; ``cu`` lists where pieces start in the flattened inputs, then the end.
 
 The loops are compiled with numba (``curate[loader]`` installs it): one call per batch, no
-temporaries. numba is required: numpy passes gave the same batches 30x slower (measured, 14.5 M
-against 552 M tokens/s), which no trainer should get by accident. ``tests/packing_reference.py``
+temporaries. numba is required: numpy passes gave the same batches 23x slower (BENCHMARKS.md, "Loader
+without numba"), which no trainer should get by accident. ``tests/packing_reference.py``
 keeps the numpy versions as the tests' reference.
 """
 
@@ -25,7 +25,7 @@ try:
     from numba.typed import List as TypedList
 except ImportError as e:  # pragma: no cover - the loader extra installs numba
     raise ImportError(
-        "curate.loader needs numba to fill batches (the numpy path was 30x slower): "
+        "curate.loader needs numba to fill batches (the numpy path was 23x slower): "
         "pip install 'curate[loader]'"
     ) from e
 
