@@ -9,9 +9,9 @@ token begins a document that is not the row's first piece is ``ignore`` when
 ``document_mask`` is set; ``cu`` lists where pieces start in the flattened inputs, then the end.
 
 The loops are compiled with numba (``curate[loader]`` installs it): one call per batch, no
-temporaries. numba is required: numpy passes gave the same batches 23x slower (BENCHMARKS.md, "Loader
-without numba"), which no trainer should get by accident. ``tests/packing_reference.py``
-keeps the numpy versions as the tests' reference.
+temporaries. numba is required: numpy passes gave the same batches 23x slower (BENCHMARKS.md,
+"Loader without numba"), which no trainer should get by accident.
+``tests/packing_reference.py`` keeps the numpy versions as the tests' reference.
 """
 
 from __future__ import annotations
