@@ -42,7 +42,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             try:
                 stats = run_build(cfg, args.beam_args or None, args.overwrite, progress=console)
             except BaseException:
-                print(f"curate: Beam's log of this build: {log}", file=console)
+                if os.path.getsize(log):  # the pipeline ran: its log may say more
+                    print(f"curate: Beam's log of this build: {log}", file=console)
+                else:
+                    os.remove(log)
                 raise
         os.remove(log)
     print(_summary(stats))

@@ -238,5 +238,5 @@ def test_read_only_output_is_one_line(demo, tmp_path):
     proc = _cli_build(_small(demo, out / "c"), tmp_path)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
-    assert err.strip().count("\n") == 0 and err.startswith("curate: error:"), err
+    assert err.strip().count("\n") == 0 and err.startswith("curate: error:"), err  # no log
     assert "curate-test-output" in err or "ro" in err
