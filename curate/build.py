@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -123,11 +123,13 @@ def run_build(
     beam_args: Sequence[str] | None = None,
     overwrite: bool = False,
     progress: IO[str] | None = None,
+    on_stuck: Callable[[str], None] | None = None,
 ) -> dict:
     """Build the corpus described by ``cfg``; returns the stats written to stats.json. One
     build at a time per output directory (``Lease``); the old corpus, if any, is replaced
     only once the new one is complete and checked. ``progress``: a stream to show the build's
-    progress on (``curate.progress``)."""
+    progress on (``curate.progress``); ``on_stuck(message)``: called when a worker process died
+    and the runner does not stop (``curate.errors.worker_deaths``)."""
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
     check_locations(cfg, files)
@@ -141,7 +143,8 @@ def run_build(
         deaths: list[str] = []
         try:
             try:
-                with worker_deaths(deaths):
+                stuck = (lambda: on_stuck(describe_failure(None, deaths))) if on_stuck else None
+                with worker_deaths(deaths, stuck):
                     stats, manifest = _build(
                         cfg, files, stage, work or join(stage, "_work"), beam_args, progress
                     )

@@ -39,8 +39,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         stats = run_build(cfg, args.beam_args or None, args.overwrite)
     else:
         with beam_output_to_file() as (log, console):
+
+            def stuck(message: str) -> None:  # a dead worker and a runner that waits for it
+                print(f"curate: Beam's log of this build: {log}", file=console)
+                print(f"curate: error: {message}", file=console, flush=True)
+                os._exit(2)
+
             try:
-                stats = run_build(cfg, args.beam_args or None, args.overwrite, progress=console)
+                stats = run_build(
+                    cfg, args.beam_args or None, args.overwrite, progress=console, on_stuck=stuck
+                )
             except BaseException:
                 if os.path.getsize(log):  # the pipeline ran: its log may say more
                     print(f"curate: Beam's log of this build: {log}", file=console)

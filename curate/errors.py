@@ -8,7 +8,8 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 
 class BuildError(RuntimeError):
@@ -22,13 +23,29 @@ _STAGE = re.compile(r"\[while running '([^']+)'\]")
 _WORKER_EXIT = re.compile(r"Worker subprocess exited with return code (-?\d+)")
 
 
+STUCK_SECONDS = 20  # after a worker died, how long the driver may take to stop
+
+
 @contextlib.contextmanager
-def worker_deaths(found: list[str]) -> Iterator[None]:
+def worker_deaths(found: list[str], on_stuck: Callable[[], None] | None = None) -> Iterator[None]:
     """Collect the exit codes of SDK worker processes that died, and interrupt the build at
     the first: the single-machine runner reports a death only in its own thread, then either
     waits for the worker for ever or fails later with an unrelated queue timeout. A worker
-    killed by the OOM killer would most likely be killed again; a rerun starts clean."""
+    killed by the OOM killer would most likely be killed again; a rerun starts clean.
+
+    The interrupt is a SIGINT to this process, repeated every few seconds (the driver may be
+    inside a C call that only a later one reaches); after ``STUCK_SECONDS`` without the build
+    stopping, ``on_stuck`` is called (the command line reports and exits there)."""
     previous = threading.excepthook
+    done = threading.Event()
+
+    def interrupt() -> None:
+        start = time.monotonic()
+        while not done.wait(3):
+            if on_stuck is not None and time.monotonic() - start > STUCK_SECONDS:
+                on_stuck()
+                return
+            os.kill(os.getpid(), signal.SIGINT)
 
     def hook(args: threading.ExceptHookArgs) -> None:
         m = _WORKER_EXIT.search(str(args.exc_value))
@@ -36,16 +53,18 @@ def worker_deaths(found: list[str]) -> Iterator[None]:
             found.append(m.group(1))
             if len(found) == 1:  # the runner may wait for the dead worker for ever: stop it
                 os.kill(os.getpid(), signal.SIGINT)  # a real signal wakes a blocked wait
+                threading.Thread(target=interrupt, name="curate-stop", daemon=True).start()
         previous(args)
 
     threading.excepthook = hook
     try:
         yield
     finally:
+        done.set()
         threading.excepthook = previous
 
 
-def describe_failure(exc: BaseException, deaths: list[str] | None = None) -> str:
+def describe_failure(exc: BaseException | None, deaths: list[str] | None = None) -> str:
     """The first cause of a failed pipeline in one line: a runner reports a worker's error as
     a RuntimeError whose text holds the worker's traceback (or chains the original error); a
     worker process that died (the OOM killer's SIGKILL) is named as such."""

@@ -21,9 +21,7 @@ try:
     import torch
     from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 except ImportError as e:  # pragma: no cover - the loader extra installs it
-    raise ImportError(
-        "curate.loader needs torch and numba: pip install 'curate[loader]'"
-    ) from e
+    raise ImportError("curate.loader needs torch and numba: pip install 'curate[loader]'") from e
 
 from curate.corpus import Corpus, Selection
 from curate.order import (
