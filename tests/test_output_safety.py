@@ -109,7 +109,9 @@ def test_output_removed_during_the_build_fails_it(demo, tmp_path):
     out = tmp_path / "out"
     proc = _cli_build(_small(demo, out), tmp_path)
     _wait_for(lambda: any(out.glob(".staging-*/tokens")), proc)
-    shutil.rmtree(out)
+    end = time.time() + 2  # rm -rf while the build is still writing into it
+    while time.time() < end and proc.poll() is None:
+        shutil.rmtree(out, ignore_errors=True)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode != 0 and "curate: error:" in err.splitlines()[-1], err
     assert not (out / "manifest.json").exists()

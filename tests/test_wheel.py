@@ -4,6 +4,7 @@ runs: what every cluster worker built from the wheel gets."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -15,7 +16,8 @@ from tests.conftest import ROOT
 
 
 def _run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel alone
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, (cmd, r.stdout[-2000:], r.stderr[-3000:])
     return r
 
@@ -24,6 +26,7 @@ def test_the_wheel_alone_runs_the_default_filter_chain(tmp_path):
     dist = tmp_path / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
           str(ROOT), "-w", str(dist)], tmp_path)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     (wheel,) = dist.glob("curate-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -54,5 +57,5 @@ def test_the_wheel_alone_runs_the_default_filter_chain(tmp_path):
     where = _run([str(venv / "bin" / "python"), "-c", show], work)
     assert str(ROOT) not in where.stdout and str(venv) in where.stdout
     r = subprocess.run([str(venv / "bin" / "python"), "-c", "import curate.loader"],
-                       cwd=work, capture_output=True, text=True)  # fmt: skip
+                       cwd=work, capture_output=True, text=True, env=env)  # fmt: skip
     assert r.returncode != 0 and "pip install 'curate[loader]'" in r.stderr
