@@ -67,7 +67,7 @@ def cipher(part: int):
 def make_corpus(dest: Path, target_bytes: int, parts: int = 1) -> tuple[int, int]:
     """``parts`` corpora of ``target_bytes / parts`` each, generated like the 1x corpus
     (seed = part number) and passed through that part's cipher. Part 0 is the 1x corpus."""
-    from curate.demo import _pick_topic, _Writer, _year_frac
+    from curate.demo.writer import _pick_topic, _Writer, _year_frac
 
     done = dest / "DONE"
     if done.exists():

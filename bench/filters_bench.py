@@ -30,7 +30,7 @@ EVAL = ROOT.parent / "shared" / "evaldata"
 
 
 def _doc(text: str):
-    from curate.schema import Document
+    from curate.core.document import Document
 
     return Document(id="x", text=text, timestamp=0)
 
@@ -50,8 +50,8 @@ def sample(corpus: Path, mb: float) -> Path:
 
 
 def _screen(filters: list[dict] | None = None):
-    from curate.config import parse_config
-    from curate.process import Screen
+    from curate.build.config_file import parse_config
+    from curate.build.process import Screen
 
     raw = {"input": {"paths": ["x"]}, "tokenizer": {"train": {}}, "output": {"dir": "o"}}
     if filters is not None:
@@ -60,7 +60,7 @@ def _screen(filters: list[dict] | None = None):
 
 
 def _batches(texts: list[str]):
-    from curate.process import SCREEN_BATCH
+    from curate.build.process import SCREEN_BATCH
 
     for i in range(0, len(texts), SCREEN_BATCH):
         yield [_doc(t) for t in texts[i : i + SCREEN_BATCH]]
@@ -132,12 +132,12 @@ def langid_accuracy() -> dict[str, dict[str, float]]:
 
 
 def toxicity_figures() -> dict:
-    from curate.demo import TOXIC_LINES
+    from curate.demo.writer import TOXIC_LINES
     from filters.toxicity import DEFAULT_MODEL, Toxicity
 
     meta = json.loads(Path(DEFAULT_MODEL).with_suffix(".json").read_text())
     # the model's own test split, for it and for a word-list baseline
-    from curate.classifier import _split, fasttext_text, load_classifier, positive_scores
+    from curate.core.classifier import _split, fasttext_text, load_classifier, positive_scores
 
     test = [
         (r["text"], r["label"] == 1)

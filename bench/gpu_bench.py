@@ -234,8 +234,8 @@ def image_part(images: Path, seconds: float, out: dict) -> None:
     import torch
     from torchvision.io import decode_jpeg
 
-    from curate.image_decode import decode_batch
     from curate.loader import CorpusDataset, CorpusLoader, to_device
+    from curate.loader.image_decode import decode_batch
 
     count = lambda b: len(b["images"])  # noqa: E731
     images = replicate(images, 10)
@@ -310,8 +310,8 @@ def threaded(loader, size: int):
 
     import torch
 
-    from curate.image_decode import decode_on_stream
     from curate.loader import HOST_KEYS, _handover
+    from curate.loader.image_decode import decode_on_stream
 
     copy_stream, decode_stream = torch.cuda.Stream(), torch.cuda.Stream()
     q: queue.Queue = queue.Queue(maxsize=2)

@@ -28,7 +28,7 @@ from sections import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from curate.demo_images import encode  # noqa: E402  (after the path insert)
+from curate.demo.images import encode  # noqa: E402  (after the path insert)
 
 WORK = ROOT / "bench" / "work" / "images"
 EVAL = ROOT.parent / "shared" / "evaldata" / "images"
@@ -80,7 +80,7 @@ def dedup_set():
 
 
 def curve(items) -> tuple[list[dict], dict]:
-    from curate.images import inspect_image
+    from curate.core.images import inspect_image
 
     recs = [inspect_image(d) for *_, d in items]
     n = len(items)
@@ -121,8 +121,8 @@ def curve(items) -> tuple[list[dict], dict]:
 
 def pipeline_dedup(items, max_distance: int) -> dict:
     """The same images through a real build (image-text pairs in a tar), default rule."""
-    from curate.build import run_build
-    from curate.config import parse_config
+    from curate.build.config_file import parse_config
+    from curate.build.driver import run_build
 
     data = WORK / "dedup"
     data.mkdir(parents=True, exist_ok=True)
@@ -169,7 +169,7 @@ def make_pairs(n: int, size: tuple[int, int], name: str, shards: int = 8) -> Pat
     a folder."""
     import random
 
-    from curate.demo_images import draw
+    from curate.demo.images import draw
 
     root = WORK / name
     if (root / "done").exists():
@@ -193,8 +193,8 @@ def make_pairs(n: int, size: tuple[int, int], name: str, shards: int = 8) -> Pat
 
 
 def pipeline_speed(root: Path, workers: int) -> dict:
-    from curate.build import run_build
-    from curate.config import parse_config
+    from curate.build.config_file import parse_config
+    from curate.build.driver import run_build
 
     out = WORK / f"speed-out-{workers}"
     cfg = parse_config(
@@ -218,7 +218,7 @@ def pipeline_speed(root: Path, workers: int) -> dict:
 
 
 def inspect_speed(root: Path) -> float:
-    from curate.images import inspect_image
+    from curate.core.images import inspect_image
 
     files = sorted((root / "files").iterdir())[:300]
     blobs = [p.read_bytes() for p in files]
@@ -280,7 +280,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    from curate.config import PerceptualDedupConfig
+    from curate.build.config import PerceptualDedupConfig
 
     default_d = PerceptualDedupConfig().max_distance
     items = dedup_set()
@@ -296,8 +296,8 @@ def main() -> None:
     load_root = make_pairs(1000, (800, 600), "loader")
     built = WORK / "loader-out"
     if not (built / "manifest.json").exists():
-        from curate.build import run_build
-        from curate.config import parse_config
+        from curate.build.config_file import parse_config
+        from curate.build.driver import run_build
 
         run_build(
             parse_config(

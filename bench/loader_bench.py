@@ -77,7 +77,7 @@ def many_shards(
     import numpy as np
     import pyarrow as pa
 
-    from curate.schema import shard_schema
+    from curate.format.schema import shard_schema
 
     if (dest / "manifest.json").exists():
         return dest

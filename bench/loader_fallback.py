@@ -22,11 +22,12 @@ SEQ, BATCH = 2048, 16
 
 def rate(corpus: str, numpy: bool, tokens: int) -> float:
     from curate import loader
+    from curate.loader import batches, dataset
     from tests import packing_reference as ref
 
-    saved = loader.fill, loader.pack, loader.gather
+    saved = batches.fill, dataset.pack, batches.gather
     if numpy:
-        loader.fill, loader.pack, loader.gather = ref.fill_numpy, ref.pack_numpy, ref.gather_numpy
+        batches.fill, dataset.pack, batches.gather = ref.fill_numpy, ref.pack_numpy, ref.gather_numpy
     try:
         ds = loader.CorpusDataset(corpus, split=None, seq_len=SEQ, seed=0, verify="size")
         it = iter(loader.CorpusLoader(ds, batch_size=BATCH, num_workers=0, pin_memory=False))
@@ -39,7 +40,7 @@ def rate(corpus: str, numpy: bool, tokens: int) -> float:
                 it = iter(loader.CorpusLoader(ds, batch_size=BATCH, num_workers=0))
         return n / (time.perf_counter() - t0)
     finally:
-        loader.fill, loader.pack, loader.gather = saved
+        batches.fill, dataset.pack, batches.gather = saved
 
 
 def main() -> None:

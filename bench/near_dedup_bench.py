@@ -54,8 +54,8 @@ def variant(text: str, rng: random.Random) -> tuple[str, str]:
 
 
 def make_set(dest: Path, n_variants: int, seed: int = 0) -> list[dict]:
-    from curate.minhash import true_jaccard
-    from curate.normalize import normalize_text
+    from curate.core.normalize import normalize_text
+    from curate.dedup.minhash import true_jaccard
 
     rng = random.Random(seed)
     docs = [json.loads(line) for line in PROSE.open()]
@@ -89,8 +89,8 @@ def make_set(dest: Path, n_variants: int, seed: int = 0) -> list[dict]:
 
 
 def run_pipeline(raw: Path, out: Path, threshold: float, verify: str) -> dict[str, dict]:
-    from curate.build import run_build
-    from curate.config import parse_config
+    from curate.build.config_file import parse_config
+    from curate.build.driver import run_build
 
     cfg = parse_config(
         {
@@ -154,7 +154,7 @@ def curate_score(pairs: list[dict], removed: dict[str, dict], threshold: float) 
 
 def curve(pairs: list[dict], texts: dict[str, str]) -> list[dict]:
     """Same candidate + verification logic as the pipeline, in one process, per threshold."""
-    from curate.minhash import LSHParams
+    from curate.dedup.minhash import LSHParams
 
     out = []
     for t in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
@@ -174,7 +174,7 @@ def signature_speed(texts: list[str]) -> dict[str, float]:
     import xxhash
     from datasketch import MinHash
 
-    from curate.minhash import LSHParams
+    from curate.dedup.minhash import LSHParams
 
     n = sum(len(t.encode()) for t in texts)
     lsh = LSHParams()
@@ -236,7 +236,7 @@ def main() -> None:
     raw = WORK / "raw"
     pairs = make_set(raw, args.variants)
     texts = {}
-    from curate.normalize import normalize_text
+    from curate.core.normalize import normalize_text
 
     for p in sorted(raw.glob("*.jsonl")):
         for line in p.open():

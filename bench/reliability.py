@@ -110,7 +110,7 @@ def accounting(builds: int) -> tuple[int, int, int]:
 def crash_points(points: int, seed: int) -> dict:
     """Kill ``curate build`` with SIGKILL after a random delay, check what it left, rerun,
     compare with an uninterrupted build."""
-    from curate.demo import generate
+    from curate.demo.text import generate
     from tests.conftest import demo_config, tree_digest
 
     rng = random.Random(seed)
@@ -211,8 +211,8 @@ def bomb_memory() -> list[tuple[str, str, float]]:
 
 
 def hostile_files() -> dict[str, int]:
-    from curate.demo import generate
-    from curate.demo_images import generate_multimodal
+    from curate.demo.images import generate_multimodal
+    from curate.demo.text import generate
 
     with tempfile.TemporaryDirectory() as d:
         text = generate(Path(d) / "t", n_docs=200, seed=0, huge_doc_bytes=2_200_000)
@@ -239,7 +239,7 @@ def fuzz_configs_and_manifests(cases: int) -> dict[str, Counter]:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from curate.demo import generate
+    from curate.demo.text import generate
     from tests import test_fuzz_configs as fc
     from tests.conftest import build, demo_config
 

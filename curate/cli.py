@@ -28,9 +28,9 @@ def _summary(stats: dict) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from curate.build import run_build
-    from curate.config import load_config
-    from curate.progress import beam_output_to_file
+    from curate.build.config_file import load_config
+    from curate.build.driver import run_build
+    from curate.core.console import beam_output_to_file
 
     cfg = load_config(args.config)
     if args.output:
@@ -62,7 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from curate.demo import generate
+    from curate.demo.text import generate
 
     gt = generate(args.dir, n_docs=args.docs, seed=args.seed)
     print(
@@ -70,7 +70,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json"
     )
     if args.pairs or args.interleaved:
-        from curate.demo_images import generate_multimodal
+        from curate.demo.images import generate_multimodal
 
         mm = f"{args.dir}/multimodal"
         g = generate_multimodal(mm, args.pairs, args.interleaved, seed=args.seed)
@@ -83,8 +83,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from curate.drift_report import write_report
-    from curate.manifest import CorpusError
+    from curate.drift.report import write_report
+    from curate.format.manifest import CorpusError
 
     try:
         report = write_report(args.corpus, args.out, args.sample, args.seed)
@@ -101,9 +101,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
-    from curate.build import expand_inputs
-    from curate.config import load_config
-    from curate.process import sample_texts
+    from curate.build.config_file import load_config
+    from curate.build.driver import expand_inputs
+    from curate.build.process import sample_texts
     from tokenization.bpe import train_bpe
 
     cfg = load_config(args.config)
@@ -118,7 +118,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 
 
 def cmd_train_classifier(args) -> int:
-    from curate.classifier import labeled_examples, train_classifier
+    from curate.core.classifier import labeled_examples, train_classifier
 
     examples = list(
         labeled_examples(
@@ -141,7 +141,7 @@ def cmd_train_classifier(args) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from curate.verify import verify_corpus
+    from curate.format.verify import verify_corpus
 
     problems = verify_corpus(args.dir)
     for line in problems:
@@ -220,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
     if not args.verbose:  # Beam's INFO and WARNING lines, and each retry's ERROR, only with -v
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
-    from curate.build import BUILD_ERRORS
-    from curate.config import ConfigError
+    from curate.build.driver import BUILD_ERRORS
+    from curate.core.errors import ConfigError
 
     try:
         return args.fn(args)

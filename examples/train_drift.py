@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from curate.drift_report import render
+from curate.drift.plots import render
 from curate.loader import CorpusDataset, CorpusLoader, to_device
 
 

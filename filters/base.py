@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from curate.schema import Document
+from curate.core.document import Document
 
 # parameter types with their range, checked when a config names the filter
 # (``filters.registry.build_filters``); other numbers must be finite and not negative

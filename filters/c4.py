@@ -26,9 +26,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from curate.schema import IMAGE_PLACEHOLDER, Document
+from curate.core.document import IMAGE_PLACEHOLDER, Document
+from curate.core.words import split_words
 from filters.base import Decision, Filter
-from filters.words import split_words
 
 TERMINAL = (".", "!", "?", '"', "”", "’", "»", "。", "！", "？", "।", "؟", "۔")
 _CITATION = re.compile(r"\s*(?:\[\d+\]|\[citation needed\]|\[edit\])", re.IGNORECASE)

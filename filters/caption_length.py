@@ -1,14 +1,14 @@
 """Caption length, DataComp's "basic filtering" (Gadre et al. 2023, sec. 3.4): captions with
 more than two words and more than five characters; LAION-400M's "at least 5 characters" is the
-same character rule. Words are counted by ``filters.words`` (CJK characters count one each)."""
+same character rule. Words are counted by ``curate.core.words`` (CJK characters count one each)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.schema import Document
+from curate.core.document import Document
+from curate.core.words import split_words
 from filters.base import Decision, Filter
-from filters.words import split_words
 
 
 @dataclass

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from curate.schema import Document
+from curate.core.document import Document
+from curate.core.words import document_words
 from filters.base import Decision, Filter, Fraction
 from filters.c4 import TERMINAL
-from filters.words import document_words
 
 
 @dataclass

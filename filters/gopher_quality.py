@@ -11,7 +11,7 @@ Published defaults, each a parameter:
 - at least 2 of the stop words "the, be, to, of, and, that, have, with" (an English rule, as in
   the paper; pass ``stop_words`` for another language or ``min_stop_words: 0`` to disable)
 
-Words are split with ``filters.words.split_words`` so CJK and Thai text is not one long "word".
+Words are split with ``curate.core.words.split_words`` so CJK and Thai text is not one long "word".
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from curate.schema import Document
+from curate.core.document import Document
+from curate.core.words import document_words
 from filters.base import Decision, Filter, Fraction
-from filters.words import document_words
 
 _ALPHA = re.compile(r"[^\W\d_]")
 _BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "–", "-", "*", "·", "➢", "►", "‣", "⁃")

@@ -10,7 +10,7 @@ Published defaults, each a parameter:
 
 A line or paragraph counts as a duplicate from its second occurrence on. When several n-grams
 are the most frequent, the longest in characters counts. Words come from
-``filters.words.split_words`` (CJK and Thai per character); n-grams are hashed with numpy, so
+``curate.core.words.split_words`` (CJK and Thai per character); n-grams are hashed with numpy, so
 the n-gram measures cost a few vectorized passes rather than Python loops, and the longer
 duplicated n-grams are skipped as soon as a length has none.
 """
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curate.schema import Document
+from curate.core.document import Document
+from curate.core.words import document_words
 from filters.base import Decision, Filter, Fraction
-from filters.words import document_words
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _MULT = np.uint64(0x9E3779B97F4A7C15)

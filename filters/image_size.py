@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.schema import Document
+from curate.core.document import Document
 from filters.base import Decision, Filter
 
 

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from curate.schema import Document
+from curate.core.document import Document
 from filters.base import Decision, Filter, Fraction
 
 LID_MODEL = os.path.join(os.path.dirname(__file__), "models", "lid.176.ftz")

@@ -15,7 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from curate.schema import Document
+from curate.core.document import Document
 from filters.base import Decision, Filter
 
 _SECRETS = re.compile(

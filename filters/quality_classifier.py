@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.classifier import fasttext_text, load_classifier, positive_scores
-from curate.schema import Document
+from curate.core.classifier import fasttext_text, load_classifier, positive_scores
+from curate.core.document import Document
 from filters.base import Decision, Filter, Fraction
 
 

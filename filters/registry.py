@@ -50,7 +50,7 @@ def available() -> list[str]:
 
 def build_filters(spec: list[dict[str, dict[str, Any]]]) -> list[Filter]:
     """Instantiate ``[{name: params}, ...]``; raise ValueError naming the bad filter or key."""
-    from curate.config import ConfigError
+    from curate.core.errors import ConfigError
 
     _load_all()
     chain = []
@@ -79,7 +79,7 @@ def build_filters(spec: list[dict[str, dict[str, Any]]]) -> list[Filter]:
 def _typed(cls: type[Filter], params: dict[str, Any], where: str) -> dict[str, Any]:
     """Each parameter checked against its annotation, strictly (``"high"`` is not a float,
     ``"en"`` is not a list of languages), and its range; YAML lists become tuples."""
-    from curate.config import ConfigError
+    from curate.core.errors import ConfigError
 
     hints = typing.get_type_hints(cls, include_extras=True)
     out = {}

@@ -2,11 +2,11 @@
 reaches ``threshold`` (``mode: document``), or only those lines are removed (``mode: lines``).
 
 The default model, ``filters/models/toxicity.ftz``, is trained by this project (``make
-models``; README "Models"): positives are the offensive and hateful tweets of Davidson et al.
-2017 (MIT), negatives their clean tweets plus public-domain prose (Gutenberg novels, State of
-the Union addresses) cut into tweet-sized chunks, so that ordinary long-form text is not
-mistaken for tweets' register. It detects profanity-laden abuse and slurs, the kind of
-toxicity that dataset labels; it is not a detector of polite hostility.
+models``; docs/filters.md, "Models"): positives are the offensive and hateful tweets of
+Davidson et al. 2017 (MIT), negatives their clean tweets plus public-domain prose (Gutenberg
+novels, State of the Union addresses) cut into tweet-sized chunks, so that ordinary long-form
+text is not mistaken for tweets' register. It detects profanity-laden abuse and slurs, the kind
+of toxicity that dataset labels; it is not a detector of polite hostility.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from curate.classifier import fasttext_lines, load_classifier, positive_scores
-from curate.schema import Document
+from curate.core.classifier import fasttext_lines, load_classifier, positive_scores
+from curate.core.document import Document
 from filters.base import Decision, Filter, Fraction
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "toxicity.ftz")

@@ -16,34 +16,28 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from curate.components import as_edges, by_bucket, large_star, small_star, star_labels, symmetric
-from curate.config import BuildConfig
-from curate.dedup import band_pairs, cluster_members, exact_edges, removals
-from curate.fileio import join, write_jsonl
-from curate.lines import repeated_units
-from curate.memory import release_unused
-from curate.process import FileProcessor, scan_units
-from curate.progress import mark_file_done, mark_partition_done
-from curate.report import build_manifest, build_stats, write_reports
-from curate.schema import shard_schema
-from curate.shards import merge_partition
-from curate.signatures import SignatureTables, read_band_slice, ref_file
+from curate.build.config import BuildConfig
+from curate.build.process import FileProcessor, scan_units
+from curate.build.progress import mark_file_done, mark_partition_done
+from curate.build.report import build_manifest, build_stats, write_reports
+from curate.build.shards import merge_partition
+from curate.core.memory import release_unused
+from curate.dedup.lines import repeated_units
+from curate.format.schema import shard_schema
 from filters.registry import build_filters, signal_names
+from pipelines.dedup import Deduplicate
 
 
 @dataclass(frozen=True)
 class BuildPlan:
     """Everything the workers need, decided once by the driver."""
 
-    config_json: str
+    cfg: BuildConfig  # validated once, by the driver; each stage reads the slice it needs
     files: tuple[str, ...]
     tokenizer_json: str
     tokenizer_info: dict
     work_dir: str
     out_dir: str  # the build's staging folder: the corpus is published from there
-
-    def config(self) -> BuildConfig:
-        return BuildConfig.model_validate_json(self.config_json)
 
 
 class _ProcessFiles(beam.DoFn):
@@ -52,7 +46,7 @@ class _ProcessFiles(beam.DoFn):
 
     def setup(self):
         plan = self.plan
-        self.proc = FileProcessor(plan.config(), plan.tokenizer_json, plan.work_dir, plan.out_dir)
+        self.proc = FileProcessor(plan.cfg, plan.tokenizer_json, plan.work_dir, plan.out_dir)
         self.docs_in = Metrics.counter("curate", "input_records")
 
     def process(self, item):
@@ -81,7 +75,7 @@ class _ScanUnits(beam.DoFn):
         self.plan = plan
 
     def setup(self):
-        self.cfg = self.plan.config()
+        self.cfg = self.plan.cfg
 
     def process(self, item):
         file_idx, path = item
@@ -100,7 +94,7 @@ class _UnitDrops(beam.PTransform):
         self.plan = plan
 
     def expand(self, files):
-        cfg = self.plan.config().dedup.lines
+        cfg = self.plan.cfg.dedup.lines
         if cfg is None:
             return files | "NoUnitDrops" >> beam.MapTuple(lambda i, path: (i, path, None))
         drops = (
@@ -126,186 +120,12 @@ def _with_drops(file_idx, grouped):
     return file_idx, grouped["path"][0], by_origin
 
 
-def _exact_edges(_, arrays):
-    edges = exact_edges(np.concatenate(list(arrays)))
-    if len(edges):
-        yield edges
-
-
-class _BandCandidates(beam.DoFn):
-    """One bucket's band records, read from the band tables, to candidate pairs: one array
-    per input file of the pairs' smaller side."""
-
-    def __init__(self, max_bucket: int):
-        self.max_bucket = max_bucket
-
-    def process(self, item):
-        _, slices = item
-        records = np.concatenate([read_band_slice(*s) for s in sorted(slices)])
-        pairs = band_pairs(records, self.max_bucket)
-        files = ref_file(pairs[:, 0])
-        for f in np.unique(files).tolist():
-            yield f, pairs[files == f]
-        release_unused()
-
-
-class _VerifyPairs(beam.DoFn):
-    """Candidate pairs of one input file to duplicate edges between vertices: those whose
-    similarity reaches the threshold, or all of them without verification."""
-
-    def __init__(self, work_dir: str, threshold: float | None):
-        self.work_dir = work_dir
-        self.threshold = threshold
-
-    def setup(self):
-        self.tables = SignatureTables(self.work_dir)
-
-    def process(self, item):
-        _, arrays = item
-        pairs = np.unique(np.concatenate(list(arrays)), axis=0)
-        pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
-        counts = Counter()
-        if self.threshold is not None:
-            similarity = self.tables.ref_similarity
-            keep = [similarity(a, b) >= self.threshold for a, b in pairs.tolist()]
-            counts["near_dedup.pairs_verified"] += len(pairs)
-            pairs = pairs[np.asarray(keep, bool)]
-            counts["near_dedup.pairs_above_threshold"] += len(pairs)
-        vertex = self.tables.vertex
-        if len(pairs):
-            yield as_edges([(vertex(a), vertex(b)) for a, b in pairs.tolist()])
-        yield pvalue.TaggedOutput("counts", counts)
-        release_unused()
-
-
-class _Components(beam.PTransform):
-    """Edge arrays to (bucket of components, [(vertex, component)]) arrays for every vertex
-    with an edge, by unrolled star rounds over buckets of source vertices; a component is
-    named by its smallest vertex."""
-
-    def __init__(self, rounds: int, buckets: int):
-        super().__init__()
-        self.rounds = rounds
-        self.buckets = buckets
-
-    def expand(self, edges):
-        n = self.buckets
-
-        def step(star):
-            return lambda _, arrays: by_bucket(star(np.concatenate(list(arrays))), n)
-
-        def labels(_, arrays):
-            return _labels(np.concatenate(list(arrays)), n)
-
-        edges = edges | "Symmetric" >> beam.FlatMap(lambda e: by_bucket(symmetric(e), n))
-        for r in range(self.rounds):
-            edges = (
-                edges
-                | f"GroupL{r}" >> beam.GroupByKey()
-                | f"LargeStar{r}" >> beam.FlatMapTuple(step(large_star))
-                | f"GroupS{r}" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMapTuple(step(small_star))
-            )
-        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(labels)
-
-
-def _labels(edges: np.ndarray, buckets: int):
-    """One bucket's (vertex, component) labels, split by the components' bucket."""
-    try:
-        labels = star_labels(edges)
-    except RuntimeError:
-        raise RuntimeError(
-            "duplicate clusters did not converge; raise cc_rounds (dedup.near or "
-            "dedup.perceptual) and rebuild"
-        ) from None
-    yield from by_bucket(labels[:, ::-1], buckets)  # as (component, vertex) rows
-
-
-class _RemoveDuplicates(beam.DoFn):
-    """One bucket of components: their members read from the document tables, each
-    component's survivor picked, the others' similarity to it read (near-dedup), rejected rows
-    written, drops and counts emitted."""
-
-    def __init__(self, plan: BuildPlan):
-        self.plan = plan
-
-    def setup(self):
-        cfg = self.plan.config()
-        self.flag = cfg.temporal.cross_split_duplicates == "flag"
-        self.tables = SignatureTables(self.plan.work_dir)
-        self.similarities = self.tables.similarities if cfg.dedup.fuzzy() else None
-
-    def process(self, item):
-        bucket, arrays = item
-        labels = np.concatenate(list(arrays))[:, ::-1]  # (vertex, component)
-        members = cluster_members(labels, self.tables)
-        drops, rows, counts = removals(members, self.plan.files, self.flag, self.similarities)
-        yield from sorted(drops.items())
-        if rows:
-            path = join(self.plan.out_dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
-            info = write_jsonl(path, rows)
-            yield pvalue.TaggedOutput(
-                "records", {"path": path, "kind": "rejected", "records": len(rows), **info}
-            )
-        yield pvalue.TaggedOutput("counts", counts)
-        release_unused()
-
-
-class _Deduplicate(beam.PTransform):
-    """Dedup records from the per-file stage to (partition, [(run, row)]) drops."""
-
-    def __init__(self, plan: BuildPlan):
-        super().__init__()
-        self.plan = plan
-
-    def expand(self, pcolls):
-        hashes, bands = pcolls
-        plan = self.plan
-        cfg = plan.config()
-        near = cfg.dedup.fuzzy()
-        exact = (
-            hashes
-            | "GroupHashes" >> beam.GroupByKey()
-            | "ExactEdges" >> beam.FlatMapTuple(_exact_edges)
-        )
-        edge_sets = [exact]
-        counts = []
-        if near is not None:
-            threshold = near.threshold if near.verify else None
-            verified = (
-                bands
-                | "GroupBands" >> beam.GroupByKey()
-                | "Candidates" >> beam.ParDo(_BandCandidates(near.max_bucket))
-                | "GroupPairsByFile" >> beam.GroupByKey()
-                | "VerifyPairs"
-                >> beam.ParDo(_VerifyPairs(plan.work_dir, threshold)).with_outputs(
-                    "counts", main="edges"
-                )
-            )
-            counts.append(verified.counts)
-            edge_sets.append(verified.edges)
-        edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
-        buckets = cfg.dedup.buckets
-        removed = (
-            edges
-            | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets)
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "Remove"
-            >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs("counts", "records", main="drops")
-        )
-        return {
-            "drops": removed.drops,
-            "records": removed.records,
-            "counts": [removed.counts, *counts],
-        }
-
-
 class _WritePartition(beam.DoFn):
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
     def setup(self):
-        cfg = self.plan.config()
+        cfg = self.plan.cfg
         self.cfg = cfg
         self.schema = shard_schema(
             signal_names(build_filters(cfg.filters)), cfg.output.keep_text, cfg.multimodal
@@ -328,9 +148,7 @@ class _WritePartition(beam.DoFn):
             drops,
             self.plan.out_dir,
             self.schema,
-            self.cfg.output.shard_tokens,
-            self.cfg.output.rows_per_batch,
-            self.cfg.output.shard_image_bytes,
+            self.cfg.output,
             flags,
         )
         yield from entries
@@ -361,7 +179,7 @@ class _Finalize(beam.DoFn):
         self.plan = plan
 
     def process(self, _, counts, shards, records):
-        cfg = self.plan.config()
+        cfg = self.plan.cfg
         stats = build_stats(Counter(counts), shards)
         manifest = build_manifest(
             cfg.model_dump(mode="json"),
@@ -394,7 +212,7 @@ class BuildCorpus(beam.PTransform):
                 "dedup", "bands", "counts", "records", main="runs"
             )
         )
-        resolved = (processed.dedup, processed.bands) | "Deduplicate" >> _Deduplicate(plan)
+        resolved = (processed.dedup, processed.bands) | "Deduplicate" >> Deduplicate(plan)
         shards = (
             {"runs": processed.runs, "drops": resolved["drops"]}
             | "ByPartition" >> beam.CoGroupByKey()

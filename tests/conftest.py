@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curate.config import parse_config
+from curate.build.config_file import parse_config
 
 logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
 
@@ -73,7 +73,7 @@ def demo_config(raw_dir: Path, out_dir: Path, **overrides) -> dict:
 
 
 def build(cfg_dict: dict, beam_args=IN_MEMORY, overwrite: bool = False) -> dict:
-    from curate.build import run_build
+    from curate.build.driver import run_build
 
     return run_build(parse_config(cfg_dict), beam_args, overwrite=overwrite)
 
@@ -115,7 +115,7 @@ def read_jsonl_dir(d: Path) -> list[dict]:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """Generate the demo corpus once (700 documents plus planted records)."""
-    from curate.demo import generate
+    from curate.demo.text import generate
 
     root = tmp_path_factory.mktemp("demo")
     truth = generate(root, n_docs=700, seed=7, huge_doc_bytes=2_200_000)

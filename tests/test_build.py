@@ -13,8 +13,8 @@ import pyarrow.dataset as pads
 import pytest
 from tokenizers import Tokenizer
 
-from curate.build import BuildError
-from curate.minhash import LSHParams, true_jaccard
+from curate.build.driver import BuildError
+from curate.dedup.minhash import LSHParams, true_jaccard
 from tests.conftest import (
     MULTI_PROCESS,
     assert_same_corpus,
@@ -85,7 +85,7 @@ def _raw_texts(truth) -> dict[str, str]:
     import pyarrow.parquet as pq
     import zstandard
 
-    from curate.normalize import normalize_text
+    from curate.core.normalize import normalize_text
 
     raw = Path(truth["raw_dir"])
     lines = []

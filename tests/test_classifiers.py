@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from curate.classifier import (
+from curate.cli import main
+from curate.core.classifier import (
     best_threshold,
     fasttext_lines,
     fasttext_text,
     labeled_examples,
     train_classifier,
 )
-from curate.cli import main
-from curate.demo import TOXIC_LINES
-from curate.schema import Document
+from curate.core.document import Document
+from curate.demo.writer import TOXIC_LINES
 from filters.quality_classifier import QualityClassifier
 from filters.toxicity import DEFAULT_MODEL, Toxicity
 from tests.conftest import evaldata
@@ -76,7 +76,7 @@ def test_training_is_measured_and_reproducible(tmp_path):
 def test_quality_model_from_the_command_line(prose_docs, tmp_path):
     import random
 
-    from curate.demo import _Writer
+    from curate.demo.writer import _Writer
 
     w = _Writer(random.Random(0))
     salad = tmp_path / "low.jsonl"

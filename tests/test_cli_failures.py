@@ -22,7 +22,7 @@ EXE = str(Path(sys.executable).parent / "curate")
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> Path:
-    from curate.demo import generate
+    from curate.demo.text import generate
 
     root = tmp_path_factory.mktemp("cli_demo")
     generate(root, n_docs=400, seed=5, huge_doc_bytes=50_000)

@@ -1,6 +1,7 @@
 import pytest
 
-from curate.config import ConfigError, load_config, parse_config
+from curate.build.config_file import load_config, parse_config
+from curate.core.errors import ConfigError
 
 BASE = {
     "input": {"paths": ["x.jsonl"]},

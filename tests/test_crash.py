@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from curate.fileio import AtomicWriter
+from curate.core.fileio import AtomicWriter
 from tests.conftest import build, demo_config, tree_digest
 
 
@@ -60,7 +60,7 @@ def test_killed_build_then_rerun_is_identical(demo, demo_build, tmp_path):
 
 HOLD = """
 import sys, time
-from curate.lease import Lease
+from curate.build.lease import Lease
 with Lease(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
@@ -76,7 +76,7 @@ def _holder(out: Path) -> subprocess.Popen:
 def test_a_second_build_into_a_running_ones_directory_is_refused(demo, tmp_path):
     """A build holds a lease on its output directory: a second one is refused while the
     holder lives, takes over when the holder was killed, and the lease is gone after a build."""
-    from curate.build import LEASE, BuildError
+    from curate.build.driver import LEASE, BuildError
 
     root, _ = demo
     out = tmp_path / "out"
@@ -95,7 +95,7 @@ def test_a_second_build_into_a_running_ones_directory_is_refused(demo, tmp_path)
 
 TAKE = """
 import sys, time
-from curate.lease import Lease, LeaseError
+from curate.build.lease import Lease, LeaseError
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 try:
     with Lease(sys.argv[1]):
@@ -112,7 +112,7 @@ def test_a_stale_lease_is_taken_by_exactly_one_of_many_builds(tmp_path):
     import json
     import socket
 
-    from curate.lease import LEASE
+    from curate.build.lease import LEASE
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip

@@ -8,7 +8,10 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from curate.components import (
+from curate.build.process import dedup_key
+from curate.core.document import SORT_LAST
+from curate.dedup.clusters import band_pairs, cluster_members, exact_edges, removals
+from curate.dedup.components import (
     EMPTY,
     as_edges,
     by_bucket,
@@ -17,10 +20,7 @@ from curate.components import (
     star_labels,
     symmetric,
 )
-from curate.dedup import band_pairs, cluster_members, exact_edges, removals
-from curate.process import dedup_key
-from curate.schema import SORT_LAST
-from curate.signatures import (
+from curate.dedup.signatures import (
     Location,
     SignatureTables,
     exact_records,
@@ -118,7 +118,7 @@ def test_components_match_union_find_on_random_graphs():
 def test_band_pairs_all_pairs_then_star_and_chain():
     """Documents in band buckets by ref; a bucket of up to max_bucket gets all pairs, a larger
     one a star to its first document plus a chain: linear in the bucket's size."""
-    from curate.signatures import band_records, ref_of
+    from curate.dedup.signatures import band_records, ref_of
 
     def key(band: int, value: int) -> bytes:
         return band.to_bytes(2, "big") + value.to_bytes(8, "big")
@@ -139,8 +139,8 @@ def test_band_pairs_all_pairs_then_star_and_chain():
 def test_signature_tables_answer_pairs_across_files(tmp_path):
     """Pairs read from two files' tables: exact Jaccard when shingles are kept, else the
     estimate; a pair reported by several bands is answered once; locations round-trip."""
-    from curate.minhash import LSHParams, shingle_hashes
-    from curate.signatures import ref_of
+    from curate.dedup.minhash import LSHParams, shingle_hashes
+    from curate.dedup.signatures import ref_of
 
     lsh = LSHParams(num_perm=64)
     texts = {

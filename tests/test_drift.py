@@ -9,14 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from curate import drift
+from curate.drift import stats as drift
 from tests.conftest import IN_MEMORY, build
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    from curate.demo import generate
-    from curate.drift_report import write_report
+    from curate.demo.text import generate
+    from curate.drift.report import write_report
 
     root = tmp_path_factory.mktemp("drift")
     truth = generate(root / "data", n_docs=2400, seed=11, huge_doc_bytes=10_000)
@@ -195,7 +195,7 @@ def test_report_does_not_depend_on_the_hash_seed(report, tmp_path):
 
 
 def test_training_split_is_train_or_the_earliest():
-    from curate.temporal import training_split
+    from curate.build.temporal import training_split
 
     assert training_split({"test": ["2020-01-01", None], "train": [None, "2020-01-01"]}) == "train"
     splits = {"late": ["2020-01-01T00:00:00Z", None], "early": [None, "2020-01-01T00:00:00Z"]}

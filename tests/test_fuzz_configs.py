@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.config import ConfigError, load_config
-from curate.corpus import CorpusError
+from curate.build.config_file import load_config
+from curate.core.errors import ConfigError
+from curate.format.manifest import CorpusError
 from tests.test_fuzz_readers import OPS, mutate
 
 CASES = settings(
@@ -102,8 +103,8 @@ def check_manifest(root: Path, data: bytes, sandbox: Path) -> Counter:
     """Read a corpus whose manifest is ``data`` through the loader (local and as a URI with a
     cache) and ``verify``; nothing but CorpusError/ValueError may escape, and nothing outside
     the corpus and the cache may change."""
+    from curate.format.verify import verify_corpus
     from curate.loader import CorpusDataset
-    from curate.verify import verify_corpus
 
     (root / "manifest.json").write_bytes(data)
     before = sorted(p.name for p in sandbox.iterdir())

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from curate.config import parse_config
-from curate.parse import RecordError, RecordParser
-from curate.readers import BadRecord, RawRecord, read_file
+from curate.build.config_file import parse_config
+from curate.build.parse import RecordError, RecordParser
+from curate.build.readers import BadRecord, RawRecord, read_file
 
 CASES = settings(
     max_examples=60,

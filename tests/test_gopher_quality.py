@@ -1,8 +1,8 @@
 import json
 
-from curate.schema import Document
+from curate.core.document import Document
+from curate.core.words import split_words
 from filters.gopher_quality import GopherQuality
-from filters.words import split_words
 from tests.conftest import evaldata
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from curate.schema import Document
+from curate.core.document import Document
 from filters.c4 import C4
 from filters.fineweb_quality import FineWebQuality
 from filters.gopher_repetition import GopherRepetition
@@ -76,7 +76,7 @@ def test_gopher_repetition_signals_do_not_depend_on_the_hash_seed():
     import sys
 
     code = (
-        "from curate.schema import Document; from filters.gopher_repetition import "
+        "from curate.core.document import Document; from filters.gopher_repetition import "
         "GopherRepetition as G; import json; "
         "t = 'xx yy xx yy longword another longword another zz qq zz qq ' * 3; "
         "print(json.dumps(G().apply(Document(id='x', text=t, timestamp=0)).signals))"

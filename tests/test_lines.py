@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from curate.config import LineDedupConfig
-from curate.lines import remove_units, repeated_units, unit_keys
+from curate.build.config import LineDedupConfig
+from curate.dedup.lines import remove_units, repeated_units, unit_keys
 from tests.conftest import (
     MULTI_PROCESS,
     assert_same_corpus,

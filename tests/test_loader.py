@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.utils.data import get_worker_info
 
-from curate.corpus import CorpusError
+from curate.format.manifest import CorpusError
 from curate.loader import IGNORE_INDEX, CorpusDataset, CorpusLoader, collate, to_device
 from tests.conftest import ROOT, read_shards
 
@@ -305,7 +305,7 @@ def test_compiled_and_numpy_batch_filling_agree():
     """The numba loops and the numpy fallbacks agree: cutting samples into pieces, gathering
     their tokens (a worker's half) and filling inputs, labels, positions and offsets, on
     random pieces that tile a batch (documents cut anywhere, several shards)."""
-    from curate import packing
+    from curate.loader import packing as packing
     from tests import packing_reference as reference
 
     rng = np.random.default_rng(0)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from curate.corpus import CorpusError
+from curate.format.manifest import CorpusError
 from curate.loader import CorpusDataset, CorpusLoader
 from tests.conftest import ROOT
 from tests.test_loader import batch_rows

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate import memory
+from curate.core import memory as memory
 
 
 def _trim_threads() -> list[threading.Thread]:

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from curate.minhash import (
+from curate.dedup.minhash import (
     LSHParams,
     estimated_jaccard,
     normalize_for_shingles,

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from curate.images import ImageError, ImageLimits, hamming, inspect_image
-from curate.readers import BadRecord, RawRecord, read_file
+from curate.build.readers import BadRecord, RawRecord, read_file
+from curate.core.images import ImageError, ImageLimits, hamming, inspect_image
 from tests.conftest import IN_MEMORY, MULTI_PROCESS, assert_same_corpus, build, evaldata
 
 
@@ -144,7 +144,7 @@ def test_truncated_tar_keeps_the_samples_before_the_break(tmp_path):
 # -- builds of the multimodal demo ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from curate.demo_images import generate_multimodal
+    from curate.demo.images import generate_multimodal
 
     root = tmp_path_factory.mktemp("mm")
     truth = generate_multimodal(root / "data", n_pairs=150, n_docs=40, seed=3)
@@ -310,8 +310,8 @@ def test_unsafe_image_paths_and_missing_images_are_quarantined(tmp_path):
         {"id": "e", "timestamp": "2020-01-01", "content": "not a list"},
     ]
     (tmp_path / "in" / "d.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    from curate.config import parse_config
-    from curate.parse import RecordError, RecordParser
+    from curate.build.config_file import parse_config
+    from curate.build.parse import RecordError, RecordParser
 
     cfg = parse_config(
         {
@@ -332,8 +332,8 @@ def test_unsafe_image_paths_and_missing_images_are_quarantined(tmp_path):
 def test_parquet_images_as_bytes_paths_and_hf_structs(tmp_path):
     import pyarrow.parquet as pq
 
-    from curate.config import parse_config
-    from curate.parse import RecordParser
+    from curate.build.config_file import parse_config
+    from curate.build.parse import RecordParser
 
     img = _png(Image.new("RGB", (300, 240), (9, 9, 9)))
     (tmp_path / "img.png").write_bytes(img)
@@ -369,7 +369,7 @@ def test_parquet_images_as_bytes_paths_and_hf_structs(tmp_path):
 
 
 def test_c4_keeps_image_placeholder_lines():
-    from curate.schema import Document
+    from curate.core.document import Document
     from filters.c4 import C4
 
     text = (
@@ -413,7 +413,7 @@ def test_loader_yields_images_at_their_token_positions_and_resumes(pairs_build):
     for a, b in zip(batches[3:], rest, strict=True):
         assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["images"], b["images"])
     # GPU mode hands over the encoded bytes; decoding them on the CPU gives the same pixels
-    from curate.image_decode import decode_resize
+    from curate.loader.image_decode import decode_resize
 
     ds4, dl4 = loader(image_decode="gpu")
     first = next(iter(dl4))
@@ -438,8 +438,8 @@ def test_readme_multimodal_training_loop_runs(pairs_build, tmp_path):
     from tests.conftest import ROOT
 
     out, _, _ = pairs_build
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Multimodal corpora") :]
+    readme = (ROOT / "docs" / "multimodal.md").read_text()
+    section = readme[readme.index("# Multimodal corpora") :]
     code = section[section.index("```python\n") + 10 :]
     code = code[: code.index("```\n")].replace('"out/demo-pairs"', repr(str(out)))
     code += "assert step >= 3 and torch.isfinite(loss)\nprint('trained')\n"
@@ -454,7 +454,7 @@ def test_verify_catches_images_out_of_place(pairs_build, tmp_path):
     import hashlib
     import shutil
 
-    from curate.verify import verify_corpus
+    from curate.format.verify import verify_corpus
 
     out = tmp_path / "copy"
     shutil.copytree(pairs_build[0], out)
@@ -477,7 +477,7 @@ def test_verify_catches_images_out_of_place(pairs_build, tmp_path):
 
 
 def test_pigeonhole_bands_catch_every_pair_within_the_distance():
-    from curate.perceptual import PerceptualParams, hash_similarity
+    from curate.dedup.perceptual import PerceptualParams, hash_similarity
 
     rng = np.random.default_rng(0)
     for d in (0, 3, 6, 8, 12):
@@ -496,7 +496,7 @@ def test_pigeonhole_bands_catch_every_pair_within_the_distance():
 
 
 def test_reencode_policy_stores_a_smaller_copy_with_the_same_hashes():
-    from curate.images import StorePolicy
+    from curate.core.images import StorePolicy
 
     im = Image.new("RGB", (1200, 800), (10, 120, 200))
     data = _png(im)
@@ -509,7 +509,7 @@ def test_reencode_policy_stores_a_smaller_copy_with_the_same_hashes():
 
 
 def test_drift_report_describes_images_per_period(pairs_build, tmp_path):
-    from curate.drift_report import write_report
+    from curate.drift.report import write_report
 
     out, _, _ = pairs_build
     rep = write_report(str(out), str(tmp_path / "report"), sample=50)
@@ -532,8 +532,8 @@ def test_gpu_decode_path_matches_pillow_on_the_cpu_device(pairs_build):
     torchvision 0.29.1) and on CUDA by bench/gpu_bench.py."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvision")
-    from curate.image_decode import _decode_torchvision, _parts
     from curate.loader import CorpusDataset, CorpusLoader
+    from curate.loader.image_decode import _decode_torchvision, _parts
 
     out, _, _ = pairs_build
     common = dict(split="train", seq_len=32, pack=False, image_size=64, shuffle=False)

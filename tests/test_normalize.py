@@ -1,6 +1,6 @@
 import unicodedata
 
-from curate.normalize import normalize_text
+from curate.core.normalize import normalize_text
 
 
 def test_nfc_and_spaces():

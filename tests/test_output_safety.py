@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curate.errors import BuildError
+from curate.core.errors import BuildError
 from tests.conftest import build, demo_config, tree_digest
 
 
@@ -78,7 +78,8 @@ def test_output_dir_with_foreign_files_is_refused_and_left_alone(demo, tmp_path)
         with pytest.raises(BuildError, match="not empty and is not a curate corpus"):
             build(_small(demo, out), overwrite=overwrite)
         assert _tree(out) == before
-    from curate.config import ConfigError, parse_config
+    from curate.build.config_file import parse_config
+    from curate.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="output.dir"):
         parse_config(_small(demo, tmp_path, output={"dir": ""}))

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from curate.schema import Document
+from curate.core.document import Document
 from filters.langid import LanguageID, lid_model
 from filters.pii import PII, iban_ok, luhn_ok, redact
 from tests.conftest import evaldata

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from curate.config import parse_config
-from curate.process import FileProcessor
-from curate.schema import Document
+from curate.build.config_file import parse_config
+from curate.build.process import FileProcessor
+from curate.core.document import Document
 from filters.base import Decision, Filter
 from tokenization.bpe import train_bpe
 

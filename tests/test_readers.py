@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from curate.readers import BadRecord, RawRecord, read_file
+from curate.build.readers import BadRecord, RawRecord, read_file
 
 GOOD = [
     {"id": str(i), "text": f"document number {i}", "timestamp": "2020-01-01"} for i in range(500)

@@ -2,7 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from curate.timeparse import TimestampError, parse_timestamp_us, period_of, us_to_iso
+from curate.core.timeparse import TimestampError, parse_timestamp_us, period_of, us_to_iso
 
 
 def us(*args, tz=timezone.utc):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.corpus import CorpusError
+from curate.format.manifest import CorpusError
+from curate.format.verify import verify_corpus
 from curate.loader import CorpusDataset
-from curate.verify import verify_corpus
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def test_manifest_paths_cannot_leave_the_corpus_or_the_cache(copy, tmp_path, pat
 
 
 def test_cache_names_are_derived_from_the_path(demo_build, tmp_path):
-    from curate.shard_cache import ShardCache
+    from curate.loader.cache import ShardCache
 
     out, _, _ = demo_build
     cache = ShardCache(f"file://{out}", str(tmp_path / "c"))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from curate.schema import IMAGE_PLACEHOLDER
+from curate.core.document import IMAGE_PLACEHOLDER
 
 
 class TokenizerError(ValueError):

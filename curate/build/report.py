@@ -1,0 +1,194 @@
+"""stats.json, manifest.json and DATACARD.md, written last from the pipeline's small results."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from curate import __version__
+from curate.core.fileio import join, write_bytes
+
+MANIFEST_VERSION = 1
+
+
+def _nest(counts: dict[str, int], prefix: str) -> dict[str, Any]:
+    """``{"removed.gopher_quality.too_few_words": 3}`` -> ``{"gopher_quality": {...}}``."""
+    out: dict[str, Any] = {}
+    for key in sorted(counts):
+        if not key.startswith(prefix + "."):
+            continue
+        head, _, reason = key[len(prefix) + 1 :].partition(".")
+        if reason:
+            out.setdefault(head, {})[reason] = counts[key]
+        else:
+            out[head] = counts[key]
+    return out
+
+
+def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
+    removed = _nest(counts, "removed")
+    quarantined = _nest(counts, "quarantined")
+    n_removed = sum(v for k, v in counts.items() if k.startswith("removed."))
+    n_quarantined = sum(v for k, v in counts.items() if k.startswith("quarantined."))
+    n_exact, n_near = counts.get("duplicates.exact", 0), counts.get("duplicates.near", 0)
+    n_dup = n_exact + n_near
+    dups = _nest(counts, "duplicates")
+    kept = sum(s["documents"] for s in shards)
+    tokens = sum(s["tokens"] for s in shards)
+    by_split: dict[str, dict[str, Any]] = {}
+    for s in shards:
+        sp = by_split.setdefault(s["split"], {"documents": 0, "tokens": 0, "periods": {}})
+        sp["documents"] += s["documents"]
+        sp["tokens"] += s["tokens"]
+        pe = sp["periods"].setdefault(s["period"], {"documents": 0, "tokens": 0, "shards": 0})
+        pe["documents"] += s["documents"]
+        pe["tokens"] += s["tokens"]
+        pe["shards"] += 1
+    for sp in by_split.values():
+        sp["periods"] = dict(sorted(sp["periods"].items()))
+    accounted = kept + n_removed + n_dup + n_quarantined
+    return {
+        "input_records": counts.get("input_records", 0),
+        "input_bytes": counts.get("input_bytes", 0),
+        "input_chars": counts.get("input_chars", 0),
+        "kept": {"documents": kept, "tokens": tokens},
+        "removed": {"total": n_removed, "by_reason": removed},
+        "line_dedup": _nest(counts, "line_dedup"),
+        "filter_totals": _nest(counts, "filter_totals"),
+        "near_dedup": _nest(counts, "near_dedup"),
+        "duplicates": {
+            "total": n_dup,
+            "exact": n_exact,
+            "near": n_near,
+            "within_split": dups.get("within_split", {}),
+            "leakage": dups.get("leakage", {}),
+            "leakage_flagged": dups.get("leakage_flagged", {}),  # kept, marked leaked_from
+        },
+        "quarantined": {"total": n_quarantined, "by_error": quarantined},
+        "balance": {
+            "accounted": accounted,
+            "balanced": accounted == counts.get("input_records", 0),
+            "equation": "input_records = kept + removed + duplicates + quarantined",
+        },
+        "splits": dict(sorted(by_split.items())),
+    }
+
+
+def build_manifest(
+    config: dict,
+    config_hash: str,
+    tokenizer: dict,
+    shards: list[dict],
+    record_files: list[dict],
+    out_dir: str,
+) -> dict[str, Any]:
+    """Every path relative to ``out_dir``, so a corpus can be moved or copied whole."""
+    shards = sorted(shards, key=lambda s: s["path"])
+    prefix = out_dir.rstrip("/") + "/"
+    record_files = [
+        {**r, "path": r["path"][len(prefix) :] if r["path"].startswith(prefix) else r["path"]}
+        for r in record_files
+    ]
+    return {
+        "format": "curate-corpus",
+        "format_version": MANIFEST_VERSION,
+        "curate_version": __version__,
+        "config_hash": config_hash,
+        "config": config,
+        "tokenizer": tokenizer,
+        "schema": "see docs/build.md: Shard schema",
+        "shards": shards,
+        "records": sorted(record_files, key=lambda r: r["path"]),
+        "views": split_views(config["temporal"], shards),
+    }
+
+
+def split_views(temporal: dict, shards: list[dict]) -> dict[str, Any]:
+    """Split designs that select from the shards instead of copying documents: evaluation
+    windows over the periods, and the training split's size-matched control."""
+    from types import SimpleNamespace
+
+    from curate.build.temporal import training_split, windows
+    from curate.core.document import UNDATED
+
+    held = (temporal.get("held_out") or {}).get("split")
+    pool = [s for s in shards if s["split"] != held and s["period"] != UNDATED]
+    views: dict[str, Any] = {}
+    if temporal.get("windows"):
+        periods = sorted({s["period"] for s in pool})
+        views["windows"] = windows(periods, SimpleNamespace(**temporal["windows"]))
+    if temporal.get("control"):
+        splits = temporal["splits"]
+        name = training_split(splits)
+        target = sum(s["documents"] for s in pool if s["split"] == name)
+        total = sum(s["documents"] for s in pool)
+        views["control"] = {
+            "for": name,
+            "splits": sorted({s["split"] for s in pool}),
+            "fraction": target / total if total else 0.0,
+            "seed": 7919,
+            "target_documents": target,
+        }
+    return views
+
+
+def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
+    lines = [
+        "# Data card",
+        "",
+        f"Built by curate {manifest['curate_version']}; "
+        f"config hash `{manifest['config_hash'][:16]}`;"
+        f" tokenizer vocabulary {manifest['tokenizer']['vocab_size']}.",
+        "",
+        "## Accounting",
+        "",
+        "| | records |",
+        "|---|---:|",
+        f"| input records | {stats['input_records']:,} |",
+        f"| kept | {stats['kept']['documents']:,} |",
+        f"| removed by filters | {stats['removed']['total']:,} |",
+        f"| exact duplicates | {stats['duplicates']['exact']:,} |",
+        f"| near-duplicates | {stats['duplicates']['near']:,} |",
+        f"| quarantined | {stats['quarantined']['total']:,} |",
+        "",
+        f"Balanced: **{stats['balance']['balanced']}** ({stats['balance']['equation']}).",
+        "",
+        "## Removed, by reason",
+        "",
+    ]
+    for flt, reasons in stats["removed"]["by_reason"].items():
+        items = reasons.items() if isinstance(reasons, dict) else [("", reasons)]
+        for reason, n in items:
+            lines.append(f"- `{flt}.{reason}`: {n:,}")
+    lines += ["", "## Duplicates", ""]
+    for split, n in stats["duplicates"]["within_split"].items():
+        lines.append(f"- within `{split}`: {n:,}")
+    for pair, n in stats["duplicates"]["leakage"].items():
+        lines.append(f"- leakage removed, kept in -> removed from `{pair}`: {n:,}")
+    lines += ["", "## Quarantined, by error", ""]
+    for kind, n in stats["quarantined"]["by_error"].items():
+        lines.append(f"- `{kind}`: {n:,}")
+    lines += [
+        "",
+        "## Splits and periods",
+        "",
+        "| split | period | documents | tokens |",
+        "|---|---|---:|---:|",
+    ]
+    for split, sp in stats["splits"].items():
+        for period, pe in sp["periods"].items():
+            lines.append(f"| {split} | {period} | {pe['documents']:,} | {pe['tokens']:,} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_reports(out_dir: str, stats: dict, manifest: dict) -> None:
+    """stats and data card first, the manifest last: its presence marks a complete build."""
+    write_bytes(join(out_dir, "stats.json"), _json(stats))
+    write_bytes(join(out_dir, "DATACARD.md"), datacard(stats, manifest).encode())
+    write_bytes(join(out_dir, "manifest.json"), _json(manifest))
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()

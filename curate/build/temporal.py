@@ -1,0 +1,75 @@
+"""Assign each document its temporal split and calendar period."""
+
+from __future__ import annotations
+
+import hashlib
+
+from curate.build.config import TemporalConfig
+from curate.core.document import UNDATED
+from curate.core.timeparse import datetime_to_us, period_of
+
+_LO, _HI = -(2**63), 2**63 - 1
+
+
+class TemporalAssigner:
+    """Splits are half-open ``[start, end)`` intervals; an open bound is null in the config."""
+
+    def __init__(self, cfg: TemporalConfig):
+        self.period_unit = cfg.period
+        self.held_out = cfg.held_out
+        self.undated_split = cfg.undated_split
+        self.spans = sorted(
+            (
+                _LO if start is None else datetime_to_us(start),
+                _HI if end is None else datetime_to_us(end),
+                name,
+            )
+            for name, (start, end) in cfg.splits.items()
+        )
+
+    def assign(self, timestamp: int | None, doc_id: str = "") -> tuple[str | None, str]:
+        """``(split, period)``; split is None when the time falls in no configured split. With
+        ``held_out``, a stable share of every period goes to the held-out split instead."""
+        if timestamp is None:
+            return self.undated_split, UNDATED
+        period = period_of(timestamp, self.period_unit)
+        for start, end, name in self.spans:
+            if start <= timestamp < end:
+                h = self.held_out
+                if h is not None and stable_fraction(doc_id, h.seed) < h.fraction:
+                    return h.split, period
+                return name, period
+        return None, period
+
+
+def stable_rank(doc_id: str, seed: int = 0) -> int:
+    """A 64-bit number fixed by the id and the seed: the same on every worker and run."""
+    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def stable_fraction(doc_id: str, seed: int = 0) -> float:
+    """``stable_rank`` as a number in [0, 1)."""
+    return stable_rank(doc_id, seed) / 2**64
+
+
+def training_split(splits: dict) -> str:
+    """The split a model trains on: ``train``, else the earliest split (an open start, None,
+    is the earliest; starts are ISO strings, which sort in time order)."""
+    return "train" if "train" in splits else min(splits, key=lambda n: splits[n][0] or "")
+
+
+def windows(periods: list[str], cfg) -> list[dict]:
+    """The evaluation windows over the corpus's periods (in time order)."""
+    out = []
+    first = cfg.train_periods
+    for k, end in enumerate(range(first, len(periods) - cfg.eval_periods + 1, cfg.step)):
+        start = 0 if cfg.kind == "next_k" else end - cfg.train_periods
+        out.append(
+            {
+                "name": f"w{k:03d}",
+                "train": periods[start:end],
+                "eval": periods[end : end + cfg.eval_periods],
+            }
+        )
+    return out
