@@ -29,7 +29,7 @@ corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) a
 	$(BIN)/curate verify out/demo-interleaved
 
 reliability: $(STAMP)  ## fuzz campaigns, random-mix builds and SIGKILL crash points -> RELIABILITY.md
-	$(BIN)/pip install --quiet --disable-pip-version-check atheris==3.1.0
+	$(BIN)/pip install --quiet --disable-pip-version-check atheris==3.0.0
 	$(BIN)/python bench/reliability.py --out RELIABILITY.md
 
 drift-example: $(STAMP)  ## the drift report on real dated text (git commit messages, 2005-2026)

@@ -27,7 +27,11 @@ def rate(corpus: str, numpy: bool, tokens: int) -> float:
 
     saved = batches.fill, dataset.pack, batches.gather
     if numpy:
-        batches.fill, dataset.pack, batches.gather = ref.fill_numpy, ref.pack_numpy, ref.gather_numpy
+        batches.fill, dataset.pack, batches.gather = (
+            ref.fill_numpy,
+            ref.pack_numpy,
+            ref.gather_numpy,
+        )
     try:
         ds = loader.CorpusDataset(corpus, split=None, seq_len=SEQ, seed=0, verify="size")
         it = iter(loader.CorpusLoader(ds, batch_size=BATCH, num_workers=0, pin_memory=False))

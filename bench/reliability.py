@@ -338,7 +338,7 @@ def main() -> None:
     ]
     lines += [
         "",
-        f"Coverage-guided (atheris 3.1, libFuzzer; bench/fuzz_atheris.py, the same property, "
+        f"Coverage-guided (atheris 3.0, libFuzzer; bench/fuzz_atheris.py, the same property, "
         f"the first byte picks the format): **{ath['runs']:,} runs** in {ath['seconds']} s, "
         f"{ath['edges']} coverage edges in curate's code, {ath['corpus']} inputs kept in the "
         "corpus, 0 crashes.",

@@ -67,6 +67,16 @@ def test_seed_config_is_valid():
     assert check_config(SEED_CONFIG) == Counter(valid=1)
 
 
+@pytest.mark.parametrize("part", ["input", "output", "tokenizer", "dedup", "temporal"])
+def test_a_section_that_is_not_a_mapping_is_refused(part):
+    """Found by `make reliability`: `input: x` (a truncated config) raised AttributeError."""
+    import yaml
+
+    cfg = yaml.safe_load(SEED_CONFIG)
+    cfg[part] = "x"
+    assert check_config(yaml.safe_dump(cfg).encode()) == Counter(refused=1)
+
+
 @CASES
 @given(ops=OPS)
 def test_mutated_configs_load_or_are_refused(ops):

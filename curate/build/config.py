@@ -268,7 +268,8 @@ class BuildConfig(_Strict):
     def _default_chain(cls, data: Any) -> Any:
         """Image-text pairs get a chain made for captions unless the config names one."""
         if isinstance(data, dict) and "filters" not in data:
-            modality = (data.get("input") or {}).get("modality", "text")
+            inp = data.get("input")
+            modality = inp.get("modality", "text") if isinstance(inp, dict) else None
             if modality == "image_text":
                 data = {**data, "filters": [dict(f) for f in DEFAULT_IMAGE_TEXT_FILTERS]}
         return data
