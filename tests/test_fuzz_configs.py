@@ -67,6 +67,12 @@ def test_seed_config_is_valid():
     assert check_config(SEED_CONFIG) == Counter(valid=1)
 
 
+def test_a_yaml_date_that_is_no_date_is_refused():
+    """Found by `make reliability`: PyYAML raised ValueError for `2022-02-30`."""
+    bad = SEED_CONFIG.replace(b"[2022-01-01, null]", b"[2022-02-30, null]")
+    assert bad != SEED_CONFIG and check_config(bad) == Counter(refused=1)
+
+
 @pytest.mark.parametrize("part", ["input", "output", "tokenizer", "dedup", "temporal"])
 def test_a_section_that_is_not_a_mapping_is_refused(part):
     """Found by `make reliability`: `input: x` (a truncated config) raised AttributeError."""
@@ -156,7 +162,9 @@ def test_mutated_manifests_are_read_or_refused(small_corpus, ops):
 
 @MANIFEST_CASES
 @given(
-    field=st.sampled_from(["path", "bytes", "sha256", "documents", "tokens", "split", "period"]),
+    field=st.sampled_from(
+        ["path", "bytes", "sha256", "documents", "tokens", "split", "period", "min_time"]
+    ),
     value=st.one_of(
         st.none(), st.integers(-5, 10**12), st.text(max_size=40),
         st.sampled_from(["/etc/passwd", "../x.arrow", "tokens/../../y", "c:\\x", "s3://b/k"]),
@@ -167,3 +175,14 @@ def test_any_shard_entry_value_is_read_or_refused(small_corpus, field, value):
     manifest = json.loads(seed)
     manifest["shards"][0][field] = value
     check_manifest(root, json.dumps(manifest).encode(), sandbox)
+
+
+def test_a_shard_time_that_is_no_time_is_refused(small_corpus):
+    """Found by `make reliability`: `verify` raised ValueError on a mangled ``min_time``."""
+    from curate.format.verify import verify_corpus
+
+    root, sandbox, seed = small_corpus
+    manifest = json.loads(seed)
+    manifest["shards"][0]["min_time"] = "2017,01-20T21:50:36+00:00"
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    assert any("is not an ISO 8601 time" in p for p in verify_corpus(str(root)))

@@ -103,4 +103,8 @@ def load_config(path: str | Path, base_dir: Path | None = None) -> BuildConfig:
         raise ConfigError(f"config {path} is not UTF-8: {e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config {path} is not valid YAML: {e}") from None
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError) as e:  # a YAML date that is no date (2022-02-30)
+        raise ConfigError(f"config {path} has a value YAML cannot read: {e}") from None
     return parse_config(data, base_dir or Path.cwd())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from datetime import datetime
 from typing import Any
 
 
@@ -57,6 +58,18 @@ def _file(entry: Any, where: str, counts: tuple[str, ...] = ()) -> None:
         _int(entry, key, where)
 
 
+def _time(value: Any, where: str) -> None:
+    """None (undated documents only) or an ISO 8601 time."""
+    if value is None:
+        return
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CorpusError(f"{where}: {value!r} is not an ISO 8601 time") from None
+
+
 def check_manifest(manifest: Any, where: str = "manifest.json") -> dict:
     """The manifest, if it has the shape of a curate corpus's; CorpusError otherwise."""
     if not isinstance(manifest, dict) or manifest.get("format") != "curate-corpus":
@@ -76,6 +89,8 @@ def check_manifest(manifest: Any, where: str = "manifest.json") -> dict:
         for key in ("split", "period"):
             if not isinstance(entry.get(key), str):
                 raise CorpusError(f"{where} shards[{i}]: {key!r} must be a string")
+        for key in ("min_time", "max_time"):
+            _time(entry.get(key), f"{where} shards[{i}].{key}")
     for i, entry in enumerate(records):
         _file(entry, f"{where} records[{i}]")
     if not isinstance(manifest.get("config"), dict):
