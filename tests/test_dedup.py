@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from curate.build.process import dedup_key
+from curate.build.runs import dedup_key
 from curate.core.document import SORT_LAST
 from curate.dedup.clusters import band_pairs, cluster_members, exact_edges, removals
 from curate.dedup.components import (

@@ -15,11 +15,10 @@ from typing import IO, Any
 from apache_beam.io.filesystems import FileSystems
 
 from curate.build.config import BuildConfig
-from curate.build.inputs import InputError, InputFile, check_unchanged, expand_inputs
-from curate.build.lease import LEASE, Lease, LeaseError
+from curate.build.inputs import InputFile, check_unchanged, expand_inputs
+from curate.build.lease import LEASE, Lease
 from curate.build.output_dir import (
     STAGING,
-    OutputError,
     any_inside,
     check_output_dir,
     check_written,
@@ -37,7 +36,8 @@ __all__ = ["LEASE", "BuildError", "expand_inputs", "run_build"]
 
 
 # what a refused or failed build raises, each with a message for the person who ran it
-BUILD_ERRORS = (BuildError, InputError, LeaseError, OutputError, TokenizerError)
+# (InputError, LeaseError and OutputError are BuildErrors)
+BUILD_ERRORS = (BuildError, TokenizerError)
 
 
 def check_locations(cfg: BuildConfig, files: Sequence[InputFile]) -> None:

@@ -20,7 +20,7 @@ class InputError(BuildError):
 class InputFile(NamedTuple):
     path: str
     size: int
-    mtime: float  # seconds; nanosecond precision on local disks
+    mtime: float  # seconds (from st_mtime_ns on local disks)
 
 
 def _stat(path: str) -> tuple[int, float]:

@@ -57,12 +57,13 @@ def check_output_dir(out_dir: str, overwrite: bool) -> bool:
     """Whether ``out_dir`` holds a finished corpus (to be replaced: needs ``overwrite``).
     Refuses a folder holding anything that is not a curate corpus's own entry."""
     names = [n for n in _entries(out_dir) if n != LEASE and not n.startswith(STAGING)]
-    finished = _is_corpus_manifest(join(out_dir, "manifest.json")) or any(
-        n.startswith(REPLACED) and _is_corpus_manifest(join(out_dir, n, "manifest.json"))
-        for n in names
-    )
-    if "://" in out_dir:
+    if "://" in out_dir:  # an object store: no listing, the manifest decides
         finished = FileSystems.exists(join(out_dir, "manifest.json"))
+    else:
+        finished = _is_corpus_manifest(join(out_dir, "manifest.json")) or any(
+            n.startswith(REPLACED) and _is_corpus_manifest(join(out_dir, n, "manifest.json"))
+            for n in names
+        )
     if finished and not overwrite:
         raise OutputError(
             f"{out_dir} already holds a finished corpus (manifest.json); pass --overwrite to "
@@ -116,13 +117,13 @@ def _size_and_digest(path: str) -> tuple[int, str]:
 def publish(stage: str, out_dir: str, token: str) -> None:
     """Move the staged corpus into ``out_dir``, replacing the old corpus's entries."""
     aside = join(out_dir, REPLACED + token)
-    old = [n for n in ("manifest.json", *CORPUS_ENTRIES) if _exists(join(out_dir, n))]
+    old = [n for n in ("manifest.json", *CORPUS_ENTRIES) if FileSystems.exists(join(out_dir, n))]
     if old:
         _mkdirs(aside)
     for name in old:  # the manifest first: from here on the directory is unfinished
         _move(join(out_dir, name), join(aside, name))
     for name in CORPUS_ENTRIES:
-        if _exists(join(stage, name)):
+        if FileSystems.exists(join(stage, name)):
             _move(join(stage, name), join(out_dir, name))
     _move(join(stage, "manifest.json"), join(out_dir, "manifest.json"))
     if old:
@@ -130,10 +131,6 @@ def publish(stage: str, out_dir: str, token: str) -> None:
     for name in _entries(out_dir):  # an earlier replacement that was interrupted
         if name.startswith(REPLACED):
             delete_tree(join(out_dir, name))
-
-
-def _exists(path: str) -> bool:
-    return FileSystems.exists(path)
 
 
 def _mkdirs(path: str) -> None:
@@ -151,10 +148,10 @@ def _move(src: str, dst: str) -> None:
 
 
 def _files_under(path: str) -> list[str]:
-    if FileSystems.match([path])[0].metadata_list and not path.endswith("/"):
-        single = [m.path for m in FileSystems.match([path])[0].metadata_list]
-        if single == [path]:
-            return single
+    """``path`` itself if it is a file, else the files under it (an object store's prefix)."""
+    single = [m.path for m in FileSystems.match([path])[0].metadata_list]
+    if single == [path]:
+        return single
     return [m.path for m in FileSystems.match([path.rstrip("/") + "/**"])[0].metadata_list]
 
 

@@ -8,7 +8,6 @@ and counts. Filter rejections and quarantine entries are written beside the outp
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -32,23 +31,6 @@ from filters.registry import build_filters, signal_names
 from tokenization.bpe import Encoder, load_tokenizer
 
 SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
-
-
-def dedup_key(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-
-
-def document_key(doc: Document, modality: str) -> bytes:
-    """Exact-duplicate key: the text; an image-text pair's image pixels (the same picture
-    under another caption is a copy); an interleaved document's text and images."""
-    if modality == "text":
-        return dedup_key(doc.text)
-    h = hashlib.blake2b(digest_size=16)
-    if modality == "interleaved":
-        h.update(doc.text.encode("utf-8"))
-    for image in doc.images:
-        h.update(image.pixel_hash)
-    return h.digest()
 
 
 @dataclass
@@ -173,9 +155,6 @@ class FileProcessor:
         self.lsh = stage.params if stage else None
         self.keep_shingles = near is not None and near.verify == "true"
         self.dedup = cfg.dedup.exact or self.lsh is not None  # documents need a table
-
-    def document_key(self, doc: Document) -> bytes:
-        return document_key(doc, self.cfg.input.modality)
 
     def process(
         self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None

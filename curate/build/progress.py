@@ -61,8 +61,9 @@ class BuildProgress:
         self._thread: threading.Thread | None = None
 
     def status(self) -> dict[str, Any]:
-        read = [m for n, m in _markers(self.work_dir) if n.startswith("read-")]
-        parts = [m for n, m in _markers(self.work_dir) if n.startswith("shards-")]
+        markers = _markers(self.work_dir)
+        read = [m for n, m in markers if n.startswith("read-")]
+        parts = [m for n, m in markers if n.startswith("shards-")]
         elapsed = time.monotonic() - self.start
         done_bytes = sum(self.sizes[m["file"]] for m in read if 0 <= m["file"] < len(self.sizes))
         records = sum(m["records"] for m in read)

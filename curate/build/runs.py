@@ -1,8 +1,9 @@
 """Kept documents spilled per (split, period) as sorted Arrow runs in the work directory, with
-the per-file document and signature tables near-dedup reads later."""
+the per-file document and signature tables dedup reads later, keyed by ``document_key``."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,23 @@ if TYPE_CHECKING:
     from curate.build.process import FileProcessor, FileResult
 
 RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
+
+
+def dedup_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def document_key(doc: Document, modality: str) -> bytes:
+    """Exact-duplicate key: the text; an image-text pair's image pixels (the same picture
+    under another caption is a copy); an interleaved document's text and images."""
+    if modality == "text":
+        return dedup_key(doc.text)
+    h = hashlib.blake2b(digest_size=16)
+    if modality == "interleaved":
+        h.update(doc.text.encode("utf-8"))
+    for image in doc.images:
+        h.update(image.pixel_hash)
+    return h.digest()
 
 
 RUN_BATCH_ROWS = 16
@@ -93,7 +111,7 @@ class Spill:
                 self.sigs.append(sigs[row])
                 if proc.keep_shingles:
                     self.shingles.append(shingles[row])
-            doc_key = proc.document_key(doc)
+            doc_key = document_key(doc, proc.cfg.input.modality)
             self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
 
     def write_tables(self, file_idx: int) -> None:

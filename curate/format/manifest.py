@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -58,14 +58,23 @@ def _file(entry: Any, where: str, counts: tuple[str, ...] = ()) -> None:
         _int(entry, key, where)
 
 
+def to_us(t: str | datetime | None) -> int | None:
+    """A manifest time (ISO 8601; None for undated shards) as microseconds since the epoch."""
+    if t is None:
+        return None
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return int(t.timestamp() * 1_000_000)
+
+
 def _time(value: Any, where: str) -> None:
     """None (undated documents only) or an ISO 8601 time."""
-    if value is None:
-        return
     try:
-        if not isinstance(value, str):
+        if value is not None and not isinstance(value, str):
             raise ValueError
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        to_us(value)
     except ValueError:
         raise CorpusError(f"{where}: {value!r} is not an ISO 8601 time") from None
 

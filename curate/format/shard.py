@@ -10,7 +10,6 @@ import ctypes
 import hashlib
 import os
 import sys
-from datetime import datetime, timezone
 from functools import cached_property
 
 import numpy as np
@@ -20,16 +19,6 @@ import pyarrow.compute as pc
 from curate.format.manifest import CorpusError
 
 VERIFY_MODES = ("checksum", "size", "none")
-
-
-def to_us(t: str | datetime | None) -> int | None:
-    if t is None:
-        return None
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return int(t.timestamp() * 1_000_000)
 
 
 def sha256_file(path: str) -> str:

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from curate.format.manifest import CorpusError, parse_manifest
-from curate.format.shard import Shard, sha256_file, to_us
+from curate.format.manifest import CorpusError, parse_manifest, to_us
+from curate.format.shard import Shard, sha256_file
 
 REQUIRED = {
     "doc_id": pa.string(),

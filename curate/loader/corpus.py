@@ -21,8 +21,8 @@ from functools import cached_property
 
 import numpy as np
 
-from curate.format.manifest import CorpusError, parse_manifest
-from curate.format.shard import VERIFY_MODES, Shard, to_us
+from curate.format.manifest import CorpusError, parse_manifest, to_us
+from curate.format.shard import VERIFY_MODES, Shard
 from curate.loader.cache import DEFAULT_LIMIT, ShardCache
 
 MIN_CACHED_SHARDS = 3

@@ -1,10 +1,11 @@
-"""PyTorch streaming loader for curate corpora: packed or padded token samples, selected by
-split, period or time range, shuffled, partitioned over ranks and DataLoader workers, with
-exact and elastic resumption, and a prefetching host-to-device copier.
+"""``CorpusDataset``: packed or padded token samples of a curate corpus, selected by split,
+period or time range, shuffled, partitioned over ranks and DataLoader workers, with exact and
+elastic resumption.
 
-The sample order lives in ``curate.loader.order`` (no torch there); this module turns steps of that
-order into tensors. Processes never coordinate through shared memory or lock files: every
-worker derives its steps from (manifest, settings, seed, epoch, rank, worker) alone.
+The sample order lives in ``curate.loader.order`` (no torch there); this module turns steps of
+that order into tensors. Workers never coordinate with each other: each derives its steps from
+(manifest, settings, seed, epoch, start, rank, worker) alone; a ``CorpusLoader`` hands them the
+epoch and start through a small shared-memory tensor, the one way to reach persistent workers.
 """
 
 from __future__ import annotations
