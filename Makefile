@@ -8,7 +8,7 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install corpus test test-clone wheel lint bench models clean drift-example reliability
+.PHONY: install corpus test test-clone wheel lint bench bench-scale models clean drift-example reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,9 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) corpus  ## speed, memory and qu
 	$(BIN)/python bench/loader_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/loader_fallback.py --corpus out/demo --out BENCHMARKS.md
 	$(BIN)/python bench/image_bench.py --out BENCHMARKS.md
+
+bench-scale: $(STAMP)  ## peak memory at 1x, 16x and 64x the benchmark corpus (about 40 min, 35 GB of disk)
+	$(BIN)/python bench/scale_bench.py --out BENCHMARKS.md
 
 models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity.ftz) from ../shared/evaldata
 	$(BIN)/curate train-classifier --out filters/models/toxicity \

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from itertools import chain
 
 import apache_beam as beam
-import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
@@ -22,7 +21,15 @@ from curate.build.progress import mark_file_done, mark_partition_done
 from curate.build.report import build_manifest, build_stats, write_reports
 from curate.build.shards import merge_partition
 from curate.core.memory import release_unused
-from curate.dedup.lines import repeated_units
+from curate.dedup.lines import (
+    read_unit_drops,
+    read_units,
+    repeated_units,
+    unit_drops_path,
+    unit_path,
+    write_unit_drops,
+    write_unit_table,
+)
 from curate.format.schema import shard_schema
 from filters.registry import build_filters, signal_names
 from pipelines.dedup import Deduplicate
@@ -51,15 +58,14 @@ class _ProcessFiles(beam.DoFn):
 
     def process(self, item):
         file_idx, path, unit_drops = item
+        if unit_drops is not None:
+            unit_drops = read_unit_drops(unit_drops)
         res = self.proc.process(file_idx, path, unit_drops)
         self.docs_in.inc(res.counts["input_records"])
         mark_file_done(self.plan.work_dir, file_idx, res.counts["input_records"])
         yield from res.runs
-        if len(res.exact):
-            head = np.ascontiguousarray(res.exact["key"]).view(">u4").reshape(-1, 4)[:, 0]
-            buckets = head % self.proc.cfg.dedup.buckets  # keys are hashes: spread evenly
-            for b in np.unique(buckets).tolist():
-                yield pvalue.TaggedOutput("dedup", (b, res.exact[buckets == b]))
+        for path, bucket, start, count in res.exact_slices:
+            yield pvalue.TaggedOutput("dedup", (bucket, (path, start, count)))
         for path, bucket, start, count in res.band_slices:
             yield pvalue.TaggedOutput("bands", (bucket, (path, start, count)))
         yield pvalue.TaggedOutput("counts", res.counts)
@@ -69,7 +75,8 @@ class _ProcessFiles(beam.DoFn):
 
 
 class _ScanUnits(beam.DoFn):
-    """Line dedup's first pass: (unit key, document) records of one file, in buckets."""
+    """Line dedup's first pass: one file's (unit key, document) records, written to the work
+    directory by bucket; (bucket, (table, batch)) pointers leave."""
 
     def __init__(self, plan: BuildPlan):
         self.plan = plan
@@ -79,22 +86,30 @@ class _ScanUnits(beam.DoFn):
 
     def process(self, item):
         file_idx, path = item
-        n = self.cfg.dedup.buckets
-        buckets: dict[int, list] = {}
-        for key, node in scan_units(self.cfg, file_idx, path):
-            buckets.setdefault(key % n, []).append((key, node))
-        yield from sorted(buckets.items())
+        table = unit_path(self.plan.work_dir, file_idx)
+        units = scan_units(self.cfg, file_idx, path)
+        for bucket, batch in write_unit_table(table, units, self.cfg.dedup.buckets):
+            yield bucket, (table, batch)
+
+
+def _repeated(bucket_pointers, work_dir: str, min_docs: int):
+    """One bucket's unit records, read from every file's table, to removals written to the
+    work directory: (input file, (table, batch)) pointers leave."""
+    bucket, pointers = bucket_pointers
+    units = chain.from_iterable(read_units(*p) for p in sorted(pointers))
+    removals = repeated_units(units, min_docs)
+    yield from write_unit_drops(unit_drops_path(work_dir, bucket), removals)
 
 
 class _UnitDrops(beam.PTransform):
-    """Input files to (file index, path, {origin: unit keys to remove}) for the main pass."""
+    """Input files to (file index, path, [pointers to unit removals]) for the main pass."""
 
     def __init__(self, plan: BuildPlan):
         super().__init__()
         self.plan = plan
 
     def expand(self, files):
-        cfg = self.plan.cfg.dedup.lines
+        cfg, work = self.plan.cfg.dedup.lines, self.plan.work_dir
         if cfg is None:
             return files | "NoUnitDrops" >> beam.MapTuple(lambda i, path: (i, path, None))
         drops = (
@@ -102,8 +117,7 @@ class _UnitDrops(beam.PTransform):
             | "SpreadScan" >> beam.Reshuffle()
             | "ScanUnits" >> beam.ParDo(_ScanUnits(self.plan))
             | "GroupUnits" >> beam.GroupByKey()
-            | "RepeatedUnits"
-            >> beam.FlatMapTuple(lambda _, lists: repeated_units(chain(*lists), cfg.min_docs))
+            | "RepeatedUnits" >> beam.FlatMap(_repeated, work, cfg.min_docs)
         )
         return (
             {"path": files, "drops": drops}
@@ -113,11 +127,7 @@ class _UnitDrops(beam.PTransform):
 
 
 def _with_drops(file_idx, grouped):
-    by_origin: dict[str, set[int]] = {}
-    for drops in grouped["drops"]:
-        for origin, key in drops:
-            by_origin.setdefault(origin, set()).add(key)
-    return file_idx, grouped["path"][0], by_origin
+    return file_idx, grouped["path"][0], sorted(grouped["drops"])
 
 
 class _WritePartition(beam.DoFn):
@@ -150,6 +160,7 @@ class _WritePartition(beam.DoFn):
             self.schema,
             self.cfg.output,
             flags,
+            self.plan.work_dir,
         )
         yield from entries
         mark_partition_done(self.plan.work_dir, split, period, len(entries))

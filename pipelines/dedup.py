@@ -1,6 +1,8 @@
 """Deduplication as Beam PTransforms: exact edges by key bucket, LSH band candidates, verified
 pairs, connected components by star rounds, and survivors picked with rejected rows written.
-Only compact arrays and (bucket, file, offset) pointers cross the shuffles."""
+What grows with the corpus (exact records, band records, candidate pairs) stays in files in
+the work directory and only (file, first record, count) pointers cross the shuffles; edges and
+cluster labels, which grow with the duplicates alone, cross as compact arrays."""
 
 from __future__ import annotations
 
@@ -23,32 +25,46 @@ from curate.dedup.components import (
     symmetric,
 )
 from curate.dedup.near import near_stage
-from curate.dedup.signatures import SignatureTables, read_band_slice, ref_file
+from curate.dedup.signatures import (
+    BAND_RECORD,
+    EXACT_RECORD,
+    PAIR_RECORD,
+    SignatureTables,
+    read_slice,
+    ref_file,
+    write_bucketed,
+)
 
 if TYPE_CHECKING:
     from pipelines.build import BuildPlan
 
 
-def _exact_edges(_, arrays):
-    edges = exact_edges(np.concatenate(list(arrays)))
+def _exact_edges(_, slices):
+    """One bucket's exact records, read from the files the per-file stage wrote."""
+    edges = exact_edges(np.concatenate([read_slice(EXACT_RECORD, *s) for s in sorted(slices)]))
     if len(edges):
         yield edges
 
 
 class _BandCandidates(beam.DoFn):
-    """One bucket's band records, read from the band tables, to candidate pairs: one array
-    per input file of the pairs' smaller side."""
+    """One bucket's band records, read from the band files, to candidate pairs, written to
+    the work directory by the input file of their smaller side; only a pointer per file
+    leaves. A pair collides in several bands (several buckets), so candidates outnumber the
+    pairs verified 4-5x: held in a shuffle, they made the driver grow with the corpus."""
 
-    def __init__(self, max_bucket: int):
+    def __init__(self, work_dir: str, max_bucket: int):
+        self.work_dir = work_dir
         self.max_bucket = max_bucket
 
     def process(self, item):
-        _, slices = item
-        records = np.concatenate([read_band_slice(*s) for s in sorted(slices)])
+        bucket, slices = item
+        records = np.concatenate([read_slice(BAND_RECORD, *s) for s in sorted(slices)])
         pairs = band_pairs(records, self.max_bucket)
-        files = ref_file(pairs[:, 0])
-        for f in np.unique(files).tolist():
-            yield f, pairs[files == f]
+        if len(pairs):
+            path = join(self.work_dir, "pairs", f"{bucket:05d}.bin")
+            files = ref_file(pairs[:, 0])
+            for f, start, count in write_bucketed(path, pairs, files):
+                yield f, (path, start, count)
         release_unused()
 
 
@@ -64,8 +80,9 @@ class _VerifyPairs(beam.DoFn):
         self.tables = SignatureTables(self.work_dir)
 
     def process(self, item):
-        _, arrays = item
-        pairs = np.unique(np.concatenate(list(arrays)), axis=0)
+        _, slices = item
+        pairs = np.concatenate([read_slice(PAIR_RECORD, *s) for s in sorted(slices)])
+        pairs = np.unique(pairs, axis=0)
         pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
         counts = Counter()
         if self.threshold is not None:
@@ -178,7 +195,7 @@ class Deduplicate(beam.PTransform):
             verified = (
                 bands
                 | "GroupBands" >> beam.GroupByKey()
-                | "Candidates" >> beam.ParDo(_BandCandidates(near.max_bucket))
+                | "Candidates" >> beam.ParDo(_BandCandidates(plan.work_dir, near.max_bucket))
                 | "GroupPairsByFile" >> beam.GroupByKey()
                 | "VerifyPairs"
                 >> beam.ParDo(_VerifyPairs(plan.work_dir, threshold)).with_outputs(

@@ -24,9 +24,6 @@ from curate.core.fileio import AtomicWriter, join
 from curate.core.timeparse import us_to_iso
 from curate.dedup.lines import remove_units, unit_keys
 from curate.dedup.near import near_stage
-from curate.dedup.signatures import (
-    exact_records,
-)
 from filters.registry import build_filters, signal_names
 from tokenization.bpe import Encoder, load_tokenizer
 
@@ -36,8 +33,8 @@ SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
 @dataclass
 class FileResult:
     runs: list[tuple[tuple[str, str], str]] = field(default_factory=list)
-    exact: np.ndarray = field(default_factory=lambda: exact_records([], []))  # EXACT_RECORD
-    # (band table, bucket, first record, count): where each bucket's band records are
+    # (records file, bucket, first record, count): where each bucket's exact / band records are
+    exact_slices: list[tuple[str, int, int, int]] = field(default_factory=list)
     band_slices: list[tuple[str, int, int, int]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     record_files: list[dict] = field(default_factory=list)

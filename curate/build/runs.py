@@ -14,12 +14,15 @@ from curate.core.document import Document, metadata_json, origin_sort_key
 from curate.core.fileio import AtomicWriter, join
 from curate.dedup.signatures import (
     Location,
+    band_buckets,
     band_path,
     band_records,
+    exact_buckets,
+    exact_path,
     exact_records,
     ref_of,
     signature_path,
-    write_band_table,
+    write_bucketed,
     write_signature_table,
 )
 from curate.format.schema import shard_schema
@@ -116,7 +119,7 @@ class Spill:
 
     def write_tables(self, file_idx: int) -> None:
         """The document table (with signatures for near-dedup), the exact-dedup records and
-        the band table, whose slices go into the result."""
+        the band records, whose slices go into the result."""
         proc, lsh = self.proc, self.proc.lsh
         path = signature_path(proc.work_dir, file_idx)
         if lsh is None:
@@ -124,13 +127,17 @@ class Spill:
         else:
             shingles = self.shingles if proc.keep_shingles else None
             write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
-        if proc.cfg.dedup.exact:
+        buckets = proc.cfg.dedup.buckets
+        if proc.cfg.dedup.exact and self.locations:
             locs = self.locations
-            self.res.exact = exact_records([loc.key for loc in locs], [loc.vertex for loc in locs])
+            records = exact_records([loc.key for loc in locs], [loc.vertex for loc in locs])
+            path = exact_path(proc.work_dir, file_idx)
+            slices = write_bucketed(path, records, exact_buckets(records, buckets))
+            self.res.exact_slices = [(path, *s) for s in slices]
         if self.bands:
             path = band_path(proc.work_dir, file_idx)
             records = np.concatenate(self.bands)
-            slices = write_band_table(path, records, proc.cfg.dedup.buckets)
+            slices = write_bucketed(path, records, band_buckets(records, buckets))
             self.res.band_slices = [(path, *s) for s in slices]
 
 

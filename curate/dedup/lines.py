@@ -15,9 +15,11 @@ import re
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 
+import pyarrow as pa
 import xxhash
 
 from curate.build.config import LineDedupConfig
+from curate.core.fileio import AtomicWriter, join
 from curate.dedup.signatures import Node, file_of
 
 _PARAGRAPH_BREAK = re.compile(r"(\n[ \t]*\n\s*)")
@@ -70,3 +72,97 @@ def repeated_units(
             for node in nodes[1:]:
                 by_file.setdefault(file_of(node), []).append((node[2], key))
     yield from sorted(by_file.items())
+
+
+_UNIT_SCHEMA = pa.schema(
+    [("key", pa.uint64()), ("ts", pa.int64()), ("id", pa.string()), ("origin", pa.string())]
+)
+
+
+def unit_path(work_dir: str, file_idx: int) -> str:
+    return join(work_dir, "units", f"{file_idx:05d}.arrow")
+
+
+def write_unit_table(
+    path: str, items: Iterable[tuple[int, Node]], buckets: int
+) -> list[tuple[int, int]]:
+    """One input file's (unit key, document) records as an Arrow file with one record batch
+    per bucket (``key % buckets``); returns ``(bucket, batch index)`` pointers, which are all
+    that crosses the shuffle: the records themselves (tens per document) would otherwise sit
+    in the single-machine driver's memory."""
+    by_bucket: dict[int, list[tuple[int, Node]]] = {}
+    for key, node in items:
+        by_bucket.setdefault(key % buckets, []).append((key, node))
+    if not by_bucket:
+        return []
+    w = AtomicWriter(path)
+    with pa.ipc.new_file(w, _UNIT_SCHEMA) as writer:
+        for bucket in sorted(by_bucket):
+            rows = by_bucket[bucket]
+            writer.write_batch(
+                pa.record_batch(
+                    [
+                        pa.array([k for k, _ in rows], pa.uint64()),
+                        pa.array([n[0] for _, n in rows], pa.int64()),
+                        pa.array([n[1] for _, n in rows], pa.string()),
+                        pa.array([n[2] for _, n in rows], pa.string()),
+                    ],
+                    schema=_UNIT_SCHEMA,
+                )
+            )
+    w.commit()
+    return [(bucket, i) for i, bucket in enumerate(sorted(by_bucket))]
+
+
+def read_units(path: str, batch: int) -> list[tuple[int, Node]]:
+    """The records of one bucket that ``write_unit_table`` wrote."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        b = pa.ipc.open_file(pa.BufferReader(f.read())).get_batch(batch)
+    keys, ts, ids, origins = (b.column(i).to_pylist() for i in range(4))
+    return list(zip(keys, zip(ts, ids, origins, strict=True), strict=True))
+
+
+_DROP_SCHEMA = pa.schema([("origin", pa.string()), ("key", pa.uint64())])
+
+
+def unit_drops_path(work_dir: str, bucket: int) -> str:
+    return join(work_dir, "unit-drops", f"{bucket:05d}.arrow")
+
+
+def write_unit_drops(
+    path: str, removals: Iterable[tuple[int, list[tuple[str, int]]]]
+) -> list[tuple[int, tuple[str, int]]]:
+    """One bucket's removals (``repeated_units``) as an Arrow file with one batch per input
+    file; returns ``(input file, (path, batch index))`` pointers for the main pass."""
+    removals = list(removals)
+    if not removals:
+        return []
+    w = AtomicWriter(path)
+    with pa.ipc.new_file(w, _DROP_SCHEMA) as writer:
+        for _, drops in removals:
+            writer.write_batch(
+                pa.record_batch(
+                    [
+                        pa.array([o for o, _ in drops], pa.string()),
+                        pa.array([k for _, k in drops], pa.uint64()),
+                    ],
+                    schema=_DROP_SCHEMA,
+                )
+            )
+    w.commit()
+    return [(file_idx, (path, i)) for i, (file_idx, _) in enumerate(removals)]
+
+
+def read_unit_drops(pointers: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
+    """An input file's unit removals, by document origin, from ``write_unit_drops`` files."""
+    from apache_beam.io.filesystems import FileSystems
+
+    by_origin: dict[str, set[int]] = {}
+    for path, batch in sorted(pointers):
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            b = pa.ipc.open_file(pa.BufferReader(f.read())).get_batch(batch)
+        for origin, key in zip(b.column(0).to_pylist(), b.column(1).to_pylist(), strict=True):
+            by_origin.setdefault(origin, set()).add(key)
+    return by_origin

@@ -42,6 +42,7 @@ class Location:
         return origin_key(self.node[2])
 
 
+PAIR_RECORD = np.dtype((np.int64, 2))  # a candidate pair of refs: reads back as (n, 2)
 BAND_RECORD = np.dtype([("band", "<u2"), ("hash", "<u8"), ("ref", "<i8")])
 _KEY = np.dtype([("band", ">u2"), ("hash", ">u8")])  # the layout of an LSH band key
 
@@ -64,7 +65,7 @@ EXACT_RECORD = np.dtype([("key", "S16"), ("vertex", "<i8")])
 
 
 def exact_records(keys: list[bytes], vertices: list[int]) -> np.ndarray:
-    """Exact dedup's shuffle records: each document's text key and vertex (24 bytes)."""
+    """Exact dedup's records: each document's text key and vertex (24 bytes)."""
     out = np.empty(len(keys), EXACT_RECORD)
     out["key"], out["vertex"] = keys, vertices
     return out
@@ -82,12 +83,28 @@ def band_path(work_dir: str, file_idx: int) -> str:
     return join(work_dir, "bands", f"{file_idx:05d}.bin")
 
 
-def write_band_table(path: str, records: np.ndarray, buckets: int) -> list[tuple[int, int, int]]:
-    """One input file's band records, sorted by bucket (``hash % buckets``), as one file in the
-    work directory; returns each bucket's ``(bucket, first record, count)``. Only these triples
-    travel through the shuffle: on the single-machine runner a shuffle lives in the driver's
-    memory, and band records are most of near-dedup's data (20 per document)."""
-    bucket = (records["hash"] % np.uint64(buckets)).astype(np.int64)
+def exact_path(work_dir: str, file_idx: int) -> str:
+    return join(work_dir, "exact", f"{file_idx:05d}.bin")
+
+
+def band_buckets(records: np.ndarray, buckets: int) -> np.ndarray:
+    return (records["hash"] % np.uint64(buckets)).astype(np.int64)
+
+
+def exact_buckets(records: np.ndarray, buckets: int) -> np.ndarray:
+    """Keys are hashes: their first four bytes spread them evenly."""
+    head = np.ascontiguousarray(records["key"]).view(">u4").reshape(-1, 4)[:, 0]
+    return (head % buckets).astype(np.int64)
+
+
+def write_bucketed(
+    path: str, records: np.ndarray, bucket: np.ndarray
+) -> list[tuple[int, int, int]]:
+    """Records grouped by ``bucket`` (an input file's exact or band records by hash bucket,
+    one bucket's candidate pairs by input file) as one file in the work directory; returns
+    each group's ``(bucket, first record, count)``. Only these triples travel through the
+    shuffle: on the single-machine runner a shuffle lives in the driver's memory, and these
+    records grow with the corpus (one exact and 20 band records per document)."""
     order = np.argsort(bucket, kind="stable")
     records, bucket = records[order], bucket[order]
     w = AtomicWriter(path)
@@ -97,10 +114,11 @@ def write_band_table(path: str, records: np.ndarray, buckets: int) -> list[tuple
     return list(zip(ids.tolist(), starts.tolist(), counts.tolist(), strict=True))
 
 
-def read_band_slice(path: str, start: int, count: int) -> np.ndarray:
+def read_slice(dtype: np.dtype, path: str, start: int, count: int) -> np.ndarray:
+    """``count`` records of ``dtype`` from ``start`` in a file ``write_bucketed`` wrote."""
     with FileSystems.open(path, compression_type="uncompressed") as f:
-        f.seek(start * BAND_RECORD.itemsize)
-        return np.frombuffer(f.read(count * BAND_RECORD.itemsize), BAND_RECORD)
+        f.seek(start * dtype.itemsize)
+        return np.frombuffer(f.read(count * dtype.itemsize), dtype)
 
 
 def signature_path(work_dir: str, file_idx: int) -> str:
