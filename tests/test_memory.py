@@ -22,3 +22,20 @@ def test_trimming_runs_beside_the_block_and_stops_with_it():
             data = pa.array(np.arange(100_000))
             assert pc.sum(data).as_py() == 100_000 * 99_999 // 2
     assert _trim_threads() == []
+
+
+def test_worker_processes_started_in_the_block_get_two_arenas(monkeypatch):
+    import subprocess
+    import sys
+
+    def child_setting() -> str:
+        code = "import os; print(os.environ.get('MALLOC_ARENA_MAX', 'unset'))"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    with memory.trimming(interval_s=0.01):
+        assert child_setting().strip() == "2"
+    assert child_setting().strip() == "unset"  # restored for what the caller starts later
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    with memory.trimming(interval_s=0.01):
+        assert child_setting().strip() == "8"  # a user's own setting wins
