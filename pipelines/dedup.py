@@ -30,6 +30,7 @@ from curate.dedup.signatures import (
     EXACT_RECORD,
     PAIR_RECORD,
     SignatureTables,
+    pair_path,
     read_slice,
     ref_file,
     write_bucketed,
@@ -61,7 +62,7 @@ class _BandCandidates(beam.DoFn):
         records = np.concatenate([read_slice(BAND_RECORD, *s) for s in sorted(slices)])
         pairs = band_pairs(records, self.max_bucket)
         if len(pairs):
-            path = join(self.work_dir, "pairs", f"{bucket:05d}.bin")
+            path = pair_path(self.work_dir, bucket)
             files = ref_file(pairs[:, 0])
             for f, start, count in write_bucketed(path, pairs, files):
                 yield f, (path, start, count)

@@ -200,16 +200,19 @@ class _ShardSink:
         if self._writer is None:
             self._w = AtomicWriter(join(self.out_dir, self.relpath(len(self.infos))))
             self._writer = pa.ipc.new_file(self._w, self.schema)
-        table = pa.Table.from_batches(self._pending, self.schema).combine_chunks()
+        table = pa.Table.from_batches(self._pending, self.schema)
         full = (
             table.num_rows if final else table.num_rows // self.rows_per_batch * self.rows_per_batch
         )
-        # batch boundaries depend only on the row count, never on how the input was chunked
+        # batch boundaries depend only on the row count, never on how the input was chunked;
+        # each row is copied once, into its batch or into the rest
         for start in range(0, full, self.rows_per_batch):
             rows = table.slice(start, min(self.rows_per_batch, full - start))
             self._writer.write_batch(_packed(rows.to_batches(), self.schema).to_batches()[0])
         rest = table.slice(full)
-        self._pending = rest.to_batches() if rest.num_rows else []
+        self._pending = []
+        if rest.num_rows:
+            self._pending = _packed(rest.to_batches(), self.schema).to_batches()
         self._pending_rows = rest.num_rows
         self._fresh = 0  # the rest is a copy
 
@@ -270,7 +273,7 @@ def merge_partition(
     """Write the partition's shards into ``out_dir``; return one manifest entry per shard. A
     shard closes once it holds ``output.shard_tokens`` tokens or ``output.shard_image_bytes``
     of image data; record batches hold ``output.rows_per_batch`` rows. With more than
-    ``MERGE_FAN_IN`` runs, intermediate runs go to ``work_dir`` (required then)."""
+    ``fan_in`` runs, intermediate runs go to ``work_dir`` (required then)."""
     shard_tokens, shard_image_bytes = output.shard_tokens, output.shard_image_bytes
     runs = sorted(set(runs))
     flags = flags or {}

@@ -83,6 +83,24 @@ def unit_path(work_dir: str, file_idx: int) -> str:
     return join(work_dir, "units", f"{file_idx:05d}.arrow")
 
 
+def _write_batches(path: str, schema: pa.Schema, batches: list[list[list]]) -> None:
+    """An Arrow file with one record batch per entry of ``batches`` (its columns as lists)."""
+    w = AtomicWriter(path)
+    with pa.ipc.new_file(w, schema) as writer:
+        for columns in batches:
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+    w.commit()
+
+
+def _read_batch(path: str, batch: int) -> list[list]:
+    """The columns of one record batch that ``_write_batches`` wrote, as lists."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        b = pa.ipc.open_file(pa.BufferReader(f.read())).get_batch(batch)
+    return [column.to_pylist() for column in b.columns]
+
+
 def write_unit_table(
     path: str, items: Iterable[tuple[int, Node]], buckets: int
 ) -> list[tuple[int, int]]:
@@ -95,32 +113,18 @@ def write_unit_table(
         by_bucket.setdefault(key % buckets, []).append((key, node))
     if not by_bucket:
         return []
-    w = AtomicWriter(path)
-    with pa.ipc.new_file(w, _UNIT_SCHEMA) as writer:
-        for bucket in sorted(by_bucket):
-            rows = by_bucket[bucket]
-            writer.write_batch(
-                pa.record_batch(
-                    [
-                        pa.array([k for k, _ in rows], pa.uint64()),
-                        pa.array([n[0] for _, n in rows], pa.int64()),
-                        pa.array([n[1] for _, n in rows], pa.string()),
-                        pa.array([n[2] for _, n in rows], pa.string()),
-                    ],
-                    schema=_UNIT_SCHEMA,
-                )
-            )
-    w.commit()
-    return [(bucket, i) for i, bucket in enumerate(sorted(by_bucket))]
+    order = sorted(by_bucket)
+    batches = [
+        [[k for k, _ in rows], *map(list, zip(*(n for _, n in rows), strict=True))]
+        for rows in (by_bucket[b] for b in order)
+    ]
+    _write_batches(path, _UNIT_SCHEMA, batches)
+    return [(bucket, i) for i, bucket in enumerate(order)]
 
 
 def read_units(path: str, batch: int) -> list[tuple[int, Node]]:
     """The records of one bucket that ``write_unit_table`` wrote."""
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        b = pa.ipc.open_file(pa.BufferReader(f.read())).get_batch(batch)
-    keys, ts, ids, origins = (b.column(i).to_pylist() for i in range(4))
+    keys, ts, ids, origins = _read_batch(path, batch)
     return list(zip(keys, zip(ts, ids, origins, strict=True), strict=True))
 
 
@@ -139,30 +143,16 @@ def write_unit_drops(
     removals = list(removals)
     if not removals:
         return []
-    w = AtomicWriter(path)
-    with pa.ipc.new_file(w, _DROP_SCHEMA) as writer:
-        for _, drops in removals:
-            writer.write_batch(
-                pa.record_batch(
-                    [
-                        pa.array([o for o, _ in drops], pa.string()),
-                        pa.array([k for _, k in drops], pa.uint64()),
-                    ],
-                    schema=_DROP_SCHEMA,
-                )
-            )
-    w.commit()
+    batches = [[[o for o, _ in drops], [k for _, k in drops]] for _, drops in removals]
+    _write_batches(path, _DROP_SCHEMA, batches)
     return [(file_idx, (path, i)) for i, (file_idx, _) in enumerate(removals)]
 
 
 def read_unit_drops(pointers: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
     """An input file's unit removals, by document origin, from ``write_unit_drops`` files."""
-    from apache_beam.io.filesystems import FileSystems
-
     by_origin: dict[str, set[int]] = {}
     for path, batch in sorted(pointers):
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            b = pa.ipc.open_file(pa.BufferReader(f.read())).get_batch(batch)
-        for origin, key in zip(b.column(0).to_pylist(), b.column(1).to_pylist(), strict=True):
+        origins, keys = _read_batch(path, batch)
+        for origin, key in zip(origins, keys, strict=True):
             by_origin.setdefault(origin, set()).add(key)
     return by_origin

@@ -87,6 +87,10 @@ def exact_path(work_dir: str, file_idx: int) -> str:
     return join(work_dir, "exact", f"{file_idx:05d}.bin")
 
 
+def pair_path(work_dir: str, bucket: int) -> str:
+    return join(work_dir, "pairs", f"{bucket:05d}.bin")
+
+
 def band_buckets(records: np.ndarray, buckets: int) -> np.ndarray:
     return (records["hash"] % np.uint64(buckets)).astype(np.int64)
 
