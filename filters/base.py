@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -20,13 +20,14 @@ REGISTRY: dict[str, type[Filter]] = {}
 class Decision:
     """What a filter decided. ``signals`` are kept on the document whatever the decision;
     ``text`` replaces the document's text (line-level filters); ``metadata`` is merged into
-    the document's metadata (labels that are not numbers, such as a language code)."""
+    the document's metadata (labels that are not numbers, such as a language code or the
+    benchmark items a document shares text with)."""
 
     keep: bool
     reason: str | None = None
     signals: dict[str, float] = field(default_factory=dict)
     text: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Filter:
@@ -39,9 +40,10 @@ class Filter:
     signals: ClassVar[tuple[str, ...]] = ()
     totals: ClassVar[tuple[str, ...]] = ()
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, register: bool = True, **kwargs):
+        """``register=False``: a stage the config adds by its own section, not by name."""
         super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
+        if register and "name" in cls.__dict__:
             REGISTRY[cls.name] = cls
 
     def apply(self, doc: Document) -> Decision:

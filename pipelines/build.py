@@ -16,11 +16,12 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from curate.build.config import BuildConfig
-from curate.build.process import FileProcessor, scan_units
+from curate.build.process import FileProcessor, scan_units, screen_signals
 from curate.build.progress import mark_file_done, mark_partition_done
 from curate.build.report import build_manifest, build_stats, write_reports
 from curate.build.shards import merge_partition
 from curate.core.memory import release_unused
+from curate.decontam.stage import benchmark_names
 from curate.dedup.lines import (
     read_unit_drops,
     read_units,
@@ -31,7 +32,6 @@ from curate.dedup.lines import (
     write_unit_table,
 )
 from curate.format.schema import shard_schema
-from filters.registry import build_filters, signal_names
 from pipelines.dedup import Deduplicate
 
 
@@ -137,9 +137,7 @@ class _WritePartition(beam.DoFn):
     def setup(self):
         cfg = self.plan.cfg
         self.cfg = cfg
-        self.schema = shard_schema(
-            signal_names(build_filters(cfg.filters)), cfg.output.keep_text, cfg.multimodal
-        )
+        self.schema = shard_schema(screen_signals(cfg), cfg.output.keep_text, cfg.multimodal)
 
     def process(self, item):
         (split, period), grouped = item
@@ -191,7 +189,13 @@ class _Finalize(beam.DoFn):
 
     def process(self, _, counts, shards, records):
         cfg = self.plan.cfg
-        stats = build_stats(Counter(counts), shards)
+        dec = cfg.decontamination
+        stats = build_stats(
+            Counter(counts),
+            shards,
+            dec.model_dump(mode="json") if dec else None,
+            benchmark_names(dec) if dec else [],
+        )
         manifest = build_manifest(
             cfg.model_dump(mode="json"),
             cfg.config_hash(),

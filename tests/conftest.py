@@ -67,6 +67,10 @@ def demo_config(raw_dir: Path, out_dir: Path, **overrides) -> dict:
             "run_bytes": 200_000,
         },
     }
+    evals = raw_dir.parent / "benchmarks"
+    if evals.is_dir():  # the evaluation items the demo generator planted
+        marks = [{"path": str(evals / f"{b}_sample.jsonl"), "name": b} for b in ("gsm8k", "mmlu")]
+        cfg["decontamination"] = {"benchmarks": marks}
     for key, value in overrides.items():
         cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
     return cfg

@@ -108,6 +108,10 @@ class Encoder:
             return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
+    def count(self, text: str) -> int:
+        """Tokens of ``text`` (no EOS): what a stage that removes text reports."""
+        return len(self._encode([text])[0])
+
     def encode_multimodal(
         self, texts: list[str], n_images: list[int]
     ) -> tuple[list[np.ndarray], list[list[int]]]:

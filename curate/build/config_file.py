@@ -37,6 +37,10 @@ def parse_config(data: Any, base_dir: Path | None = None) -> BuildConfig:
     from filters.registry import build_filters
 
     build_filters(cfg.filters)  # fail now, with the filter's name, rather than on a worker
+    if cfg.decontamination is not None:
+        from curate.decontam.stage import check_sources
+
+        check_sources(cfg.decontamination)
     return cfg
 
 
@@ -57,7 +61,13 @@ def _resolve_paths(cfg: BuildConfig, base: Path) -> BuildConfig:
     tok = cfg.tokenizer
     if tok.path:
         tok = tok.model_copy(update={"path": _resolve(tok.path, base)})
-    return cfg.model_copy(update={"input": inp, "output": out, "tokenizer": tok})
+    update = {"input": inp, "output": out, "tokenizer": tok}
+    dec = cfg.decontamination
+    if dec is not None:
+        marks = [b.model_copy(update={"path": _resolve(b.path, base)}) for b in dec.benchmarks]
+        index = _resolve(dec.index, base) if dec.index else None
+        update["decontamination"] = dec.model_copy(update={"benchmarks": marks, "index": index})
+    return cfg.model_copy(update=update)
 
 
 class _ConfigLoader(yaml.SafeLoader):

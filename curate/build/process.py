@@ -22,8 +22,10 @@ from curate.build.temporal import TemporalAssigner
 from curate.core.document import IMAGE_PLACEHOLDER, Document, origin_sort_key
 from curate.core.fileio import AtomicWriter, join
 from curate.core.timeparse import us_to_iso
+from curate.decontam.stage import Decontaminate, decontamination_signals
 from curate.dedup.lines import remove_units, unit_keys
 from curate.dedup.near import near_stage
+from filters.base import Filter
 from filters.registry import build_filters, signal_names
 from tokenization.bpe import Encoder, load_tokenizer
 
@@ -61,12 +63,25 @@ class _RecordSink:
         return {"path": self.path, "kind": self.kind, "records": self.rows, **info}
 
 
+def screen_filters(cfg: BuildConfig) -> list[Filter]:
+    """The configured filters, then decontamination (on the text the filters would keep)."""
+    chain = build_filters(cfg.filters)
+    if cfg.decontamination is not None:
+        chain.append(Decontaminate.from_config(cfg.decontamination))
+    return chain
+
+
+def screen_signals(cfg: BuildConfig) -> list[str]:
+    """``signal_names(screen_filters(cfg))`` without building the decontamination index."""
+    return signal_names(build_filters(cfg.filters)) + decontamination_signals(cfg.decontamination)
+
+
 class Screen:
     """Normalization check, the filter chain and the temporal split: the keep/remove decision."""
 
     def __init__(self, cfg: BuildConfig):
         self.parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
-        self.filters = build_filters(cfg.filters)
+        self.filters = screen_filters(cfg)
         self.signals = signal_names(self.filters)
         self.totals = [f"{f.name}.{t}" for f in self.filters for t in f.totals]
         self.temporal = TemporalAssigner(cfg.temporal)
@@ -147,6 +162,9 @@ class FileProcessor:
             image_token=cfg.tokenizer.image_token if cfg.multimodal else None,
         )
         self.schema = run_schema(self.signals, cfg.output.keep_text, cfg.multimodal)
+        for f in self.screen.filters:
+            if isinstance(f, Decontaminate):
+                f.count_tokens = self.encoder.count
         near = cfg.dedup.near
         stage = near_stage(cfg.dedup)
         self.lsh = stage.params if stage else None
@@ -249,6 +267,8 @@ class FileProcessor:
                 continue
             for key in self.screen.totals:
                 res.counts[f"filter_totals.{key}"] += int(doc.signals.get(key, 0))
+            if doc.metadata.get("decontamination"):
+                _count_contamination(doc, res.counts)
             if outcome is None:
                 kept.append(doc)
             else:
@@ -257,14 +277,32 @@ class FileProcessor:
 
     def _reject(self, doc: Document, path: str, position: int, reason: str, rejected, res):
         res.counts[f"removed.{reason}"] += 1
-        rejected.add(
-            {
-                "id": doc.id,
-                "file": path,
-                "position": position,
-                "reason": reason,
-                "timestamp": us_to_iso(doc.timestamp),
-                "signals": doc.signals,
-                "text": doc.text,
-            }
-        )
+        row = {
+            "id": doc.id,
+            "file": path,
+            "position": position,
+            "reason": reason,
+            "timestamp": us_to_iso(doc.timestamp),
+            "signals": doc.signals,
+            "text": doc.text,
+        }
+        if doc.metadata.get("decontamination"):  # the benchmark, item and n-gram matched
+            row["decontamination"] = doc.metadata["decontamination"]
+        rejected.add(row)
+
+
+def _count_contamination(doc: Document, counts: Counter) -> None:
+    """Per benchmark: documents with a matched item (or only weaker overlaps), each matched
+    item (``decontamination_items.<benchmark>.<item>``: distinct items are counted in
+    stats.json), and the tokens removed, credited to the document's first benchmark."""
+    listed = doc.metadata["decontamination"]
+    matched = [m for m in listed if m["matched"]]
+    for bench in sorted({m["benchmark"] for m in matched}):
+        counts[f"decontamination.{bench}.documents"] += 1
+    for bench in sorted({m["benchmark"] for m in listed} - {m["benchmark"] for m in matched}):
+        counts[f"decontamination.{bench}.documents_below_overlap"] += 1
+    for m in matched:
+        counts[f"decontamination_items.{m['benchmark']}.{m['item']}"] += 1
+    tokens = int(doc.signals.get("decontamination.tokens_removed", 0))
+    if matched and tokens:
+        counts[f"decontamination.{matched[0]['benchmark']}.tokens_removed"] += tokens

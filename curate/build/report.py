@@ -26,7 +26,37 @@ def _nest(counts: dict[str, int], prefix: str) -> dict[str, Any]:
     return out
 
 
-def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
+def contamination(counts: Counter, cfg: dict | None, benchmarks: list[str]) -> dict[str, Any]:
+    """Per benchmark: documents with a matched item, distinct items matched, documents removed
+    and tokens removed (docs/decontamination.md)."""
+    if cfg is None:
+        return {}
+    found = _nest(counts, "decontamination")
+    removed = _nest(counts, "removed").get("decontamination", {})
+    items: Counter = Counter()
+    for key in counts:
+        if key.startswith("decontamination_items."):
+            items[key.split(".", 2)[1]] += 1
+    per = {}
+    for name in sorted(set(benchmarks) | set(found) | set(items)):
+        f = found.get(name, {})
+        per[name] = {
+            "documents": f.get("documents", 0),
+            "items": items.get(name, 0),
+            "documents_removed": removed.get(name, 0),
+            "tokens_removed": f.get("tokens_removed", 0),
+            "documents_below_overlap": f.get("documents_below_overlap", 0),
+        }
+    keys = ("action", "ngram", "min_overlap")
+    return {**{k: cfg[k] for k in keys}, "benchmarks": per}
+
+
+def build_stats(
+    counts: Counter,
+    shards: list[dict],
+    decontamination: dict | None = None,
+    benchmarks: list[str] = (),
+) -> dict[str, Any]:
     removed = _nest(counts, "removed")
     quarantined = _nest(counts, "quarantined")
     n_removed = sum(v for k, v in counts.items() if k.startswith("removed."))
@@ -57,6 +87,7 @@ def build_stats(counts: Counter, shards: list[dict]) -> dict[str, Any]:
         "line_dedup": _nest(counts, "line_dedup"),
         "filter_totals": _nest(counts, "filter_totals"),
         "near_dedup": _nest(counts, "near_dedup"),
+        "decontamination": contamination(counts, decontamination, list(benchmarks)),
         "duplicates": {
             "total": n_dup,
             "exact": n_exact,
@@ -166,6 +197,24 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
         lines.append(f"- within `{split}`: {n:,}")
     for pair, n in stats["duplicates"]["leakage"].items():
         lines.append(f"- leakage removed, kept in -> removed from `{pair}`: {n:,}")
+    dec = stats.get("decontamination")
+    if dec:
+        lines += [
+            "",
+            "## Benchmark contamination",
+            "",
+            f"Action `{dec['action']}`: an item matches a document holding at least "
+            f"{dec['min_overlap']:.0%} of its {dec['ngram']}-word n-grams.",
+            "",
+            "| benchmark | documents | items | documents removed | tokens removed |"
+            " below overlap |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, b in dec["benchmarks"].items():
+            lines.append(
+                f"| {name} | {b['documents']:,} | {b['items']:,} | {b['documents_removed']:,} "
+                f"| {b['tokens_removed']:,} | {b['documents_below_overlap']:,} |"
+            )
     lines += ["", "## Quarantined, by error", ""]
     for kind, n in stats["quarantined"]["by_error"].items():
         lines.append(f"- `{kind}`: {n:,}")

@@ -59,6 +59,7 @@ def generate(
             "foreign",
             "toxic_lines",
             "pii",
+            "benchmark_items",
         )
     }
     truth_pairs: dict[str, list] = {"exact_duplicates": [], "near_duplicates": []}
@@ -130,6 +131,7 @@ def generate(
             docs.append(near)
             truth["near_duplicates"].append(near["id"])
             truth_pairs["near_duplicates"].append([orig["id"], near["id"]])
+    plants = _plant_benchmarks(out, docs, w, n_docs, seed, truth["benchmark_items"])
     rng.shuffle(docs)
     filler = []  # readable part of a truncated file: not in any planted list
     for i in range(max(10, n_docs // 50)):
@@ -149,6 +151,7 @@ def generate(
         "span": [START.isoformat(), END.isoformat()],
         "planted": truth,
         "pairs": truth_pairs,
+        "benchmark_plants": plants,
         "broken": broken,
         "broken_total": sum(broken.values()),
         "topics": {k: v[1] for k, v in TOPICS.items()},
@@ -156,6 +159,39 @@ def generate(
     }
     (out / "ground_truth.json").write_text(json.dumps(gt, indent=1) + "\n")
     return gt
+
+
+def _plant_benchmarks(out: Path, docs: list[dict], w: _Writer, n_docs: int, seed: int, ids):
+    """Articles with an evaluation item pasted in (``contamination.CHANGES``), with their own
+    random stream so that the other planted documents stay as they were."""
+    from curate.demo import contamination
+
+    rng = random.Random(seed + 1)
+    items = contamination.load_items()
+    contamination.write_benchmarks(out / "benchmarks", items)
+    span = (END - START).total_seconds()
+    plants = []
+    for j in range(max(2 * len(contamination.CHANGES), n_docs // 100)):
+        item = items[j % len(items)]
+        change = contamination.CHANGES[j % len(contamination.CHANGES)]
+        when = START + timedelta(seconds=rng.random() * span)
+        t = _year_frac(when)
+        passage = contamination.changed(item, change, rng)
+        doc_id = f"bench-{j:05d}"
+        docs.append(
+            {
+                "id": doc_id,
+                "text": contamination.plant(w.article(_pick_topic(rng, t), t), passage, rng),
+                "timestamp": when.isoformat(),
+                "source": "forum",
+                "url": f"https://example.net/homework/{j}",
+            }
+        )
+        ids.append(doc_id)
+        plants.append(
+            {"doc": doc_id, "benchmark": item["benchmark"], "item": item["id"], "change": change}
+        )
+    return plants
 
 
 def _dumps(doc: dict) -> bytes:

@@ -30,6 +30,8 @@ class PeriodDocs:
     sources: Counter = field(default_factory=Counter)
     images: list[tuple[int, int, str, int]] = field(default_factory=list)  # w, h, format, phash
     split: set[str] = field(default_factory=set)
+    # benchmark -> [documents kept with a matched item, the items matched]
+    contamination: dict[str, list] = field(default_factory=dict)
 
 
 def period_start(name: str) -> datetime:
@@ -79,7 +81,9 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
             pd.ids.append(doc_id)
             pd.words[doc_id] = drift.words(text)
             pd.tokens.append(n)
-            pd.languages[json.loads(meta).get("language", "?") if meta else "?"] += 1
+            meta = json.loads(meta) if meta else {}
+            pd.languages[meta.get("language", "?")] += 1
+            _add_contamination(pd.contamination, meta.get("decontamination"))
             pd.sources[source or "?"] += 1
         if "images" in table.schema.names:
             imgs = table.column("images").combine_chunks().values
@@ -92,6 +96,64 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
             ):
                 pd.images.append((w, h, fmt, ph))
     return manifest, dict(sorted(periods.items()))
+
+
+def _add_contamination(into: dict[str, list], listed: list[dict] | None) -> None:
+    matched = [m for m in listed or () if m.get("matched")]
+    for bench in {m["benchmark"] for m in matched}:
+        into.setdefault(bench, [0, set()])[0] += 1
+    for m in matched:
+        into[m["benchmark"]][1].add(m["item"])
+
+
+def contamination(root: str, manifest: dict, periods: dict[str, PeriodDocs]) -> list[dict]:
+    """Per benchmark and period: documents with a matched item, kept (action ``flag``) and
+    removed (from ``rejected/``), distinct items, and whether the period starts on or after the
+    benchmark's release date (``released:`` in the config)."""
+    from curate.core.timeparse import period_of
+
+    dec = manifest["config"].get("decontamination")
+    if not dec:
+        return []
+    unit = manifest["config"]["temporal"]["period"]
+    released = {b.get("name"): b.get("released") for b in dec.get("benchmarks", [])}
+    removed: dict[str, dict[str, list]] = defaultdict(dict)
+    rej = os.path.join(root, "rejected")
+    for name in sorted(os.listdir(rej)) if os.path.isdir(rej) else []:
+        with open(os.path.join(rej, name)) as f:
+            for line in f:
+                row = json.loads(line)
+                if not row["reason"].startswith("decontamination.") or not row.get("timestamp"):
+                    continue
+                period = period_of(parse_timestamp_us(row["timestamp"]), unit)
+                _add_contamination(removed[period], row.get("decontamination"))
+    names = sorted(set(periods) | set(removed))
+    benches = sorted(
+        {
+            b
+            for p in names
+            for b in (*periods.get(p, PeriodDocs()).contamination, *removed.get(p, {}))
+        }
+    )
+    rows = []
+    for bench in benches:
+        day = released.get(bench)
+        for p in names:
+            kept = periods.get(p, PeriodDocs()).contamination.get(bench, [0, set()])
+            gone = removed.get(p, {}).get(bench, [0, set()])
+            after = None if not day else period_start(p).date().isoformat() >= str(day)
+            rows.append(
+                {
+                    "benchmark": bench,
+                    "period": p,
+                    "documents_kept": kept[0],
+                    "documents_removed": gone[0],
+                    "items": len(kept[1] | gone[1]),
+                    "released": day,
+                    "after_release": after,
+                }
+            )
+    return rows
 
 
 def training_cutoff(manifest: dict) -> datetime | None:
@@ -207,6 +269,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
     }
     if any(periods[p].images for p in names):
         report["images"] = _images(periods, names)
+    report["contamination"] = contamination(root, manifest, periods)
     return report
 
 
@@ -308,6 +371,23 @@ def datacard_section(report: dict) -> str:
         f"{'n/a' if slope is None else f'{slope:+.3f} per year'}"
     )
     lines.append(f"- Changepoints: {json.dumps(report['changepoints'])}")
+    by_bench: dict[str, list[dict]] = defaultdict(list)
+    for row in report.get("contamination", []):
+        by_bench[row["benchmark"]].append(row)
+    for bench, rows in by_bench.items():
+        parts = [
+            f"{r['period']} {r['items']}"
+            + (
+                ""
+                if r["after_release"] is None
+                else " (after release)"
+                if r["after_release"]
+                else ""
+            )
+            for r in rows
+            if r["items"]
+        ]
+        lines.append(f"- Benchmark items found, {bench}, per period: {', '.join(parts) or 'none'}")
     return "\n".join(lines) + "\n"
 
 
