@@ -140,6 +140,45 @@ def cmd_train_classifier(args) -> int:
     return 0
 
 
+def cmd_decontam_index(args: argparse.Namespace) -> int:
+    """Build the benchmark index once and save it, for ``decontamination: {index: PATH}``."""
+    from curate.build.config import DecontaminationConfig
+    from curate.build.config_file import load_config
+    from curate.core.errors import ConfigError
+    from curate.decontam.index import build_index
+    from curate.decontam.stage import check_sources, sources
+
+    if bool(args.config) == bool(args.files):
+        raise ConfigError("give evaluation files or --config (its decontamination section)")
+    if args.config:
+        cfg = load_config(args.config).decontamination
+        if cfg is None or cfg.index is not None:
+            raise ConfigError(f"{args.config}: needs a decontamination section with benchmarks")
+    else:
+        from pydantic import ValidationError
+
+        marks = [{"path": str(Path(f).resolve()), "text": args.text} for f in args.files]
+        try:
+            cfg = DecontaminationConfig(
+                benchmarks=marks,
+                ngram=args.ngram,
+                min_item_words=args.min_item_words,
+                max_items_per_ngram=args.max_items_per_ngram,
+            )
+        except ValidationError as e:
+            raise ConfigError(f"decontam-index: {e.errors()[0]['msg']}") from None
+        check_sources(cfg)
+    index = build_index(sources(cfg), cfg.ngram, cfg.min_item_words, cfg.max_items_per_ngram)
+    info = index.save(args.out)
+    s = index.summary()
+    print(
+        f"{s['items']:,} items of {len(s['benchmarks'])} benchmarks, {s['ngrams']:,} "
+        f"{s['ngram']}-grams ({s['boilerplate_ngrams']:,} template n-grams left out), "
+        f"{info['bytes'] / 1e6:.1f} MB -> {args.out}"
+    )
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from curate.format.verify import verify_corpus
 
@@ -210,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--epoch", type=int, default=10)
     c.add_argument("--lr", type=float, default=0.2)
     c.set_defaults(fn=cmd_train_classifier)
+    x = sub.add_parser("decontam-index", help="build and save a benchmark decontamination index")
+    x.add_argument("files", nargs="*", help="evaluation files (JSONL or Parquet)")
+    x.add_argument("--config", help="a build config: its decontamination.benchmarks instead")
+    x.add_argument("--out", required=True, help="index file (.npz)")
+    x.add_argument("--text", default="text", help="text field, or a template of fields")
+    x.add_argument("--ngram", type=int, default=13)
+    x.add_argument("--min-item-words", type=int, default=8)
+    x.add_argument("--max-items-per-ngram", type=int, default=10)
+    x.set_defaults(fn=cmd_decontam_index)
     v = sub.add_parser("verify", help="check a built corpus against its manifest and stats")
     v.add_argument("dir")
     v.set_defaults(fn=cmd_verify)

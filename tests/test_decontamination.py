@@ -16,7 +16,7 @@ from curate.core.errors import ConfigError
 from curate.decontam.index import BenchmarkFile, build_index, load_index
 from curate.decontam.stage import Decontaminate
 from curate.decontam.words import byte_words, words
-from tests.conftest import demo_config, evaldata, read_jsonl_dir, read_shards
+from tests.conftest import build, demo_config, evaldata, read_jsonl_dir, read_shards
 
 QUESTION = (
     "A bakery sells muffins for three dollars each and cookies for two dollars each. "
@@ -71,6 +71,28 @@ def test_fast_words_equal_the_reference_words():
     for text in samples:
         assert byte_words(text) == [w.encode() for w in words(text)], text
     assert words("Janet’s ducks &amp; eggs: ＦＵＬＬ") == ["janet", "s", "ducks", "eggs", "full"]
+
+
+def test_batch_word_ids_equal_one_text_at_a_time(index):
+    """The numpy path (ASCII texts, together) gives every text the ids the word-by-word path
+    gives it; texts with other characters or entities take that path inside the batch."""
+    rng = random.Random(1)
+    vocab = [*index.vocab[:40], "Zebra", "ALL", "_x_", "9", "&amp;", "café", "’"]
+    texts = ["", "   ", QUESTION, QUESTION.upper(), f"{SOLUTION} &amp; more"]
+    texts += [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    batch = index.batch_ids(texts)
+    for text, ids in zip(texts, batch, strict=True):
+        assert ids.tolist() == index.ids(text).tolist(), text
+
+
+def test_hits_are_confirmed_on_the_words(index):
+    from curate.decontam.index import Hit
+
+    text = f"{PROSE} {QUESTION}"
+    (hits,) = index.find([index.ids(text)])
+    assert hits and index.confirm(text, hits) == hits
+    moved = [Hit(h.start + 1, h.length, h.item, h.pos) for h in hits]
+    assert index.confirm(text, moved) == []
 
 
 def test_web_copies_of_an_item_are_found(index):
@@ -272,3 +294,25 @@ def test_drift_reports_contamination_per_period(demo_build):
         mine = [r for r in rows if r["benchmark"] == bench]
         assert sum(r["documents_removed"] for r in mine) == b["documents_removed"]
         assert sum(r["items"] for r in mine) >= b["items"]
+
+
+def test_saved_index_builds_the_same_corpus(demo, demo_build, tmp_path, capsys):
+    """`curate decontam-index` once, then builds that load it: the same decisions as a build
+    that indexes the files itself."""
+    from curate.build.config_file import parse_config
+    from curate.cli import main
+
+    root, _ = demo
+    files = [str(root / "benchmarks" / f"{b}_sample.jsonl") for b in ("gsm8k", "mmlu")]
+    assert main(["decontam-index", *files, "--out", str(tmp_path / "i.npz")]) == 0
+    assert "20 items of 2 benchmarks" in capsys.readouterr().out
+    out, stats, _ = demo_build
+    cfg = demo_config(root / "raw", tmp_path / "c")
+    cfg["decontamination"] = {"index": str(tmp_path / "i.npz")}
+    again = build(cfg)
+    names = {"gsm8k_sample": "gsm8k", "mmlu_sample": "mmlu"}
+    mine = {names[k]: v for k, v in again["decontamination"]["benchmarks"].items()}
+    assert mine == stats["decontamination"]["benchmarks"]
+    cfg["decontamination"] = {"index": str(tmp_path / "i.npz"), "ngram": 8}
+    with pytest.raises(ConfigError, match="ngram is 8 but the index"):
+        parse_config(cfg)

@@ -23,7 +23,7 @@ class WindowHasher:
         self._p = np.ones(1, np.uint64)
         self._q = np.ones(1, np.uint64)
 
-    def _powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self._p) < n:
             size = max(n, 2 * len(self._p))
             self._p, self._q = _powers_of(_P, size), _powers_of(_Q, size)
@@ -31,14 +31,14 @@ class WindowHasher:
 
     def prefix(self, ids: np.ndarray) -> np.ndarray:
         """``G`` for ``ids``: ``G[0] = 0``, ``G[k] = sum(ids[j] * Q**j for j < k)``."""
-        _, q = self._powers(len(ids) + 1)
+        _, q = self.powers(len(ids) + 1)
         g = np.zeros(len(ids) + 1, np.uint64)
         np.cumsum(ids.astype(np.uint64) * q[: len(ids)], out=g[1:])
         return g
 
     def windows(self, g: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
         """Hashes of the windows of ``length`` words beginning at ``starts``."""
-        p, _ = self._powers(len(g) + length)
+        p, _ = self.powers(len(g) + length)
         h = p[starts + (length - 1)] * (g[starts + length] - g[starts])
         return _mix(h + np.uint64(_LENGTH_SALT * length % 2**64))
 

@@ -51,8 +51,10 @@ def check_sources(cfg: DecontaminationConfig) -> None:
         names.add(name)
         if not FileSystems.exists(src.path):
             raise ConfigError(f"decontamination: benchmark file not found: {src.path}")
-    if cfg.index and not FileSystems.exists(cfg.index):
-        raise ConfigError(f"decontamination: index not found: {cfg.index}")
+    if cfg.index:
+        if not FileSystems.exists(cfg.index):
+            raise ConfigError(f"decontamination: index not found: {cfg.index}")
+        index_for(cfg)  # readable, and built with the settings the config names
 
 
 def benchmark_names(cfg: DecontaminationConfig) -> list[str]:
@@ -101,8 +103,11 @@ class Decontaminate(Filter, register=False):
         return self.apply_batch([doc])[0]
 
     def apply_batch(self, docs: list[Document]) -> list[Decision]:
-        hits = self.index.find([self.index.ids(d.text) for d in docs])
-        return [self._decide(d, h) for d, h in zip(docs, hits, strict=True)]
+        hits = self.index.find(self.index.batch_ids([d.text for d in docs]))
+        return [
+            self._decide(d, self.index.confirm(d.text, h) if h else h)
+            for d, h in zip(docs, hits, strict=True)
+        ]
 
     def _decide(self, doc: Document, hits: list[Hit]) -> Decision:
         signals = dict.fromkeys(self.signals, 0.0)

@@ -14,6 +14,8 @@ import re
 import string
 import unicodedata
 
+import numpy as np
+
 from curate.core.words import UNSPACED_RANGES
 
 _UNSPACED = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in UNSPACED_RANGES)
@@ -26,6 +28,12 @@ _ASCII_WORD = string.ascii_letters + string.digits
 _TABLE = bytes(
     (ord(chr(b).lower()) if chr(b) in _ASCII_WORD else 32) if b < 128 else b for b in range(256)
 )
+
+
+# the same for numpy over the bytes of ASCII text: word bytes lowered, every other byte 0
+ASCII_FOLD = np.frombuffer(_TABLE, np.uint8).copy()
+ASCII_FOLD[ASCII_FOLD == 32] = 0
+ASCII_FOLD[128:] = 0
 
 
 def fold(text: str) -> str:
