@@ -13,9 +13,17 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
+from curate.build.temporal import split_ranks
 from curate.core.fileio import join, write_jsonl
 from curate.core.memory import release_unused
-from curate.dedup.clusters import band_pairs, cluster_members, exact_edges, removals
+from curate.dedup.clusters import (
+    band_pairs,
+    cluster_members,
+    cross_split_removals,
+    exact_edges,
+    non_survivors,
+    removals,
+)
 from curate.dedup.components import (
     as_edges,
     by_bucket,
@@ -73,9 +81,17 @@ class _VerifyPairs(beam.DoFn):
     """Candidate pairs of one input file to duplicate edges between vertices: those whose
     similarity reaches the threshold, or all of them without verification."""
 
-    def __init__(self, work_dir: str, threshold: float | None):
+    def __init__(
+        self,
+        work_dir: str,
+        threshold: float | None,
+        cross: float | None = None,
+        ranks: dict[str, int] | None = None,
+    ):
         self.work_dir = work_dir
         self.threshold = threshold
+        self.cross = cross  # cross_split_threshold, with the splits' order
+        self.ranks = ranks or {}
 
     def setup(self):
         self.tables = SignatureTables(self.work_dir)
@@ -88,15 +104,31 @@ class _VerifyPairs(beam.DoFn):
         counts = Counter()
         if self.threshold is not None:
             similarity = self.tables.ref_similarity
-            keep = [similarity(a, b) >= self.threshold for a, b in pairs.tolist()]
+            scores = [similarity(a, b) for a, b in pairs.tolist()]
             counts["near_dedup.pairs_verified"] += len(pairs)
-            pairs = pairs[np.asarray(keep, bool)]
+            if self.cross is not None:
+                yield from self._cross_split(pairs, scores, counts)
+            pairs = pairs[np.asarray([s >= self.threshold for s in scores], bool)]
             counts["near_dedup.pairs_above_threshold"] += len(pairs)
         vertex = self.tables.vertex
         if len(pairs):
             yield as_edges([(vertex(a), vertex(b)) for a, b in pairs.tolist()])
         yield pvalue.TaggedOutput("counts", counts)
         release_unused()
+
+    def _cross_split(self, pairs, scores, counts):
+        """Pairs below the threshold but at ``cross`` or above, in different splits:
+        (later document, (earlier document, similarity)), vertices."""
+        for (a, b), s in zip(pairs.tolist(), scores, strict=True):
+            if not self.cross <= s < self.threshold:
+                continue
+            ra, rb = self.ranks.get(self.tables.split(a)), self.ranks.get(self.tables.split(b))
+            if ra is None or rb is None or ra == rb:
+                continue
+            later, earlier = (a, b) if ra > rb else (b, a)
+            counts["near_dedup.cross_split_pairs"] += 1
+            vertex = self.tables.vertex
+            yield pvalue.TaggedOutput("cross", (vertex(later), (vertex(earlier), s)))
 
 
 class _Components(beam.PTransform):
@@ -154,7 +186,9 @@ class _RemoveDuplicates(beam.DoFn):
         cfg = self.plan.cfg
         self.flag = cfg.temporal.cross_split_duplicates == "flag"
         self.tables = SignatureTables(self.plan.work_dir)
-        self.similarities = self.tables.similarities if near_stage(cfg.dedup) else None
+        near = near_stage(cfg.dedup)
+        self.similarities = self.tables.similarities if near else None
+        self.cross = near is not None and near.cross_split_threshold is not None
 
     def process(self, item):
         bucket, arrays = item
@@ -162,6 +196,9 @@ class _RemoveDuplicates(beam.DoFn):
         members = cluster_members(labels, self.tables)
         drops, rows, counts = removals(members, self.plan.files, self.flag, self.similarities)
         yield from sorted(drops.items())
+        if self.cross:  # what the cross-split step must not remove a second time
+            for v in non_survivors(members).tolist():
+                yield pvalue.TaggedOutput("gone", (v, True))
         if rows:
             path = join(self.plan.out_dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
             info = write_jsonl(path, rows)
@@ -170,6 +207,38 @@ class _RemoveDuplicates(beam.DoFn):
             )
         yield pvalue.TaggedOutput("counts", counts)
         release_unused()
+
+
+def _not_gone(item, buckets: int):
+    vertex, grouped = item
+    if not grouped["gone"] and grouped["cross"]:
+        yield vertex % buckets, (vertex, sorted(grouped["cross"]))
+
+
+class _RemoveCrossSplit(beam.DoFn):
+    """One bucket of later-split documents near an earlier split's (below the threshold):
+    removed or flagged, rejected rows written."""
+
+    def __init__(self, plan: BuildPlan):
+        self.plan = plan
+
+    def setup(self):
+        self.flag = self.plan.cfg.temporal.cross_split_duplicates == "flag"
+        self.tables = SignatureTables(self.plan.work_dir)
+
+    def process(self, item):
+        bucket, evidence = item
+        drops, rows, counts = cross_split_removals(
+            list(evidence), self.tables, self.plan.files, self.flag
+        )
+        yield from drops.items()
+        if rows:
+            path = join(self.plan.out_dir, "rejected", f"cross-split-{bucket:05d}.jsonl")
+            info = write_jsonl(path, rows)
+            yield pvalue.TaggedOutput(
+                "records", {"path": path, "kind": "rejected", "records": len(rows), **info}
+            )
+        yield pvalue.TaggedOutput("counts", counts)
 
 
 class Deduplicate(beam.PTransform):
@@ -191,17 +260,16 @@ class Deduplicate(beam.PTransform):
         )
         edge_sets = [exact]
         counts = []
+        cross = near.cross_split_threshold if near is not None else None
         if near is not None:
             threshold = near.threshold if near.verify else None
+            verify = _VerifyPairs(plan.work_dir, threshold, cross, split_ranks(cfg.temporal))
             verified = (
                 bands
                 | "GroupBands" >> beam.GroupByKey()
                 | "Candidates" >> beam.ParDo(_BandCandidates(plan.work_dir, near.max_bucket))
                 | "GroupPairsByFile" >> beam.GroupByKey()
-                | "VerifyPairs"
-                >> beam.ParDo(_VerifyPairs(plan.work_dir, threshold)).with_outputs(
-                    "counts", main="edges"
-                )
+                | "VerifyPairs" >> beam.ParDo(verify).with_outputs("counts", "cross", main="edges")
             )
             counts.append(verified.counts)
             edge_sets.append(verified.edges)
@@ -212,10 +280,27 @@ class Deduplicate(beam.PTransform):
             | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets)
             | "GroupBuckets" >> beam.GroupByKey()
             | "Remove"
-            >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs("counts", "records", main="drops")
+            >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs(
+                "counts", "records", "gone", main="drops"
+            )
         )
+        drops, records = [removed.drops], [removed.records]
+        if cross is not None:
+            leaked = (
+                {"cross": verified.cross, "gone": removed.gone}
+                | "JoinCrossSplit" >> beam.CoGroupByKey()
+                | "NotRemoved" >> beam.FlatMap(_not_gone, buckets)
+                | "GroupCrossSplit" >> beam.GroupByKey()
+                | "RemoveCrossSplit"
+                >> beam.ParDo(_RemoveCrossSplit(plan)).with_outputs(
+                    "counts", "records", main="drops"
+                )
+            )
+            drops.append(leaked.drops)
+            records.append(leaked.records)
+            counts.append(leaked.counts)
         return {
-            "drops": removed.drops,
-            "records": removed.records,
+            "drops": tuple(drops) | "AllDrops" >> beam.Flatten(),
+            "records": tuple(records) | "DedupRecords" >> beam.Flatten(),
             "counts": [removed.counts, *counts],
         }

@@ -50,6 +50,18 @@ class NearDedupConfig(_Strict):
     # larger buckets: star to the first, plus a chain
     max_bucket: int = Field(default=8, ge=2, le=1_000_000)
     cc_rounds: int = Field(default=10, ge=1, le=64)
+    # a later split's document this similar to an earlier split's is removed too (lightly
+    # edited copies below ``threshold``); only across splits, counted apart
+    cross_split_threshold: float | None = Field(default=None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _cross_below(self) -> NearDedupConfig:
+        if self.cross_split_threshold is not None:
+            if self.cross_split_threshold >= self.threshold:
+                raise ValueError("cross_split_threshold must be below threshold")
+            if self.verify == "none":
+                raise ValueError("cross_split_threshold needs verify: true or estimated")
+        return self
 
 
 class LineDedupConfig(_Strict):

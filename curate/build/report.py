@@ -62,8 +62,9 @@ def build_stats(
     n_removed = sum(v for k, v in counts.items() if k.startswith("removed."))
     n_quarantined = sum(v for k, v in counts.items() if k.startswith("quarantined."))
     n_exact, n_near = counts.get("duplicates.exact", 0), counts.get("duplicates.near", 0)
-    n_dup = n_exact + n_near
     dups = _nest(counts, "duplicates")
+    n_cross = sum(dups.get("cross_split", {}).values())
+    n_dup = n_exact + n_near + n_cross
     kept = sum(s["documents"] for s in shards)
     tokens = sum(s["tokens"] for s in shards)
     by_split: dict[str, dict[str, Any]] = {}
@@ -95,6 +96,8 @@ def build_stats(
             "within_split": dups.get("within_split", {}),
             "leakage": dups.get("leakage", {}),
             "leakage_flagged": dups.get("leakage_flagged", {}),  # kept, marked leaked_from
+            # below the near threshold, at dedup.near.cross_split_threshold or above
+            "cross_split": dups.get("cross_split", {}),
         },
         "quarantined": {"total": n_quarantined, "by_error": quarantined},
         "balance": {
@@ -197,6 +200,8 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
         lines.append(f"- within `{split}`: {n:,}")
     for pair, n in stats["duplicates"]["leakage"].items():
         lines.append(f"- leakage removed, kept in -> removed from `{pair}`: {n:,}")
+    for pair, n in stats["duplicates"].get("cross_split", {}).items():
+        lines.append(f"- near an earlier split's document (cross-split threshold) `{pair}`: {n:,}")
     dec = stats.get("decontamination")
     if dec:
         lines += [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 
 from curate.build.config import TemporalConfig
 from curate.core.document import UNDATED
@@ -51,6 +52,16 @@ def stable_rank(doc_id: str, seed: int = 0) -> int:
 def stable_fraction(doc_id: str, seed: int = 0) -> float:
     """``stable_rank`` as a number in [0, 1)."""
     return stable_rank(doc_id, seed) / 2**64
+
+
+def split_ranks(temporal) -> dict[str, int]:
+    """Splits in time order (an open start first), the in-period held-out split last: a
+    document of a higher rank must not copy one of a lower rank."""
+    lo = datetime.min.replace(tzinfo=timezone.utc)
+    names = sorted(temporal.splits, key=lambda n: (temporal.splits[n][0] or lo, n))
+    if temporal.held_out is not None:
+        names.append(temporal.held_out.split)
+    return {n: i for i, n in enumerate(names)}
 
 
 def training_split(splits: dict) -> str:

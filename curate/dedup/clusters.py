@@ -149,5 +149,64 @@ def removals(
     return drops, rows, counts
 
 
+def non_survivors(members: pa.Table) -> np.ndarray:
+    """The vertices ``removals`` drops or flags: every member but each component's first."""
+    starts, _ = runs(members.column("component").to_numpy())
+    vertices = members.column("vertex").to_numpy()
+    keep = np.ones(len(vertices), bool)
+    keep[starts] = False
+    return vertices[keep]
+
+
+def cross_split_removals(
+    evidence: list[tuple[int, list[tuple[int, float]]]],
+    tables: SignatureTables,
+    files: list[str],
+    flag_leakage: bool = False,
+) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter]:
+    """Documents of a later split as similar as ``dedup.near.cross_split_threshold`` to a
+    document of an earlier split, and not already removed as a duplicate: ``(vertex,
+    [(earlier vertex, similarity)])``. Each is removed (or flagged) once, naming its most
+    similar earlier document (ties: the smaller vertex); drops, rows and counts as
+    ``removals``."""
+    dropped: dict[tuple[str, str], list[tuple]] = {}
+    rows: list[dict] = []
+    counts: Counter = Counter()
+    for vertex, pairs in sorted(evidence):
+        earlier, sim = min(pairs, key=lambda p: (-p[1], p[0]))
+        doc = _document(tables, vertex)
+        kept = _document(tables, earlier)
+        part = (doc["split"], doc["period"])
+        pair = f"{kept['split']}->{doc['split']}"
+        if flag_leakage:
+            dropped.setdefault(part, []).append((doc["run"], doc["row"], kept["doc_id"]))
+            counts[f"duplicates.leakage_flagged.{pair}"] += 1
+            continue
+        dropped.setdefault(part, []).append((doc["run"], np.array([doc["row"]], np.int64)))
+        counts[f"duplicates.cross_split.{pair}"] += 1
+        file_idx, _, pos = doc["origin"].partition(":")
+        rows.append(
+            {
+                "id": doc["doc_id"],
+                "file": files[int(file_idx)],
+                "position": int(pos),
+                "reason": "dedup.cross_split_near",
+                "timestamp": _iso(doc["ts_key"]),
+                "split": doc["split"],
+                "period": doc["period"],
+                "kept_id": kept["doc_id"],
+                "kept_split": kept["split"],
+                "kept_timestamp": _iso(kept["ts_key"]),
+                "similarity": round(sim, 4),
+            }
+        )
+    return dict(sorted(dropped.items())), rows, counts
+
+
+def _document(tables: SignatureTables, vertex: int) -> dict:
+    table = tables[int(vertex_file(vertex))].documents(np.array([vertex], np.int64))
+    return {k: v[0] for k, v in table.to_pydict().items()}
+
+
 def _iso(ts_key: int) -> str | None:
     return None if ts_key == SORT_LAST else us_to_iso(ts_key)

@@ -51,6 +51,7 @@ class NearStage:
     max_bucket: int
     cc_rounds: int
     verify: bool  # check candidates' similarity (else every LSH candidate is a duplicate)
+    cross_split_threshold: float | None = None  # lower, between splits only
 
     @property
     def threshold(self) -> float:
@@ -73,8 +74,14 @@ def near_stage(dedup: DedupConfig) -> NearStage | None:
     or None; the one place these settings are read."""
     if dedup.near is not None:
         n = dedup.near
-        params = LSHParams(**n.model_dump(include=set(LSH_FIELDS)))
-        return NearStage(params, n.max_bucket, n.cc_rounds, n.verify != "none")
+        fields = n.model_dump(include=set(LSH_FIELDS))
+        if n.cross_split_threshold is not None:  # candidates as far below it as below threshold
+            margin = n.threshold - n.candidate_threshold
+            low = max(0.05, n.cross_split_threshold - margin)
+            fields["candidate_threshold"] = min(n.candidate_threshold, low)
+        params = LSHParams(**fields)
+        verify = n.verify != "none"
+        return NearStage(params, n.max_bucket, n.cc_rounds, verify, n.cross_split_threshold)
     if dedup.perceptual is not None:
         p = dedup.perceptual
         return NearStage(PerceptualParams(p.max_distance), p.max_bucket, p.cc_rounds, True)

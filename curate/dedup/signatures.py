@@ -221,6 +221,9 @@ class SignatureTable:
         offsets, values = self._shingles
         return self._sigs[row], values[offsets[row] : offsets[row + 1]]
 
+    def split_at(self, row: int) -> str:
+        return self._table.column("split")[row].as_py()
+
     def documents(self, vertices: np.ndarray) -> pa.Table:
         """Where the documents ``vertices`` live and how they rank (``DOCUMENT_COLUMNS``):
         only their rows are read."""
@@ -255,6 +258,9 @@ class SignatureTables:
         table_a, table_b = self[ref_file(a)], self[ref_file(b)]
         sig_a = table_a.signature_at(ref_row(a))
         return similarity(table_a.kind, sig_a, table_b.signature_at(ref_row(b)))
+
+    def split(self, ref: int) -> str:
+        return self[ref_file(ref)].split_at(ref_row(ref))
 
     def ref(self, vertex: int) -> int:
         """The compact handle (``ref_of``) of a document known by its vertex."""
