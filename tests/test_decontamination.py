@@ -77,9 +77,12 @@ def test_batch_word_ids_equal_one_text_at_a_time(index):
     """The numpy path (ASCII texts, together) gives every text the ids the word-by-word path
     gives it; texts with other characters or entities take that path inside the batch."""
     rng = random.Random(1)
-    vocab = [*index.vocab[:40], "Zebra", "ALL", "_x_", "9", "&amp;", "café", "’"]
+    vocab = [*index.vocab[:40], "Zebra", "ALL", "_x_", "9", "&amp;", "café", "’", "Straße"]
+    vocab += ["ＦＵＬＬ", "ﬁne", "naïve", "e\u0301", "—", "中文", "«", "İ", "&eacute;", "１２"]
     texts = ["", "   ", QUESTION, QUESTION.upper(), f"{SOLUTION} &amp; more"]
     texts += [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    alphabet = "aZ9_ .,\n&;’“”éß中ｆ１ﬁİ\u0301-\u00a0<>#"
+    texts += ["".join(rng.choice(alphabet) for _ in range(60)) for _ in range(300)]
     batch = index.batch_ids(texts)
     for text, ids in zip(texts, batch, strict=True):
         assert ids.tolist() == index.ids(text).tolist(), text

@@ -27,7 +27,7 @@ import numpy as np
 
 from curate.core.errors import ConfigError
 from curate.decontam.hashing import WindowHasher
-from curate.decontam.words import ASCII_FOLD, byte_words, words
+from curate.decontam.words import WORD_BYTES, byte_words, word_bytes, words
 
 INDEX_FORMAT = "curate-decontam-index"
 INDEX_VERSION = 1
@@ -118,20 +118,19 @@ class BenchmarkIndex:
         return np.fromiter(map(self.word_id.get, ws, repeat(0)), np.uint32, len(ws))
 
     def batch_ids(self, texts: list[str]) -> list[np.ndarray]:
-        """``ids`` of each text. ASCII texts without entities, most of an English corpus, go
-        through numpy together: bytes classified by a table, words found by their edges, each
+        """``ids`` of each text. Texts go through numpy together (``word_bytes``: all but those
+        in unspaced scripts): bytes classified by a table, words found by their edges, each
         word's bytes hashed and looked up among the vocabulary's hashes (a word is known by its
         64-bit hash here; ``confirm`` then checks every hit on the words themselves)."""
         out: list[np.ndarray | None] = [None] * len(texts)
-        fast = [i for i, t in enumerate(texts) if t.isascii() and "&" not in t]
-        if not len(self._word_hashes):
-            fast = []
+        prepared = [word_bytes(t) for t in texts] if len(self._word_hashes) else [None] * len(texts)
+        fast = [i for i, b in enumerate(prepared) if b is not None]
         for i in set(range(len(texts))) - set(fast):
             out[i] = self.ids(texts[i])
         if fast:
-            data = [texts[i].encode() for i in fast]
+            data = [prepared[i] for i in fast]
             raw = np.frombuffer(b"\0".join(data), np.uint8)
-            folded = ASCII_FOLD[raw]
+            folded = WORD_BYTES[raw]
             edges = np.diff(np.concatenate(([0], folded != 0, [0])).astype(np.int8))
             starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
             h = _word_hashes(self._hasher, folded, starts, ends)

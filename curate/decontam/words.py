@@ -30,10 +30,32 @@ _TABLE = bytes(
 )
 
 
-# the same for numpy over the bytes of ASCII text: word bytes lowered, every other byte 0
-ASCII_FOLD = np.frombuffer(_TABLE, np.uint8).copy()
-ASCII_FOLD[ASCII_FOLD == 32] = 0
-ASCII_FOLD[128:] = 0
+# the same for numpy over the bytes of ``word_bytes``: ASCII word bytes lowered, other ASCII
+# bytes 0 (between words), bytes of other characters kept (``word_bytes`` left only letters)
+WORD_BYTES = np.frombuffer(_TABLE, np.uint8).copy()
+WORD_BYTES[WORD_BYTES == 32] = 0
+_HAS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _letter_or_space(m: re.Match) -> str:
+    c = m.group()
+    return c if c.isalnum() else " "
+
+
+def word_bytes(text: str) -> bytes | None:
+    """UTF-8 text in which every word is a maximal run of ``WORD_BYTES``-nonzero bytes, for the
+    numpy path; None for text in an unspaced script (a character per word: ``words`` does it).
+    English text has few characters outside ASCII, so replacing each that is not a letter or
+    digit (curly quotes, dashes) costs little."""
+    if text.isascii() and "&" not in text:
+        return text.encode()
+    text = fold(text)
+    if text.isascii():
+        return text.encode()
+    if _HAS_UNSPACED.search(text):
+        return None
+    return _NON_ASCII.sub(_letter_or_space, text).encode()
 
 
 def fold(text: str) -> str:
