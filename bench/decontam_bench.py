@@ -235,6 +235,72 @@ def speed(stage, texts: list[str]) -> dict:
     }
 
 
+def full_build(prose: list[str], benchmarks: dict[str, list[dict]]) -> dict:
+    """A build of the prose set with one item pasted into every 40th document, with
+    ``decontamination:`` naming all shared evaluation files (``remove_span``, two worker
+    processes): stats.json's table, and each planted item matched in its document's metadata."""
+    import shutil
+
+    import pyarrow as pa
+
+    from curate.build.config_file import parse_config
+    from curate.build.driver import run_build
+
+    rng = random.Random(5)
+    work = WORK / "full"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    planted, rows = [], []
+    names = sorted(benchmarks)
+    for i, text in enumerate(prose):
+        doc_id = f"prose-{i}"
+        if i % 40 == 0:
+            name = names[(i // 40) % len(names)]
+            item = rng.choice(benchmarks[name])
+            paras = text.split("\n\n")
+            paras.insert(rng.randint(0, len(paras)), item["text"])
+            text = "\n\n".join(paras)
+            planted.append((doc_id, name, item["id"]))
+        rows.append({"id": doc_id, "text": text, "timestamp": f"{2015 + i % 10}-06-01"})
+    (work / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    files = sorted((SHARED / "benchmarks").glob("*.jsonl.gz"))
+    cfg = parse_config(
+        {
+            "input": {"paths": [str(work / "in.jsonl")], "max_doc_bytes": 20_000_000},
+            "filters": [],
+            "tokenizer": {"train": {"vocab_size": 4000, "sample_docs": 500}},
+            "temporal": {
+                "period": "year",
+                "splits": {"train": [None, "2022-01-01"], "test": ["2022-01-01", None]},
+            },
+            "decontamination": {
+                "benchmarks": [{"path": str(p)} for p in files],
+                "action": "remove_span",
+            },
+            "output": {"dir": str(work / "out")},
+        }
+    )
+    t = time.perf_counter()
+    stats = run_build(cfg, [])
+    seconds = time.perf_counter() - t
+    manifest = json.loads((work / "out" / "manifest.json").read_text())
+    matched: dict[str, set] = {}
+    for shard in manifest["shards"]:
+        table = pa.ipc.open_file(pa.memory_map(str(work / "out" / shard["path"]))).read_all()
+        for r in table.select(["doc_id", "metadata"]).to_pylist():
+            listed = json.loads(r["metadata"] or "{}").get("decontamination", [])
+            matched[r["doc_id"]] = {(m["benchmark"], m["item"]) for m in listed if m["matched"]}
+    found = sum((name, item) in matched.get(doc, set()) for doc, name, item in planted)
+    return {
+        "documents": len(rows),
+        "planted": len(planted),
+        "planted_matched": found,
+        "seconds": seconds,
+        "balanced": stats["balance"]["balanced"],
+        "benchmarks": stats["decontamination"]["benchmarks"],
+    }
+
+
 def cross_split(prose: list[str]) -> dict:
     """Training documents (prose, dated 2019) and test-period copies (2023) edited to a spread of
     true Jaccard: the full pipeline with ``cross_split_threshold: 0.5``; removed share by bin."""
@@ -312,6 +378,7 @@ def run() -> dict:
     stage = Decontaminate(index, "remove_document", 0.2)
     prose = [json.loads(line)["text"] for line in open(SHARED / "prose" / "prose.jsonl")]
     sets = clean_sets()
+    benchmarks = load_benchmarks()
     result = {
         "index": {
             **index.summary(),
@@ -324,7 +391,8 @@ def run() -> dict:
         "speed_web": speed(
             stage, [t for name, ts in sets.items() if "extraction" in name for _, t in ts]
         ),
-        "recall": recall(stage, load_benchmarks(), prose),
+        "recall": recall(stage, benchmarks, prose),
+        "full_build": full_build(prose, benchmarks),
         "precision": precision(stage, sets),
         "cross_split": cross_split(prose),
         "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
@@ -392,6 +460,24 @@ def render(r: dict) -> list[str]:
         lines += ["", "Flagged clean documents, with the item and overlap:", ""]
         for doc, bench, item, overlap, ngram in flagged:
             lines.append(f'- `{doc}`: {bench} `{item}`, overlap {overlap:.2f} ("{ngram}")')
+    fb = r.get("full_build")
+    if fb:
+        lines += [
+            "",
+            f"A build with `decontamination:` naming all {len(fb['benchmarks'])} shared files: the "
+            f"prose set ({fb['documents']:,} documents) with one item pasted into every 40th, "
+            f"`action: remove_span`, two worker processes: {fb['seconds']:.0f} s; "
+            f"{fb['planted_matched']} of {fb['planted']} planted items matched in their documents'"
+            f" metadata, balanced: {fb['balanced']}. stats.json:",
+            "",
+            "| benchmark | documents | items | tokens removed | below overlap |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, b in fb["benchmarks"].items():
+            lines.append(
+                f"| {name} | {b['documents']} | {b['items']} | {b['tokens_removed']:,} | "
+                f"{b['documents_below_overlap']} |"
+            )
     cs = r.get("cross_split")
     if cs:
         lines += [

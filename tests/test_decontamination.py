@@ -319,3 +319,37 @@ def test_saved_index_builds_the_same_corpus(demo, demo_build, tmp_path, capsys):
     cfg["decontamination"] = {"index": str(tmp_path / "i.npz"), "ngram": 8}
     with pytest.raises(ConfigError, match="ngram is 8 but the index"):
         parse_config(cfg)
+
+
+def test_parquet_evaluation_file_with_a_template(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {"qid": ["p1", "p2"], "question": [QUESTION, PROSE], "answer": [SOLUTION, "yes"]}
+    )
+    pq.write_table(table, tmp_path / "eval.parquet")
+    src = BenchmarkFile(str(tmp_path / "eval.parquet"), "", "Q: {question} A: {answer}", "qid")
+    index = build_index([src])
+    assert index.benchmarks[0]["name"] == "eval" and index.item_ids == ["p1", "p2"]
+    found = [
+        {index.item_ids[h.item] for h in hits}
+        for hits in index.find([index.ids(f"The answer: {SOLUTION}"), index.ids(f"Today. {PROSE}")])
+    ]
+    assert found == [{"p1"}, {"p2"}]
+    with pytest.raises(ConfigError, match="has no field 'missing'"):
+        build_index([BenchmarkFile(str(tmp_path / "eval.parquet"), "x", "{missing}")])
+
+
+def test_id_table_finds_every_key_through_collisions():
+    from curate.decontam.hashing import IdTable
+
+    rng = np.random.default_rng(0)
+    # many keys share their low bits, so probe sequences run into each other
+    keys = np.unique(rng.integers(1, 2**63, 3000, dtype=np.uint64) << np.uint64(8))
+    keys = np.concatenate([keys, keys[:500] + np.uint64(1)])
+    ids = np.arange(1, len(keys) + 1, dtype=np.uint32)
+    table = IdTable(keys, ids)
+    assert table.lookup(keys).tolist() == ids.tolist()
+    absent = keys + np.uint64(3)
+    assert not table.lookup(absent).any()

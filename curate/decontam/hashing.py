@@ -57,3 +57,43 @@ def _mix(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> np.uint64(27))
     h = h * np.uint64(0x94D049BB133111EB)
     return h ^ (h >> np.uint64(31))
+
+
+class IdTable:
+    """64-bit hash -> id, open addressing with linear probing, built and read with numpy for
+    whole arrays (a sorted array and binary search cost a cache miss per step; this, about one
+    read per word). At most one entry in eight slots is used; hash 0 means empty."""
+
+    def __init__(self, keys: np.ndarray, ids: np.ndarray):
+        size = 1 << max(4, int(np.ceil(np.log2(max(len(keys), 1) * 8))))
+        self._mask = np.uint64(size - 1)
+        self._keys = np.zeros(size, np.uint64)
+        self._ids = np.zeros(size, np.uint32)
+        pending = np.flatnonzero(keys != 0)
+        slots = keys[pending] & self._mask
+        while len(pending):
+            free = self._keys[slots] == 0
+            claimed, first = np.unique(slots[free], return_index=True)
+            winners = pending[free][first]
+            self._keys[claimed] = keys[winners]
+            self._ids[claimed] = ids[winners]
+            placed = np.zeros(len(pending), bool)
+            placed[np.flatnonzero(free)[first]] = True
+            pending, slots = pending[~placed], (slots[~placed] + np.uint64(1)) & self._mask
+
+    @property
+    def nbytes(self) -> int:
+        return self._keys.nbytes + self._ids.nbytes
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The id of each key, 0 where absent."""
+        out = np.zeros(len(keys), np.uint32)
+        todo = np.arange(len(keys))
+        slots = keys & self._mask
+        while len(todo):
+            stored = self._keys[slots]
+            hit = stored == keys[todo]
+            out[todo[hit]] = self._ids[slots[hit]]
+            more = ~hit & (stored != 0)
+            todo, slots = todo[more], (slots[more] + np.uint64(1)) & self._mask
+        return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from curate.core.errors import ConfigError
-from curate.decontam.hashing import WindowHasher
+from curate.decontam.hashing import IdTable, WindowHasher
 from curate.decontam.words import WORD_BYTES, byte_words, word_bytes, words
 
 INDEX_FORMAT = "curate-decontam-index"
@@ -88,6 +88,7 @@ class BenchmarkIndex:
     _shift: np.uint64 = field(init=False, repr=False)
     _lengths: tuple[int, ...] = field(init=False, repr=False)
     _hasher: WindowHasher = field(init=False, repr=False)
+    _word_table: IdTable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.word_id = {w.encode(): i + 1 for i, w in enumerate(self.vocab)}
@@ -97,17 +98,15 @@ class BenchmarkIndex:
         ends = np.cumsum(lengths)
         vocab_bytes = np.frombuffer(b"".join(encoded), np.uint8)
         hashes = _word_hashes(self._hasher, vocab_bytes, ends - lengths, ends)
-        order = np.argsort(hashes)
-        self._word_hashes, self._word_ids = hashes[order], (order + 1).astype(np.uint32)
-        # one bit per slot, 32 or more slots per key: about 3% of clean windows go on to the
-        # exact lookup
-        log2 = max(16, int(np.ceil(np.log2(max(len(self.keys), 1) * 32))))
+        self._word_table = IdTable(hashes, np.arange(1, len(hashes) + 1, dtype=np.uint32))
+        # a blocked Bloom filter: each key sets two bits (the hash's low 12 bits) of one 64-bit
+        # word (its top bits), 32 bits per key: one memory read per window, and about 0.5% of
+        # clean windows go on to the binary search in the sorted keys, whose cache misses cost
+        # more than anything else per window
+        log2 = max(10, int(np.ceil(np.log2(max(len(self.keys), 1) / 2))))
         self._shift = np.uint64(64 - log2)
-        self._bitmap = np.zeros(max(1, (1 << log2) // 64), np.uint64)
-        slots = self.keys >> self._shift
-        np.bitwise_or.at(
-            self._bitmap, slots >> np.uint64(6), np.uint64(1) << (slots & np.uint64(63))
-        )
+        self._bitmap = np.zeros(1 << log2, np.uint64)
+        np.bitwise_or.at(self._bitmap, self.keys >> self._shift, _two_bits(self.keys))
         self._lengths = (self.ngram, self.min_item_words)
 
     # -- matching ---------------------------------------------------------------------------
@@ -123,7 +122,7 @@ class BenchmarkIndex:
         word's bytes hashed and looked up among the vocabulary's hashes (a word is known by its
         64-bit hash here; ``confirm`` then checks every hit on the words themselves)."""
         out: list[np.ndarray | None] = [None] * len(texts)
-        prepared = [word_bytes(t) for t in texts] if len(self._word_hashes) else [None] * len(texts)
+        prepared = [word_bytes(t) for t in texts] if self.vocab else [None] * len(texts)
         fast = [i for i, b in enumerate(prepared) if b is not None]
         for i in set(range(len(texts))) - set(fast):
             out[i] = self.ids(texts[i])
@@ -134,12 +133,7 @@ class BenchmarkIndex:
             edges = np.diff(np.concatenate(([0], folded != 0, [0])).astype(np.int8))
             starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
             h = _word_hashes(self._hasher, folded, starts, ends)
-            order = np.argsort(h)
-            at = np.searchsorted(self._word_hashes, h[order])
-            at = np.minimum(at, len(self._word_hashes) - 1)
-            found = np.zeros(len(h), np.uint32)
-            hit = self._word_hashes[at] == h[order]
-            found[order[hit]] = self._word_ids[at[hit]]
+            found = self._word_table.lookup(h)
             doc_starts = np.cumsum([0] + [len(d) + 1 for d in data[:-1]])
             counts = np.bincount(
                 np.searchsorted(doc_starts, starts, "right") - 1, minlength=len(fast)
@@ -178,14 +172,15 @@ class BenchmarkIndex:
             if not len(starts):
                 continue
             h = self._hasher.windows(g, starts, length)
-            slots = h >> self._shift
-            bit = (self._bitmap[slots >> np.uint64(6)] >> (slots & np.uint64(63))) & np.uint64(1)
-            seen = bit.astype(bool)
+            bits = _two_bits(h)
+            seen = (self._bitmap[h >> self._shift] & bits) == bits
             starts, h = starts[seen], h[seen]
-            lo = np.searchsorted(self.keys, h, "left")
-            hi = np.searchsorted(self.keys, h, "right")
-            for s, a, b in zip(*(x[hi > lo].tolist() for x in (starts, lo, hi)), strict=True):
-                for r in range(a, b):
+            lo = np.minimum(np.searchsorted(self.keys, h), len(self.keys) - 1)
+            present = self.keys[lo] == h
+            for s, a, key in zip(*(x[present].tolist() for x in (starts, lo, h)), strict=True):
+                for r in range(a, len(self.keys)):
+                    if int(self.keys[r]) != key:
+                        break
                     item, pos = int(self.key_item[r]), int(self.key_pos[r])
                     at, end = (int(x) for x in self.item_offsets[item : item + 2])
                     n = length if length == self.ngram else end - at  # a short item: all of it
@@ -220,7 +215,8 @@ class BenchmarkIndex:
         arrays = (self.item_bench, self.item_offsets, self.tokens, self.item_windows)
         arrays += (self.keys, self.key_item, self.key_pos, self._bitmap)
         words_bytes = sum(len(w) + 100 for w in self.vocab)  # str objects and dict slots
-        return sum(a.nbytes for a in arrays) + words_bytes + 80 * len(self.item_ids)
+        tables = sum(a.nbytes for a in arrays) + self._word_table.nbytes
+        return tables + words_bytes + 80 * len(self.item_ids)
 
     def save(self, path: str) -> dict[str, Any]:
         """One uncompressed ``.npz`` (loads in a fraction of a second), written atomically."""
@@ -250,6 +246,11 @@ class BenchmarkIndex:
             key_pos=self.key_pos,
         )
         return write_bytes(path, buf.getvalue())
+
+
+def _two_bits(h: np.ndarray) -> np.ndarray:
+    one = np.uint64(1)
+    return (one << (h & np.uint64(63))) | (one << ((h >> np.uint64(6)) & np.uint64(63)))
 
 
 def _word_hashes(hasher: WindowHasher, data: np.ndarray, starts: np.ndarray, ends: np.ndarray):

@@ -35,12 +35,7 @@ _TABLE = bytes(
 WORD_BYTES = np.frombuffer(_TABLE, np.uint8).copy()
 WORD_BYTES[WORD_BYTES == 32] = 0
 _HAS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _letter_or_space(m: re.Match) -> str:
-    c = m.group()
-    return c if c.isalnum() else " "
+_NON_ASCII_SEPARATOR = re.compile(r"[^\x00-\x7f\w]")  # outside ASCII and not a letter or digit
 
 
 def word_bytes(text: str) -> bytes | None:
@@ -55,7 +50,7 @@ def word_bytes(text: str) -> bytes | None:
         return text.encode()
     if _HAS_UNSPACED.search(text):
         return None
-    return _NON_ASCII.sub(_letter_or_space, text).encode()
+    return _NON_ASCII_SEPARATOR.sub(" ", text).encode()
 
 
 def fold(text: str) -> str:
