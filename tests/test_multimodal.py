@@ -561,3 +561,38 @@ def test_to_device_decodes_encoded_images_where_there_is_no_gpu(pairs_build):
         assert all(torch.equal(a[k], b[k]) for k in b)
     with pytest.raises(ValueError, match="image_size"):
         next(to_device(list(gpu_mode), "cpu"))  # a plain list has no dataset to ask
+
+
+def test_decontamination_cuts_text_and_keeps_every_image(demo, tmp_path):
+    """``remove_span`` on interleaved documents: the line holding an evaluation item's text is
+    cut, the image placeholders stay, and every image keeps its token position."""
+    root, _ = demo
+    data = root / "data"
+    docs = [json.loads(ln) for ln in (data / "interleaved/docs.jsonl").open()]
+    picked = [d for d in docs if len(d["content"][0].get("text", "").split()) >= 20][:3]
+    items = [{"id": d["id"], "text": d["content"][0]["text"]} for d in picked]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    out = tmp_path / "out"
+    stats = build(
+        {
+            "input": {"paths": [str(data / "interleaved" / "*.jsonl")], "modality": "interleaved"},
+            "filters": [],
+            "decontamination": {
+                "benchmarks": [{"path": str(tmp_path / "eval.jsonl")}],
+                "action": "remove_span",
+            },
+            "tokenizer": {"train": {"vocab_size": 800, "sample_docs": 500}},
+            "temporal": {"period": "year"},
+            "output": {"dir": str(out), "shard_tokens": 5000},
+        },
+        IN_MEMORY,
+    )
+    assert stats["balance"]["balanced"]
+    assert stats["decontamination"]["benchmarks"]["eval"]["items"] == len(items) > 0
+    image_id = json.loads((out / "manifest.json").read_text())["tokenizer"]["image_id"]
+    rows = {r["doc_id"]: r for r in _shard_rows(out)}
+    for item in items:
+        r = rows[item["id"]]
+        assert item["text"] not in r["text"] and r["text"].count("\ufffc") == len(r["images"])
+        positions = [i for i, t in enumerate(r["input_ids"]) if t == image_id]
+        assert positions == [im["token_pos"] for im in r["images"]] and positions

@@ -107,7 +107,7 @@ class BenchmarkIndex:
         self._shift = np.uint64(64 - log2)
         self._bitmap = np.zeros(1 << log2, np.uint64)
         np.bitwise_or.at(self._bitmap, self.keys >> self._shift, _two_bits(self.keys))
-        self._lengths = (self.ngram, self.min_item_words)
+        self._lengths = tuple(sorted({self.ngram, self.min_item_words}))
 
     # -- matching ---------------------------------------------------------------------------
 
