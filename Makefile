@@ -27,6 +27,9 @@ corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) a
 	$(BIN)/curate verify out/demo-pairs
 	$(BIN)/curate build configs/demo-interleaved.yaml --overwrite
 	$(BIN)/curate verify out/demo-interleaved
+	$(BIN)/curate build configs/demo-web.yaml --overwrite
+	$(BIN)/curate verify out/demo-web
+	$(BIN)/curate drift out/demo-web --out out/demo-web-drift
 
 reliability: $(STAMP)  ## fuzz campaigns, random-mix builds and SIGKILL crash points -> RELIABILITY.md
 	$(BIN)/pip install --quiet --disable-pip-version-check atheris==3.0.0

@@ -69,6 +69,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         f"demo corpus: {gt['documents']:,} documents + {gt['broken_total']} broken records "
         f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json"
     )
+    if args.web:
+        from curate.demo.web import generate_web
+
+        web = f"{args.dir}/web"
+        w = generate_web(web, args.web, seed=args.seed)
+        print(
+            f"web crawl demo: {len(w['pages']):,} pages in {len(w['crawls'])} crawls, "
+            f"{web}/warc/*.warc.gz; ground truth in {web}/ground_truth.json"
+        )
     if args.pairs or args.interleaved:
         from curate.demo.images import generate_multimodal
 
@@ -221,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--pairs", type=int, default=400, help="image-text pairs (0: none)")
     d.add_argument("--interleaved", type=int, default=120, help="interleaved documents")
+    d.add_argument("--web", type=int, default=40, help="web pages per crawl in WARC (0: none)")
     d.set_defaults(fn=cmd_demo_data)
     r = sub.add_parser("drift", help="drift report of a built corpus (drift.json, index.html)")
     r.add_argument("corpus")

@@ -25,6 +25,7 @@ from PIL import Image
 from curate.build.config_file import parse_config
 from curate.build.parse import RecordError, RecordParser
 from curate.build.readers import BadRecord, RawRecord, read_file
+from curate.web.warc import SkippedRecord
 
 CASES = settings(
     max_examples=60,
@@ -73,6 +74,10 @@ def consume(path: Path, modality: str = "text") -> Counter:
             assert rec.kind and rec.error
             out[f"bad.{rec.kind}"] += 1
             continue
+        if isinstance(rec, SkippedRecord):
+            assert rec.reason.startswith("warc.")
+            out[f"skipped.{rec.reason}"] += 1
+            continue
         assert isinstance(rec, RawRecord)
         try:
             p.parse(rec.value, f"0:{rec.position}", str(path))
@@ -111,6 +116,35 @@ def _parquet(records: list[dict]) -> bytes:
     return buf.getvalue()
 
 
+def _warc(compress: bool) -> bytes:
+    """A crawl's records: warcinfo, request, an HTML page sent gzip-compressed and chunked, a
+    404, an image and a WET conversion; each a gzip member when ``compress``."""
+    import random
+    from datetime import datetime, timezone
+
+    from curate.demo.web import http_response, page_html, record
+
+    rng, when = random.Random(0), datetime(2020, 8, 8, tzinfo=timezone.utc)
+    page = gzip.compress(page_html("T", "A paragraph of text.\n\nAnother one.").encode(), mtime=0)
+    chunked = f"{len(page):x}\r\n".encode() + page + b"\r\n0\r\n\r\n"
+    parts = [
+        record("warcinfo", rng, when, b"isPartOf: CC-MAIN-2020-34\r\n"),
+        record("request", rng, when, b"GET / HTTP/1.1\r\n\r\n", WARC_Target_URI="http://a.test/"),
+        record(
+            "response",
+            rng,
+            when,
+            http_response(chunked, Content_Encoding="gzip", Transfer_Encoding="chunked"),
+            WARC_Target_URI="http://a.test/",
+        ),
+        record("response", rng, when, http_response(b"no", "404 Not Found"), WARC_Target_URI="x"),
+        record("response", rng, when, http_response(PNG, Content_Type="image/png")),
+        record("conversion", rng, when, b"Plain text of a page.", Content_Type="text/plain"),
+    ]
+    data = b"".join(parts)
+    return data if compress else gzip.decompress(data)
+
+
 SEEDS = {  # valid files of every format, the starting points for mutation
     "jsonl": _jsonl(GOOD),
     "jsonl.gz": gzip.compress(_jsonl(GOOD), mtime=0),
@@ -119,7 +153,10 @@ SEEDS = {  # valid files of every format, the starting points for mutation
     "tar": _tar(GOOD),
     "tar.gz": gzip.compress(_tar(GOOD), mtime=0),
     "interleaved.jsonl": _jsonl(INTERLEAVED),
+    "warc.gz": _warc(True),
+    "warc": _warc(False),
 }
+DOCUMENTS = {"warc.gz": 2, "warc": 2, "interleaved.jsonl": len(INTERLEAVED)}
 MODALITY = {
     "tar": "image_text",
     "tar.gz": "image_text",
@@ -172,7 +209,7 @@ OPS = st.lists(
 @pytest.mark.parametrize("fmt", sorted(SEEDS))
 def test_seed_files_are_valid(fmt):
     counts = check_mutated(fmt, [])
-    assert counts["document"] == len(INTERLEAVED if "interleaved" in fmt else GOOD), counts
+    assert counts["document"] == DOCUMENTS.get(fmt, len(GOOD)), counts
 
 
 @pytest.mark.parametrize("fmt", sorted(SEEDS))

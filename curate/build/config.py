@@ -23,7 +23,9 @@ class InputConfig(_Strict):
     # text: one text per record; image_text: an image and its caption (``text_field``);
     # interleaved: an ordered list of text and image segments (``segments_field``)
     modality: Literal["text", "image_text", "interleaved"] = "text"
-    format: Literal["auto", "jsonl", "parquet", "webdataset"] = "auto"
+    format: Literal["auto", "jsonl", "parquet", "webdataset", "warc"] = "auto"
+    # web archives: HTML main-content extraction (curate/web/html.py, docs/web.md)
+    extractor: Literal["resiliparse", "trafilatura", "fallback"] = "fallback"
     id_field: str = "id"
     text_field: str = "text"
     time_field: str = "timestamp"
@@ -194,7 +196,8 @@ class WindowsConfig(_Strict):
 
 
 class TemporalConfig(_Strict):
-    period: Literal["month", "quarter", "year"] = "quarter"
+    # crawl: each crawl snapshot (a web archive's ``isPartOf``, e.g. CC-MAIN-2020-34) a period
+    period: Literal["month", "quarter", "year", "crawl"] = "quarter"
     undated: Literal["quarantine", "keep"] = "quarantine"
     undated_split: str = "train"
     min_time: datetime = Field(default=datetime.fromisoformat("1971-01-01T00:00:00+00:00"))

@@ -15,6 +15,7 @@ from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.images import ImageError, ImageRecord, inspect_image
 from curate.core.normalize import normalize_text
 from curate.core.timeparse import TimestampError, datetime_to_us, parse_timestamp_us
+from curate.web.warc import SkippedRecord
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
 
@@ -221,6 +222,7 @@ class Parsed:
     nbytes: int  # bytes of the record as read (0 when it could not be read)
     doc: Document | None
     error: tuple[str, str, str] | None = None
+    skipped: SkippedRecord | None = None  # a web archive's record that is not a document
 
 
 def parse_file(
@@ -228,9 +230,12 @@ def parse_file(
 ) -> Iterator[Parsed]:
     """Every record of one input file, read and parsed: the one read -> parse loop of every
     pass over the inputs (the tokenizer sample, line dedup's scan, the main pass)."""
-    for rec in read_file(path, input_cfg.format, input_cfg.max_doc_bytes):
+    for rec in read_file(path, input_cfg.format, input_cfg.max_doc_bytes, input_cfg.extractor):
         if isinstance(rec, BadRecord):
             yield Parsed(rec.position, 0, None, (rec.kind, rec.error, rec.raw))
+            continue
+        if isinstance(rec, SkippedRecord):
+            yield Parsed(rec.position, rec.nbytes, None, skipped=rec)
             continue
         try:
             doc = parser.parse(rec.value, f"{file_idx}:{rec.position}", path)

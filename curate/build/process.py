@@ -112,7 +112,9 @@ class Screen:
             if reasons[i] is None and lost:
                 reasons[i] = "multimodal.image_placeholder_lost"  # a filter cut an image out
             if reasons[i] is None:
-                doc.split, doc.period = self.temporal.assign(doc.timestamp, doc.id)
+                crawl = doc.metadata.get("crawl")
+                crawl = crawl if isinstance(crawl, str) else None
+                doc.split, doc.period = self.temporal.assign(doc.timestamp, doc.id, crawl)
                 if doc.split is None:
                     reasons[i] = "temporal.outside_splits"
         return reasons
@@ -189,6 +191,9 @@ class FileProcessor:
         for rec in parse_file(self.parser, file_idx, path, self.cfg.input):
             res.counts["input_records"] += 1
             res.counts["input_bytes"] += rec.nbytes
+            if rec.skipped is not None:
+                self._skip(rejected, res, path, rec.skipped)
+                continue
             if rec.doc is None:
                 self._quarantine(quarantine, res, path, rec.position, *rec.error)
                 continue
@@ -231,6 +236,12 @@ class FileProcessor:
     def _quarantine(self, sink, res, path, position, kind, error, raw) -> None:
         res.counts[f"quarantined.{kind}"] += 1
         sink.add({"file": path, "position": position, "kind": kind, "error": error, "raw": raw})
+
+    def _skip(self, sink, res, path, skipped) -> None:
+        """A web archive's record that is not a document: removed under its reason."""
+        res.counts[f"removed.{skipped.reason}"] += 1
+        row = {"file": path, "position": skipped.position, "reason": skipped.reason}
+        sink.add({**row, **{k: v for k, v in skipped.info.items() if v is not None}})
 
     def _drop_units(self, doc: Document, drop: set[int], path, position, rejected, res) -> bool:
         """Line dedup: remove the units kept in an earlier document; False if none are left."""
@@ -288,6 +299,8 @@ class FileProcessor:
         }
         if doc.metadata.get("decontamination"):  # the benchmark, item and n-gram matched
             row["decontamination"] = doc.metadata["decontamination"]
+        if doc.metadata.get("crawl"):  # its period, with temporal.period: crawl
+            row["crawl"] = doc.metadata["crawl"]
         rejected.add(row)
 
 

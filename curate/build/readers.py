@@ -60,11 +60,16 @@ def detect_format(path: str, fmt: str = "auto") -> str:
         return "parquet"
     if name.endswith((".tar", ".tar.gz", ".tgz")):
         return "webdataset"
+    if name.removesuffix(".gz").endswith((".warc", ".arc", ".wet", ".wat")):
+        return "warc"
     return "jsonl"
 
 
-def read_file(path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000) -> Iterator:
-    """Yield RawRecord / BadRecord for every record of one input file."""
+def read_file(
+    path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000, extractor: str = "fallback"
+) -> Iterator:
+    """Yield RawRecord / BadRecord for every record of one input file (and SkippedRecord for a
+    web archive's records that are not documents; ``extractor``: its HTML extraction)."""
     fmt = detect_format(path, fmt)
     try:
         raw = open_raw(path)
@@ -74,6 +79,10 @@ def read_file(path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000) -> 
     with raw:
         if fmt == "parquet":
             yield from _read_parquet(raw, max_doc_bytes)
+        elif fmt == "warc":
+            from curate.web.warc import WebOptions, read_warc
+
+            yield from read_warc(raw, path, WebOptions(extractor, max_doc_bytes))
         elif fmt == "webdataset":
             yield from _read_tar(_decompressed(raw, path), max_doc_bytes)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timezone
 
 from curate.build.config import TemporalConfig
@@ -28,12 +29,19 @@ class TemporalAssigner:
             for name, (start, end) in cfg.splits.items()
         )
 
-    def assign(self, timestamp: int | None, doc_id: str = "") -> tuple[str | None, str]:
+    def assign(
+        self, timestamp: int | None, doc_id: str = "", crawl: str | None = None
+    ) -> tuple[str | None, str]:
         """``(split, period)``; split is None when the time falls in no configured split. With
-        ``held_out``, a stable share of every period goes to the held-out split instead."""
+        ``held_out``, a stable share of every period goes to the held-out split instead. With
+        ``period: crawl`` the period is the document's crawl (``NO_CRAWL`` without one); splits
+        still follow the timestamp."""
         if timestamp is None:
             return self.undated_split, UNDATED
-        period = period_of(timestamp, self.period_unit)
+        if self.period_unit == "crawl":
+            period = crawl_period(crawl)
+        else:
+            period = period_of(timestamp, self.period_unit)
         for start, end, name in self.spans:
             if start <= timestamp < end:
                 h = self.held_out
@@ -41,6 +49,18 @@ class TemporalAssigner:
                     return h.split, period
                 return name, period
         return None, period
+
+
+NO_CRAWL = "no-crawl"
+_PERIOD_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def crawl_period(crawl: str | None) -> str:
+    """A crawl name as a period (a directory name: anything but letters, digits, ``_``, ``.``
+    and ``-`` becomes ``_``)."""
+    if not crawl:
+        return NO_CRAWL
+    return _PERIOD_NAME.sub("_", crawl.strip())[:100] or NO_CRAWL
 
 
 def stable_rank(doc_id: str, seed: int = 0) -> int:

@@ -32,15 +32,23 @@ class PeriodDocs:
     split: set[str] = field(default_factory=set)
     # benchmark -> [documents kept with a matched item, the items matched]
     contamination: dict[str, list] = field(default_factory=dict)
+    first: datetime | None = None  # the earliest document: a crawl period's start
 
 
-def period_start(name: str) -> datetime:
-    """2019 -> Jan 1; 2019-Q2 -> Apr 1; 2019-03 -> Mar 1 (UTC)."""
-    if "-Q" in name:
-        year, q = name.split("-Q")
-        return datetime(int(year), 3 * int(q) - 2, 1, tzinfo=timezone.utc)
-    parts = name.split("-")
-    return datetime(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, 1, tzinfo=timezone.utc)
+def period_start(name: str, first: datetime | None = None) -> datetime:
+    """2019 -> Jan 1; 2019-Q2 -> Apr 1; 2019-03 -> Mar 1 (UTC); a crawl (CC-MAIN-2020-34): its
+    earliest document, ``first``."""
+    try:
+        if "-Q" in name:
+            year, q = name.split("-Q")
+            return datetime(int(year), 3 * int(q) - 2, 1, tzinfo=timezone.utc)
+        parts = name.split("-")
+        month = int(parts[1]) if len(parts) > 1 else 1
+        return datetime(int(parts[0]), month, 1, tzinfo=timezone.utc)
+    except ValueError:
+        if first is None:
+            raise ValueError(f"period {name!r}: no start date") from None
+        return first
 
 
 def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
@@ -70,6 +78,9 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
                 decode = Tokenizer.from_file(os.path.join(root, "tokenizer.json"))
             texts = decode.decode_batch(table.column("input_ids").to_pylist())
         metas = table.column("metadata").to_pylist()
+        times = [t for t in table.column("timestamp").to_pylist() if t is not None]
+        if times and (pd.first is None or min(times) < pd.first):
+            pd.first = min(times)
         for doc_id, text, n, meta, source in zip(
             table.column("doc_id").to_pylist(),
             texts,
@@ -110,7 +121,6 @@ def contamination(root: str, manifest: dict, periods: dict[str, PeriodDocs]) -> 
     """Per benchmark and period: documents with a matched item, kept (action ``flag``) and
     removed (from ``rejected/``), distinct items, and whether the period starts on or after the
     benchmark's release date (``released:`` in the config)."""
-    from curate.core.timeparse import period_of
 
     dec = manifest["config"].get("decontamination")
     if not dec:
@@ -125,7 +135,7 @@ def contamination(root: str, manifest: dict, periods: dict[str, PeriodDocs]) -> 
                 row = json.loads(line)
                 if not row["reason"].startswith("decontamination.") or not row.get("timestamp"):
                     continue
-                period = period_of(parse_timestamp_us(row["timestamp"]), unit)
+                period = _row_period(row, unit)
                 _add_contamination(removed[period], row.get("decontamination"))
     names = sorted(set(periods) | set(removed))
     benches = sorted(
@@ -141,7 +151,11 @@ def contamination(root: str, manifest: dict, periods: dict[str, PeriodDocs]) -> 
         for p in names:
             kept = periods.get(p, PeriodDocs()).contamination.get(bench, [0, set()])
             gone = removed.get(p, {}).get(bench, [0, set()])
-            after = None if not day else period_start(p).date().isoformat() >= str(day)
+            try:
+                start = period_start(p, periods.get(p, PeriodDocs()).first)
+            except ValueError:
+                start = None
+            after = None if not day or start is None else start.date().isoformat() >= str(day)
             rows.append(
                 {
                     "benchmark": bench,
@@ -167,9 +181,18 @@ def _months(a: datetime, b: datetime) -> float:
     return (b - a).days / 30.44
 
 
+def _row_period(row: dict, unit: str) -> str:
+    """The period of a ``rejected/`` row without one (removed before periods are assigned)."""
+    from curate.build.temporal import crawl_period
+    from curate.core.timeparse import period_of
+
+    if unit == "crawl":
+        return crawl_period(row.get("crawl"))
+    return period_of(parse_timestamp_us(row["timestamp"]), unit)
+
+
 def removals_by_period(root: str, unit: str) -> dict[str, Counter]:
     """Filter and dedup removals per period, from ``rejected/`` (the reason of each row)."""
-    from curate.core.timeparse import period_of
 
     out: dict[str, Counter] = defaultdict(Counter)
     rej = os.path.join(root, "rejected")
@@ -178,8 +201,8 @@ def removals_by_period(root: str, unit: str) -> dict[str, Counter]:
             for line in f:
                 row = json.loads(line)
                 period = row.get("period")
-                if period is None and row.get("timestamp"):
-                    period = period_of(parse_timestamp_us(row["timestamp"]), unit)
+                if period is None and (row.get("timestamp") or unit == "crawl"):
+                    period = _row_period(row, unit)
                 out[period or UNDATED][row["reason"]] += 1
                 if row.get("kept_split") not in (None, row.get("split")):
                     out[period or UNDATED]["leakage"] += 1  # a copy of an earlier split's text
@@ -227,11 +250,13 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
     reference = Counter()
     for p in train_periods:
         reference.update(uni[names.index(p)])
-    after = [p for p in names if cutoff is None or period_start(p) >= cutoff]
+    after = [p for p in names if cutoff is None or period_start(p, periods[p].first) >= cutoff]
     gap = [
         {
             "period": p,
-            "months_since_cutoff": round(_months(cutoff, period_start(p)), 1) if cutoff else None,
+            "months_since_cutoff": (
+                round(_months(cutoff, period_start(p, periods[p].first)), 1) if cutoff else None
+            ),
             "jsd_to_training": drift.jensen_shannon(reference, uni[names.index(p)]),
             "jsd_95": drift.jsd_interval(reference, [periods[p].words[i] for i in samples[p]]),
         }
@@ -303,7 +328,7 @@ def _degradation(periods, samples, names, train_periods, cutoff, seed) -> dict:
         }
         rows.append(row)
         if cutoff is not None and p not in train_periods:
-            gaps.append(_months(cutoff, period_start(p)) / 12)
+            gaps.append(_months(cutoff, period_start(p, periods[p].first)) / 12)
             ratios.append(row["ratio"])
     return {
         "model": "interpolated Kneser-Ney word bigram, discount 0.75",

@@ -1,0 +1,275 @@
+"""WARC, WET and ARC files to input records: one per WARC record, whatever its type.
+
+WARC (1.0, 1.1 and ClueWeb's 0.18; plain or gzip per record) is read with FastWARC, the fastest
+maintained reader (Resiliparse's project, C++); legacy ARC (``.arc``, ``.arc.gz``) with warcio,
+which FastWARC does not read. FastWARC's own HTTP parsing is off: the HTTP block is split here,
+leniently, because real archives break the rules (ClueWeb separates headers with bare ``\\n``
+and keeps ``Content-Encoding: gzip`` on bodies already decoded).
+
+A ``response`` (or ``resource``) record of HTML or plain text with HTTP status 200, and a WET
+``conversion`` record, becomes a document: its text (HTML through ``curate.web.html``), the
+``WARC-Date``, ``WARC-Record-ID``, target URI and the crawl (``isPartOf`` of the file's
+``warcinfo``), plus HTTP status, content type, charset and its source, title and language hint
+as metadata. Every other record is a ``SkippedRecord`` with a named reason, counted under
+``removed.warc.*`` so that ``stats.json`` balances record for record.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from curate.build.readers import BadRecord, RawRecord
+
+DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_HEAD_LIMIT = 65536  # an HTTP header block longer than this is not one
+
+
+@dataclass(slots=True)
+class SkippedRecord:
+    """A record that is not a document (a request, a redirect, an image): removed under
+    ``reason`` (``warc.request``, ``warc.http_status``, ``warc.not_text``, ...)."""
+
+    position: int
+    reason: str
+    nbytes: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WebOptions:
+    extractor: str = "fallback"
+    max_doc_bytes: int = 10_000_000
+
+
+def is_arc(path: str) -> bool:
+    name = path.lower()
+    return name.endswith((".arc", ".arc.gz"))
+
+
+def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
+    """RawRecord (a document's fields), SkippedRecord or BadRecord for every record."""
+    records = _arc_records(raw) if is_arc(path) else _warc_records(raw, options.max_doc_bytes)
+    crawl = None
+    try:
+        for position, rtype, headers, content, nbytes in records:
+            if rtype == "warcinfo":
+                crawl = _warcinfo_field(content, "isPartOf") or crawl
+            try:
+                yield _record(position, rtype, headers, content, nbytes, crawl, options)
+            except _TooLarge as e:
+                yield BadRecord(position, "too_large", str(e))
+            except Exception as e:  # noqa: BLE001 - one page's failure is its own entry
+                yield BadRecord(position, "extract_error", f"{type(e).__name__}: {e}"[:500])
+    except Exception as e:  # noqa: BLE001 - a broken archive ends here, reported
+        yield BadRecord(0, "read_error", f"{path}: {type(e).__name__}: {e}"[:500])
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    it = ArchiveIterator(
+        raw, parse_http=False, record_types=WarcRecordType.any_type, strict_mode=False
+    )
+    for position, rec in enumerate(it, 1):
+        headers = {k.lower(): v for k, v in rec.headers.astuples()}
+        content = rec.reader.read(limit + _HEAD_LIMIT + 1)
+        rtype = headers.get("warc-type", "unknown").lower()
+        yield position, rtype, headers, content, rec.content_length
+
+
+def _arc_records(raw: IO[bytes]) -> Iterator[tuple]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    for position, rec in enumerate(ArchiveIterator(raw, arc2warc=True), 1):
+        headers = {k.lower(): v for k, v in rec.rec_headers.headers}
+        # warcio has parsed the HTTP block of an ARC response: put it back as it was sent
+        head = b""
+        if rec.http_headers is not None and rec.rec_type == "response":
+            head = rec.http_headers.to_bytes()
+        content = head + rec.raw_stream.read()
+        yield position, rec.rec_type, headers, content, len(content)
+
+
+def _warcinfo_field(content: bytes, name: str) -> str | None:
+    for line in content.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower() and value.strip():
+            return value.strip()
+    return None
+
+
+def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
+    info = {
+        "id": _record_id(headers.get("warc-record-id")),
+        "url": _uri(headers.get("warc-target-uri")),
+        "warc_type": rtype,
+        "crawl": crawl,
+    }
+    if rtype == "conversion":  # WET: Common Crawl's own text of a page
+        text = content.decode("utf-8", "replace")
+        return _document(position, nbytes, headers, crawl, text, {"content_type": "text/plain"})
+    if rtype not in ("response", "resource"):
+        return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
+    status, http, body = _split_http(content) if rtype == "response" else (200, {}, content)
+    info["http_status"] = status
+    if status != 200:
+        return SkippedRecord(position, "warc.http_status", nbytes, info)
+    ctype_header = http.get("content-type") or headers.get("content-type") or ""
+    ctype, charset = _content_type(ctype_header)
+    info["content_type"] = ctype
+    if ctype not in DOCUMENT_TYPES:
+        return SkippedRecord(position, "warc.not_text", nbytes, info)
+    body = _decoded_body(body, http, options.max_doc_bytes)
+    meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
+    if ctype == "text/plain":
+        charset = charset if _known(charset) else "utf-8"
+        text, meta["charset"] = body.decode(charset, "replace"), charset
+    else:
+        from curate.web.html import decode_html, extract
+
+        html, meta["charset"], meta["charset_source"] = decode_html(body, charset)
+        page = extract(html, options.extractor)
+        text = page.text
+        meta.update(title=page.title, html_lang=page.lang, extractor=page.extractor)
+    if http.get("date"):
+        meta["http_date"] = http["date"]
+    return _document(position, nbytes, headers, crawl, text, meta)
+
+
+def _document(position, nbytes, headers, crawl, text, meta) -> RawRecord:
+    value = {
+        "id": _record_id(headers.get("warc-record-id")),
+        "text": text,
+        "timestamp": _timestamp(headers.get("warc-date"), meta.get("http_date")),
+        "url": _uri(headers.get("warc-target-uri")),
+        "source": crawl,
+        "crawl": crawl,
+        **{k: v for k, v in meta.items() if v is not None},
+    }
+    if headers.get("warc-identified-content-language"):
+        value["crawl_languages"] = headers["warc-identified-content-language"]
+    return RawRecord(position, value, nbytes)
+
+
+def _uri(value: str | None) -> str | None:
+    """WARC/1.0 writers (wget) put the target URI in angle brackets."""
+    return value.strip().removeprefix("<").removesuffix(">") if value else None
+
+
+def _record_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value.strip().removeprefix("<").removesuffix(">").removeprefix("urn:uuid:")
+
+
+def _timestamp(warc_date: str | None, http_date: str | None) -> str | None:
+    """``WARC-Date``; when it cannot be read (ClueWeb09 writes ``2008-10-294T...``), the HTTP
+    ``Date`` of the response."""
+    from curate.core.timeparse import TimestampError, parse_timestamp_us
+
+    if warc_date:
+        try:
+            parse_timestamp_us(warc_date)
+            return warc_date
+        except (TimestampError, ValueError):
+            pass
+    if http_date:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(http_date).isoformat()
+        except (TypeError, ValueError):
+            pass
+    return warc_date
+
+
+def _split_http(content: bytes) -> tuple[int | None, dict[str, str], bytes]:
+    """Status, lower-cased headers and body of an HTTP response block."""
+    m = _BLANK_LINE.search(content, 0, _HEAD_LIMIT)
+    if not content.startswith(b"HTTP/") or m is None:
+        return None, {}, content
+    lines = content[: m.start()].decode("latin-1").splitlines()
+    parts = lines[0].split()
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    headers = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            headers[key.strip().lower()] = value.strip()
+    return status, headers, content[m.end() :]
+
+
+def _content_type(value: str) -> tuple[str, str | None]:
+    main, *params = value.split(";")
+    charset = None
+    for p in params:
+        key, _, v = p.partition("=")
+        if key.strip().lower() == "charset":
+            charset = v.strip().strip("\"'") or None
+    return main.strip().lower(), charset
+
+
+def _known(charset: str | None) -> bool:
+    import codecs
+
+    try:
+        return charset is not None and codecs.lookup(charset) is not None
+    except LookupError:
+        return False
+
+
+def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
+    """Chunked transfer and gzip / deflate content encodings undone, each only when the bytes
+    are what the header says (crawlers often store bodies already decoded), never past
+    ``limit`` bytes: a small compressed body that expands without bound is refused."""
+    if len(body) > limit:
+        raise _TooLarge(f"body of {len(body)} bytes or more is over the limit of {limit}")
+    if "chunked" in http.get("transfer-encoding", "").lower():
+        body = _dechunked(body)
+    encoding = http.get("content-encoding", "").lower()
+    if encoding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
+        body = _inflate(body, zlib.MAX_WBITS | 16, limit)
+    elif encoding == "deflate" and body:
+        try:
+            body = _inflate(body, zlib.MAX_WBITS, limit)
+        except zlib.error:
+            body = _inflate(body, -zlib.MAX_WBITS, limit)
+    return body
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
+    return out
+
+
+def _dechunked(body: bytes) -> bytes:
+    """The chunks of a chunked body joined; the body as stored if it is not chunked."""
+    out, i = [], 0
+    while i < len(body):
+        end = body.find(b"\n", i)
+        if end < 0:
+            return body
+        size_field = body[i:end].split(b";")[0].strip()
+        try:
+            size = int(size_field, 16)
+        except ValueError:
+            return body
+        if size == 0:
+            break
+        out.append(body[end + 1 : end + 1 + size])
+        i = end + 1 + size
+        while i < len(body) and body[i : i + 1] in (b"\r", b"\n"):
+            i += 1
+    return b"".join(out)

@@ -1,0 +1,172 @@
+"""Web archives as input: every WARC record accounted for, pages extracted, crawls as periods."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from curate.build.readers import BadRecord, read_file
+from curate.demo.web import generate_web, http_response, page_html, record
+from curate.web.html import decode_html, extract
+from curate.web.warc import SkippedRecord
+from tests.conftest import (
+    IN_MEMORY,
+    MULTI_PROCESS,
+    assert_same_corpus,
+    build,
+    evaldata,
+    read_jsonl_dir,
+    read_shards,
+)
+
+
+def _read(paths) -> tuple[Counter, dict[str, dict]]:
+    counts, docs = Counter(), {}
+    for p in paths:
+        for rec in read_file(str(p), max_doc_bytes=2_000_000):
+            if isinstance(rec, SkippedRecord):
+                counts[rec.reason] += 1
+            elif isinstance(rec, BadRecord):
+                counts[f"bad.{rec.kind}"] += 1
+            else:
+                counts["document"] += 1
+                docs[rec.value["url"] or rec.value["id"]] = rec.value
+    return counts, docs
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web")
+    return root, generate_web(root, pages_per_crawl=12, seed=4)
+
+
+def test_every_record_of_the_demo_crawl_is_accounted_for(web):
+    root, truth = web
+    counts, docs = _read(sorted((root / "warc").glob("*.warc.gz")))
+    assert counts["document"] == len(truth["pages"])
+    for reason, n in truth["skipped"].items():
+        assert counts[reason] == n, reason
+    assert counts["bad.too_large"] == truth["quarantined"]["too_large"]
+    for url, page in truth["pages"].items():
+        doc = docs[url]
+        assert doc["crawl"] == doc["source"] == page["crawl"]
+        assert doc["timestamp"][:16] == page["date"][:16].replace("+00:00", "")
+        for para in page["article"].split("\n\n"):  # the article, not the page around it
+            assert para in doc["text"]
+        assert "cookies" not in doc["text"] and "All rights reserved" not in doc["text"]
+        assert doc["title"] and doc["html_lang"] == "en" and doc["http_status"] == 200
+    latin = [d for u, d in docs.items() if u.endswith("/2")]
+    assert latin and all(d["charset"] == "cp1252" and d["charset_source"] == "meta" for d in latin)
+    assert all("café" in d["text"] for d in latin)
+
+
+def test_crawl_periods_balanced_and_the_same_on_every_runner(web, tmp_path):
+    root, truth = web
+
+    def cfg(out):
+        return {
+            "input": {"paths": [str(root / "warc" / "*.warc.gz")], "max_doc_bytes": 2_000_000},
+            "filters": [{"gopher_quality": {}}],
+            "dedup": {"exact": True, "near": {"threshold": 0.8}, "buckets": 4},
+            "tokenizer": {"train": {"vocab_size": 800, "sample_docs": 100}},
+            "temporal": {
+                "period": "crawl",
+                "splits": {"train": [None, "2022-01-01"], "test": ["2022-01-01", None]},
+            },
+            "output": {"dir": str(out), "shard_tokens": 20000},
+        }
+
+    stats = build(cfg(tmp_path / "a"), IN_MEMORY)
+    assert stats["balance"]["balanced"]
+    assert stats["input_records"] == sum(truth["skipped"].values()) + len(truth["pages"]) + 4
+    skipped = {f"warc.{k}": n for k, n in stats["removed"]["by_reason"]["warc"].items()}
+    assert skipped == truth["skipped"]
+    periods = {p for sp in stats["splits"].values() for p in sp["periods"]}
+    assert periods == set(truth["crawls"])
+    assert set(stats["splits"]["test"]["periods"]) == {"DEMO-2022-06"}
+    rows = read_jsonl_dir(tmp_path / "a" / "rejected")
+    assert {r["reason"] for r in rows} >= {"warc.request", "warc.revisit", "warc.not_text"}
+    table = read_shards(tmp_path / "a")
+    assert set(table.column("period").to_pylist()) == periods
+    again = build(cfg(tmp_path / "b"), MULTI_PROCESS)
+    assert_same_corpus((tmp_path / "a", stats), (tmp_path / "b", again))
+
+
+def _one(tmp_path: Path, *records: bytes) -> dict:
+    path = tmp_path / "one.warc.gz"
+    path.write_bytes(b"".join(records))
+    counts, docs = _read([path])
+    assert counts["document"] == 1, counts
+    return next(iter(docs.values()))
+
+
+def test_lenient_http_and_dates(tmp_path):
+    """ClueWeb09's quirks: headers split by bare newlines, a Content-Encoding the stored body
+    no longer has, an unreadable WARC-Date (the HTTP Date is used)."""
+    rng, when = random.Random(0), datetime(2009, 1, 27, tzinfo=timezone.utc)
+    html = page_html("Quirk", "Ordinary words in a paragraph of the page.")
+    block = (
+        b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Encoding: gzip\n"
+        b"Date: Tue, 27 Jan 2009 11:16:39 GMT\n\n" + html.encode()
+    )
+    rec = record("response", rng, when, block, WARC_Target_URI="http://q.test/")
+    rec = gzip.compress(
+        gzip.decompress(rec).replace(b"2009-01-27T00:00:00Z", b"2008-10-294T05:21:46-0700"),
+        mtime=0,
+    )
+    doc = _one(tmp_path, rec)
+    assert "Ordinary words" in doc["text"] and doc["timestamp"].startswith("2009-01-27T11:16:39")
+
+
+def test_a_compressed_body_that_expands_without_bound_is_refused(tmp_path):
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    bomb = gzip.compress(b"<p>" + b"a" * 50_000_000, mtime=0)
+    path = tmp_path / "bomb.warc.gz"
+    path.write_bytes(record("response", rng, when, http_response(bomb, Content_Encoding="gzip")))
+    (rec,) = list(read_file(str(path), max_doc_bytes=1_000_000))
+    assert isinstance(rec, BadRecord) and rec.kind == "too_large"
+
+
+def test_extractors_keep_the_article_and_drop_the_page_around_it():
+    article = "\n\n".join(
+        f"Paragraph {i} tells the story of the river town and its autumn fair in some detail."
+        for i in range(8)
+    )
+    html = page_html("River town", article)
+    for name in ("resiliparse", "trafilatura", "fallback"):
+        page = extract(html, name)
+        assert all(p in page.text for p in article.split("\n\n")), name
+        assert "cookies" not in page.text and "Privacy" not in page.text, name
+        assert (page.title, page.lang) == ("River town", "en")
+    text, charset, source = decode_html("<p>Съешь же ещё</p>".encode("cp1251"), "windows-1251")
+    assert (text, charset, source) == ("<p>Съешь же ещё</p>", "cp1251", "http")
+
+
+def test_shared_archives(tmp_path):
+    """The real files in ../shared/evaldata/web/warc: CC-MAIN-2020-34 with 16 multilingual
+    pages, ClueWeb09's WARC/0.18, a revisit, chunked encoding, a WET and an ARC file."""
+    base = evaldata("web/warc")
+    if not (base / "resiliparse__cc-main-2020-34_excerpt.warc.gz").exists():
+        pytest.skip("the shared WARC files are not present")
+    cc, docs = _read([base / "resiliparse__cc-main-2020-34_excerpt.warc.gz"])
+    assert cc == {"document": 16, "warc.request": 17, "warc.metadata": 16, "warc.warcinfo": 1}
+    assert {d["crawl"] for d in docs.values()} == {"CC-MAIN-2020-34"}
+    assert any(any("\u4e00" <= c <= "\u9fff" for c in d["text"]) for d in docs.values())
+    assert any(any("\u0400" <= c <= "\u04ff" for c in d["text"]) for d in docs.values())
+    clue, docs = _read([base / "resiliparse__clueweb09-ja_quirk.warc.gz"])
+    assert clue == {"document": 29, "warc.warcinfo": 1}
+    assert all(d["timestamp"].startswith("2009-") for d in docs.values())
+    for name, expected in (
+        ("warcio__example.warc.gz", {"document": 1, "warc.revisit": 1}),
+        ("warcio__example-iana.org-chunked.warc", {"document": 1}),
+        ("warcio__example.arc.gz", {"document": 1}),
+        ("whirlwind__cc-main-2024-22.warc.wet.gz", {"document": 1}),
+    ):
+        counts, docs = _read([base / name])
+        assert {k: counts[k] for k in expected} == expected, (name, counts)
+        assert all(len(d["text"]) > 100 for d in docs.values()), name
