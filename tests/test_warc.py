@@ -170,3 +170,20 @@ def test_shared_archives(tmp_path):
         counts, docs = _read([base / name])
         assert {k: counts[k] for k in expected} == expected, (name, counts)
         assert all(len(d["text"]) > 100 for d in docs.values()), name
+
+
+def test_a_page_over_the_time_budget_is_quarantined_and_the_next_one_read(tmp_path):
+    """50,000 nested <div> keep Resiliparse busy for about 30 s: with a 1 s budget the page is
+    quarantined as extract_timeout, the child process is replaced, and the next page is read
+    as it is without the sandbox."""
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    bomb = "<html><body>" + "<div>" * 50_000 + "deep " * 50 + "</div>" * 50_000 + "</body></html>"
+    good = page_html("Fine", "A normal paragraph of ordinary words.\n\nAnd a second one.")
+    good_record = record("response", rng, when, http_response(good.encode()))
+    path, alone = tmp_path / "t.warc.gz", tmp_path / "good.warc.gz"
+    path.write_bytes(record("response", rng, when, http_response(bomb.encode())) + good_record)
+    alone.write_bytes(good_record)
+    first, second = read_file(str(path), extractor="resiliparse", extract_timeout=1.0)
+    assert isinstance(first, BadRecord) and first.kind == "extract_timeout"
+    (direct,) = read_file(str(alone), extractor="resiliparse")
+    assert second.value == direct.value and "ordinary words" in second.value["text"]

@@ -26,6 +26,8 @@ class InputConfig(_Strict):
     format: Literal["auto", "jsonl", "parquet", "webdataset", "warc"] = "auto"
     # web archives: HTML main-content extraction (curate/web/html.py, docs/web.md)
     extractor: Literal["resiliparse", "trafilatura", "fallback"] = "fallback"
+    # seconds per page, extraction in a child process; over it: quarantined (0: in process)
+    extract_timeout: float = Field(default=10.0, ge=0, le=3600)
     id_field: str = "id"
     text_field: str = "text"
     time_field: str = "timestamp"

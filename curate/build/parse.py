@@ -230,7 +230,8 @@ def parse_file(
 ) -> Iterator[Parsed]:
     """Every record of one input file, read and parsed: the one read -> parse loop of every
     pass over the inputs (the tokenizer sample, line dedup's scan, the main pass)."""
-    for rec in read_file(path, input_cfg.format, input_cfg.max_doc_bytes, input_cfg.extractor):
+    cfg = input_cfg
+    for rec in read_file(path, cfg.format, cfg.max_doc_bytes, cfg.extractor, cfg.extract_timeout):
         if isinstance(rec, BadRecord):
             yield Parsed(rec.position, 0, None, (rec.kind, rec.error, rec.raw))
             continue

@@ -66,7 +66,11 @@ def detect_format(path: str, fmt: str = "auto") -> str:
 
 
 def read_file(
-    path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000, extractor: str = "fallback"
+    path: str,
+    fmt: str = "auto",
+    max_doc_bytes: int = 10_000_000,
+    extractor: str = "fallback",
+    extract_timeout: float = 0.0,
 ) -> Iterator:
     """Yield RawRecord / BadRecord for every record of one input file (and SkippedRecord for a
     web archive's records that are not documents; ``extractor``: its HTML extraction)."""
@@ -82,7 +86,7 @@ def read_file(
         elif fmt == "warc":
             from curate.web.warc import WebOptions, read_warc
 
-            yield from read_warc(raw, path, WebOptions(extractor, max_doc_bytes))
+            yield from read_warc(raw, path, WebOptions(extractor, max_doc_bytes, extract_timeout))
         elif fmt == "webdataset":
             yield from _read_tar(_decompressed(raw, path), max_doc_bytes)
         else:

@@ -19,11 +19,14 @@ come from the page's head, whatever the extractor.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import unescape
 
 EXTRACTORS = ("resiliparse", "trafilatura", "fallback")
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+_IMG = re.compile(r"<img\b[^>]*>", re.I)
+_ATTR = re.compile(r"""(?<![\w-])(src|alt)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+MAX_IMAGES = 32
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
 _LANG = re.compile(r"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)", re.I)
 
@@ -34,6 +37,7 @@ class Extracted:
     title: str | None = None
     lang: str | None = None  # the page's <html lang>
     extractor: str = ""
+    images: list[dict[str, str]] = field(default_factory=list)  # <img> src and alt, in order
 
 
 def decode_html(body: bytes, http_charset: str | None = None) -> tuple[str, str, str]:
@@ -68,7 +72,23 @@ def extract(html: str, extractor: str = "fallback", min_words: int = 50) -> Extr
             other = _resiliparse(html)
             if len(other.split()) > len(text.split()):
                 text, used = other, "resiliparse"
-    return Extracted(text, title, lang, used)
+    return Extracted(text, title, lang, used, images(html))
+
+
+def images(html: str) -> list[dict[str, str]]:
+    """The page's ``<img>`` sources and alt texts, in page order (at most ``MAX_IMAGES``): what
+    a crawl without the image responses can keep of them."""
+    out = []
+    for tag in _IMG.finditer(html):
+        attrs = {
+            m.group(1).lower(): unescape(m.group(2) or m.group(3) or m.group(4) or "")
+            for m in _ATTR.finditer(tag.group())
+        }
+        if attrs.get("src"):
+            out.append({"src": attrs["src"][:2000], "alt": " ".join(attrs.get("alt", "").split())})
+            if len(out) == MAX_IMAGES:
+                break
+    return out
 
 
 def _resiliparse(html: str) -> str:

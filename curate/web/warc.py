@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from curate.build.readers import BadRecord, RawRecord
+from curate.web.sandbox import ExtractTimeout, sandbox
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
@@ -44,6 +45,7 @@ class SkippedRecord:
 class WebOptions:
     extractor: str = "fallback"
     max_doc_bytes: int = 10_000_000
+    timeout_s: float = 0.0  # per page, in a child process (curate.web.sandbox); 0: in process
 
 
 def is_arc(path: str) -> bool:
@@ -63,6 +65,8 @@ def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
                 yield _record(position, rtype, headers, content, nbytes, crawl, options)
             except _TooLarge as e:
                 yield BadRecord(position, "too_large", str(e))
+            except ExtractTimeout as e:
+                yield BadRecord(position, "extract_timeout", str(e))
             except Exception as e:  # noqa: BLE001 - one page's failure is its own entry
                 yield BadRecord(position, "extract_error", f"{type(e).__name__}: {e}"[:500])
     except Exception as e:  # noqa: BLE001 - a broken archive ends here, reported
@@ -137,9 +141,14 @@ def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
         from curate.web.html import decode_html, extract
 
         html, meta["charset"], meta["charset_source"] = decode_html(body, charset)
-        page = extract(html, options.extractor)
+        if options.timeout_s:
+            page = sandbox(options.timeout_s).extract(html, options.extractor)
+        else:
+            page = extract(html, options.extractor)
         text = page.text
         meta.update(title=page.title, html_lang=page.lang, extractor=page.extractor)
+        if page.images:
+            meta["images"] = page.images
     if http.get("date"):
         meta["http_date"] = http["date"]
     return _document(position, nbytes, headers, crawl, text, meta)

@@ -1,0 +1,99 @@
+"""URL block lists: a document whose URL is on one is removed (``url.blocked_domain``,
+``url.blocked_url``, ``url.blocked_substring``).
+
+Lists come inline or from files: plain lists (one entry per line, ``#`` comments) and the UT1
+blacklist directory format (one folder per category, each with ``domains`` and ``urls`` files;
+``categories`` picks folders, all by default). A domain blocks itself and every subdomain; a
+``urls`` entry (``host/path``) blocks the URLs that start with it; a substring blocks any URL that
+contains it. URLs and entries are compared normalized: scheme dropped, host lowercased, ``www.``
+dropped, internationalized names in punycode. Documents without a URL are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from curate.core.document import Document
+from filters.base import Decision, Filter
+
+
+def normalize_host(host: str) -> str:
+    host = host.strip().strip(".").lower()
+    host = host.removeprefix("www.")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return host
+
+
+def normalize_url(url: str) -> tuple[str, str]:
+    """(host, host + path and query): what the lists are matched against."""
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        host = normalize_host(parts.hostname or "")
+    except ValueError:
+        return "", url.strip().lower()
+    rest = parts.path + (f"?{parts.query}" if parts.query else "")
+    return host, host + rest
+
+
+def _lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+@dataclass
+class UrlFilter(Filter):
+    block_lists: tuple[str, ...] = ()  # files of domains, or UT1 directories
+    categories: tuple[str, ...] = ()  # UT1 categories to use (default: every one)
+    domains: tuple[str, ...] = ()
+    substrings: tuple[str, ...] = ()
+    _domains: set[str] = field(default_factory=set, init=False, repr=False)
+    _prefixes: tuple[str, ...] = field(default=(), init=False, repr=False)
+
+    name = "url"
+    signals = ("blocked",)
+
+    def __post_init__(self) -> None:
+        domains = set(self.domains)
+        prefixes: list[str] = []
+        for path in self.block_lists:
+            if os.path.isdir(path):
+                for cat in sorted(self.categories or os.listdir(path)):
+                    folder = os.path.join(path, cat)
+                    if not os.path.isdir(folder):
+                        raise ValueError(f"UT1 category {cat!r} not found in {path}")
+                    if os.path.exists(os.path.join(folder, "domains")):
+                        domains.update(_lines(os.path.join(folder, "domains")))
+                    if os.path.exists(os.path.join(folder, "urls")):
+                        prefixes.extend(_lines(os.path.join(folder, "urls")))
+            elif os.path.isfile(path):
+                domains.update(_lines(path))
+            else:
+                raise ValueError(f"block list not found: {path}")
+        self._domains = {normalize_host(d) for d in domains if d}
+        self._prefixes = tuple(sorted({normalize_url(p)[1] for p in prefixes if p}))
+
+    def apply(self, doc: Document) -> Decision:
+        if not doc.url:
+            return Decision(True, None, {"blocked": 0.0})
+        host, full = normalize_url(doc.url)
+        reason = self._reason(host, full, doc.url.lower())
+        return Decision(reason is None, reason, {"blocked": float(reason is not None)})
+
+    def _reason(self, host: str, full: str, raw: str) -> str | None:
+        labels = host.split(".")
+        if any(".".join(labels[i:]) in self._domains for i in range(len(labels))):
+            return "blocked_domain"
+        if self._prefixes and full.startswith(self._prefixes):
+            return "blocked_url"
+        if any(s.lower() in raw for s in self.substrings):
+            return "blocked_substring"
+        return None

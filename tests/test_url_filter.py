@@ -1,0 +1,62 @@
+"""The URL block-list filter: domains with their subdomains, UT1 directories, URL prefixes and
+substrings, matched on normalized URLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from curate.core.document import Document
+from filters.registry import build_filters
+
+
+def _decide(f, url):
+    d = f.apply(Document("d", "text", 0, url=url))
+    return d.reason if not d.keep else None
+
+
+@pytest.fixture
+def ut1(tmp_path):
+    for cat, domains, urls in (
+        ("adult", ["badsite.example", "xn--bcher-kva.example"], ["host.example/private"]),
+        ("gambling", ["casino.example"], []),
+    ):
+        (tmp_path / "ut1" / cat).mkdir(parents=True)
+        (tmp_path / "ut1" / cat / "domains").write_text("\n".join(["# list", *domains]) + "\n")
+        if urls:
+            (tmp_path / "ut1" / cat / "urls").write_text("\n".join(urls) + "\n")
+    (tmp_path / "plain.txt").write_text("spam.example\n")
+    return tmp_path
+
+
+def test_domains_subdomains_and_normalization(ut1):
+    (f,) = build_filters([{"url": {"block_lists": [str(ut1 / "ut1"), str(ut1 / "plain.txt")]}}])
+    assert _decide(f, "https://badsite.example/page") == "blocked_domain"
+    assert _decide(f, "HTTP://WWW.BadSite.Example:8080/x") == "blocked_domain"
+    assert _decide(f, "https://cdn.img.badsite.example/a.png") == "blocked_domain"
+    assert _decide(f, "https://notbadsite.example/") is None  # a suffix, not a subdomain
+    assert _decide(f, "http://bücher.example/") == "blocked_domain"  # punycode in the list
+    assert _decide(f, "http://spam.example") == "blocked_domain"
+    assert _decide(f, "https://host.example/private/1") == "blocked_url"
+    assert _decide(f, "https://host.example/public") is None
+    assert _decide(f, "https://casino.example/") == "blocked_domain"
+    assert _decide(f, None) is None  # no URL: kept
+    assert _decide(f, "not a url at all") is None
+
+
+def test_categories_and_substrings(ut1):
+    (f,) = build_filters(
+        [
+            {
+                "url": {
+                    "block_lists": [str(ut1 / "ut1")],
+                    "categories": ["gambling"],
+                    "substrings": ["/wp-login"],
+                }
+            }
+        ]
+    )
+    assert _decide(f, "https://badsite.example/") is None  # adult not selected
+    assert _decide(f, "https://casino.example/") == "blocked_domain"
+    assert _decide(f, "https://blog.example/wp-login.php") == "blocked_substring"
+    with pytest.raises(ValueError, match="block list not found"):
+        build_filters([{"url": {"block_lists": [str(ut1 / "missing")]}}])
