@@ -55,7 +55,8 @@ def is_arc(path: str) -> bool:
 
 def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
     """RawRecord (a document's fields), SkippedRecord or BadRecord for every record."""
-    records = _arc_records(raw) if is_arc(path) else _warc_records(raw, options.max_doc_bytes)
+    limit = options.max_doc_bytes
+    records = _arc_records(raw, limit) if is_arc(path) else _warc_records(raw, limit)
     crawl = None
     try:
         for position, rtype, headers, content, nbytes in records:
@@ -90,7 +91,7 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
         yield position, rtype, headers, content, rec.content_length
 
 
-def _arc_records(raw: IO[bytes]) -> Iterator[tuple]:
+def _arc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     from warcio.archiveiterator import ArchiveIterator
 
     for position, rec in enumerate(ArchiveIterator(raw, arc2warc=True), 1):
@@ -99,7 +100,7 @@ def _arc_records(raw: IO[bytes]) -> Iterator[tuple]:
         head = b""
         if rec.http_headers is not None and rec.rec_type == "response":
             head = rec.http_headers.to_bytes()
-        content = head + rec.raw_stream.read()
+        content = head + rec.raw_stream.read(limit + _HEAD_LIMIT + 1)
         yield position, rec.rec_type, headers, content, len(content)
 
 
