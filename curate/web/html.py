@@ -110,8 +110,13 @@ def _resiliparse(html: str) -> str:
 
 
 def _trafilatura(html: str, fast: bool) -> str:
+    import logging
+
     import trafilatura
 
+    # it logs an ERROR for every page it finds no text in: here that is an empty text, which
+    # the screen removes with its reason
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     text = trafilatura.extract(
         html,
         fast=fast,

@@ -26,6 +26,16 @@ from curate.build.readers import BadRecord, RawRecord
 from curate.web.sandbox import ExtractTimeout, sandbox
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+RECORD_TYPES = {  # WARC 1.1's record types; any other is warc.unknown_type
+    "warcinfo",
+    "response",
+    "resource",
+    "request",
+    "metadata",
+    "revisit",
+    "conversion",
+    "continuation",
+}
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _HEAD_LIMIT = 65536  # an HTTP header block longer than this is not one
 
@@ -68,6 +78,8 @@ def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
                 yield BadRecord(position, "too_large", str(e))
             except ExtractTimeout as e:
                 yield BadRecord(position, "extract_timeout", str(e))
+            except _BadBody as e:
+                yield BadRecord(position, "body_error", str(e))
             except Exception as e:  # noqa: BLE001 - one page's failure is its own entry
                 yield BadRecord(position, "extract_error", f"{type(e).__name__}: {e}"[:500])
     except Exception as e:  # noqa: BLE001 - a broken archive ends here, reported
@@ -76,6 +88,10 @@ def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
 
 class _TooLarge(ValueError):
     pass
+
+
+class _BadBody(ValueError):
+    """A compressed body that does not inflate."""
 
 
 def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
@@ -87,7 +103,8 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     for position, rec in enumerate(it, 1):
         headers = {k.lower(): v for k, v in rec.headers.astuples()}
         content = rec.reader.read(limit + _HEAD_LIMIT + 1)
-        rtype = headers.get("warc-type", "unknown").lower()
+        rtype = headers.get("warc-type", "").strip().lower()
+        rtype = rtype if rtype in RECORD_TYPES else "unknown_type"
         yield position, rtype, headers, content, rec.content_length
 
 
@@ -101,7 +118,8 @@ def _arc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
         if rec.http_headers is not None and rec.rec_type == "response":
             head = rec.http_headers.to_bytes()
         content = head + rec.raw_stream.read(limit + _HEAD_LIMIT + 1)
-        yield position, rec.rec_type, headers, content, len(content)
+        rtype = rec.rec_type if rec.rec_type in RECORD_TYPES else "unknown_type"
+        yield position, rtype, headers, content, len(content)
 
 
 def _warcinfo_field(content: bytes, name: str) -> str | None:
@@ -251,17 +269,24 @@ def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
     elif encoding == "deflate" and body:
         try:
             body = _inflate(body, zlib.MAX_WBITS, limit)
-        except zlib.error:
+        except _BadBody:
             body = _inflate(body, -zlib.MAX_WBITS, limit)
     return body
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
     d = zlib.decompressobj(wbits)
-    out = d.decompress(data, limit + 1)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise _BadBody(f"{_encoding_name(wbits)} body does not inflate: {e}") from None
     if len(out) > limit:
         raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
     return out
+
+
+def _encoding_name(wbits: int) -> str:
+    return "gzip" if wbits > zlib.MAX_WBITS else "deflate"
 
 
 def _dechunked(body: bytes) -> bytes:
