@@ -360,7 +360,8 @@ def cross_split(prose: list[str]) -> dict:
 
 
 def run() -> dict:
-    from curate.decontam.index import BenchmarkFile, build_index, load_index
+    from curate.decontam.index import load_index
+    from curate.decontam.items import BenchmarkFile, build_index
     from curate.decontam.stage import Decontaminate
 
     WORK.mkdir(parents=True, exist_ok=True)

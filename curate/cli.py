@@ -154,7 +154,7 @@ def cmd_decontam_index(args: argparse.Namespace) -> int:
     from curate.build.config import DecontaminationConfig
     from curate.build.config_file import load_config
     from curate.core.errors import ConfigError
-    from curate.decontam.index import build_index
+    from curate.decontam.items import build_index
     from curate.decontam.stage import check_sources, sources
 
     if bool(args.config) == bool(args.files):

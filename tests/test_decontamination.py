@@ -13,7 +13,8 @@ import pytest
 from curate.build.readers import read_file
 from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.errors import ConfigError
-from curate.decontam.index import BenchmarkFile, build_index, load_index
+from curate.decontam.index import load_index
+from curate.decontam.items import BenchmarkFile, build_index
 from curate.decontam.stage import Decontaminate
 from curate.decontam.words import byte_words, words
 from tests.conftest import build, demo_config, evaldata, read_jsonl_dir, read_shards
@@ -277,7 +278,7 @@ def test_shared_benchmarks_index(tmp_path):
     picks = rng.choice(len(index.item_ids), 200, replace=False)
     texts = {}
     for src in (BenchmarkFile(str(p)) for p in files):
-        from curate.decontam.index import item_texts
+        from curate.decontam.items import item_texts
 
         texts.update(dict(item_texts(src)))
     for item in picks.tolist():

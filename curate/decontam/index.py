@@ -1,59 +1,26 @@
 """The benchmark index: every n-gram of every evaluation item, found by hash, confirmed on words.
 
-Built once from the evaluation files (``build_index``) or loaded from a file that
-``curate decontam-index`` saved (``save`` / ``load_index``). In memory it holds the items' word
-ids, the sorted n-gram hashes with the (item, position) each comes from, and a bitmap of the
-hashes that turns away almost every clean window with one memory read.
-
-Items shorter than ``ngram`` words are indexed whole (at least ``min_item_words`` words; shorter
-items are counted, not indexed: a 5-word question is not evidence of anything), keyed by their
-first ``min_item_words`` words and confirmed on all of them. An n-gram that
-occurs in more than ``max_items_per_ngram`` items is template text (answer-option scaffolding,
-a licence line, a shared instruction) and is left out; the index reports how many.
+Built once from the evaluation files (``curate.decontam.items.build_index``) or loaded from a
+file that ``curate decontam-index`` saved (``save`` / ``load_index``). In memory it holds the
+items' word ids, the sorted n-gram hashes with the (item, position) each comes from, and a
+bitmap of the hashes that turns away almost every clean window with one memory read.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
 
 from curate.core.errors import ConfigError
 from curate.decontam.hashing import IdTable, WindowHasher
-from curate.decontam.words import WORD_BYTES, byte_words, word_bytes, words
+from curate.decontam.words import WORD_BYTES, byte_words, word_bytes
 
 INDEX_FORMAT = "curate-decontam-index"
 INDEX_VERSION = 1
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_FIELD = re.compile(r"\{([^{}]*)\}")
-
-
-@dataclass(frozen=True)
-class BenchmarkFile:
-    """One evaluation file: JSONL (optionally compressed) or Parquet. ``text`` is a field name
-    or a template of fields (``"{question}\\n{answer}"``)."""
-
-    path: str
-    name: str = ""
-    text: str = "text"
-    id_field: str = "id"
-    released: str | None = None  # ISO date: drift reports contamination before and after it
-
-    def resolved_name(self) -> str:
-        name = self.name or re.sub(r"(\.[A-Za-z0-9]+)+$", "", os.path.basename(self.path))
-        if not _NAME.fullmatch(name):
-            raise ConfigError(
-                f"benchmark name {name!r} (from {self.path}): use 1-64 letters, digits, '_' or "
-                "'-' (it names a reason in stats.json); set `name:`"
-            )
-        return name
 
 
 @dataclass(frozen=True)
@@ -83,7 +50,6 @@ class BenchmarkIndex:
     key_item: np.ndarray  # uint32
     key_pos: np.ndarray  # uint32
     boilerplate_ngrams: int = 0
-    word_id: dict[bytes, int] = field(init=False, repr=False)
     _bitmap: np.ndarray = field(init=False, repr=False)
     _shift: np.uint64 = field(init=False, repr=False)
     _lengths: tuple[int, ...] = field(init=False, repr=False)
@@ -91,13 +57,8 @@ class BenchmarkIndex:
     _word_table: IdTable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.word_id = {w.encode(): i + 1 for i, w in enumerate(self.vocab)}
         self._hasher = WindowHasher()
-        encoded = [w.encode() for w in self.vocab]
-        lengths = np.array([len(w) for w in encoded], np.int64)
-        ends = np.cumsum(lengths)
-        vocab_bytes = np.frombuffer(b"".join(encoded), np.uint8)
-        hashes = _word_hashes(self._hasher, vocab_bytes, ends - lengths, ends)
+        hashes = self._hash_words([w.encode() for w in self.vocab])
         self._word_table = IdTable(hashes, np.arange(1, len(hashes) + 1, dtype=np.uint32))
         # a blocked Bloom filter: each key sets two bits (the hash's low 12 bits) of one 64-bit
         # word (its top bits), 32 bits per key: one memory read per window, and about 0.5% of
@@ -112,9 +73,15 @@ class BenchmarkIndex:
     # -- matching ---------------------------------------------------------------------------
 
     def ids(self, text: str) -> np.ndarray:
-        """Word ids of a text (0 for a word no item has: no n-gram through it can match)."""
-        ws = byte_words(text)
-        return np.fromiter(map(self.word_id.get, ws, repeat(0)), np.uint32, len(ws))
+        """Word ids of a text (0 for a word no item has: no n-gram through it can match), word
+        by word; ``batch_ids`` finds the same words in bytes, for many texts at once."""
+        return self._word_table.lookup(self._hash_words(byte_words(text)))
+
+    def _hash_words(self, words: list[bytes]) -> np.ndarray:
+        lengths = np.array([len(w) for w in words], np.int64)
+        ends = np.cumsum(lengths)
+        data = np.frombuffer(b"".join(words), np.uint8)
+        return _word_hashes(self._hasher, data, ends - lengths, ends)
 
     def batch_ids(self, texts: list[str]) -> list[np.ndarray]:
         """``ids`` of each text. Texts go through numpy together (``word_bytes``: all but those
@@ -214,7 +181,7 @@ class BenchmarkIndex:
     def memory_bytes(self) -> int:
         arrays = (self.item_bench, self.item_offsets, self.tokens, self.item_windows)
         arrays += (self.keys, self.key_item, self.key_pos, self._bitmap)
-        words_bytes = sum(len(w) + 100 for w in self.vocab)  # str objects and dict slots
+        words_bytes = sum(len(w) + 57 for w in self.vocab)  # str objects and list slots
         tables = sum(a.nbytes for a in arrays) + self._word_table.nbytes
         return tables + words_bytes + 80 * len(self.item_ids)
 
@@ -222,30 +189,24 @@ class BenchmarkIndex:
         """One uncompressed ``.npz`` (loads in a fraction of a second), written atomically."""
         from curate.core.fileio import write_bytes
 
-        meta = {
-            "format": INDEX_FORMAT,
-            "version": INDEX_VERSION,
-            "ngram": self.ngram,
-            "min_item_words": self.min_item_words,
-            "max_items_per_ngram": self.max_items_per_ngram,
-            "benchmarks": self.benchmarks,
-            "boilerplate_ngrams": self.boilerplate_ngrams,
-        }
+        meta = {"format": INDEX_FORMAT, "version": INDEX_VERSION}
+        meta.update({k: getattr(self, k) for k in _META_FIELDS})
         buf = io.BytesIO()
         np.savez(
             buf,
             meta=_blob(json.dumps(meta)),
             vocab=_blob("\n".join(self.vocab)),
             item_ids=_blob(json.dumps(self.item_ids)),
-            item_bench=self.item_bench,
-            item_offsets=self.item_offsets,
-            tokens=self.tokens,
-            item_windows=self.item_windows,
-            keys=self.keys,
-            key_item=self.key_item,
-            key_pos=self.key_pos,
+            **{k: getattr(self, k) for k in _ARRAY_FIELDS},
         )
         return write_bytes(path, buf.getvalue())
+
+
+# what ``save`` writes and ``load_index`` reads back, besides the vocabulary and item ids
+_META_FIELDS = ("ngram", "min_item_words", "max_items_per_ngram", "benchmarks")
+_META_FIELDS += ("boilerplate_ngrams",)
+_ARRAY_FIELDS = ("item_bench", "item_offsets", "tokens", "item_windows")
+_ARRAY_FIELDS += ("keys", "key_item", "key_pos")
 
 
 def _two_bits(h: np.ndarray) -> np.ndarray:
@@ -288,148 +249,8 @@ def load_index(path: str) -> BenchmarkIndex:
         )
     vocab = _text(data["vocab"])
     return BenchmarkIndex(
-        ngram=meta["ngram"],
-        min_item_words=meta["min_item_words"],
-        max_items_per_ngram=meta["max_items_per_ngram"],
         vocab=vocab.split("\n") if vocab else [],
-        benchmarks=meta["benchmarks"],
         item_ids=json.loads(_text(data["item_ids"])),
-        item_bench=data["item_bench"],
-        item_offsets=data["item_offsets"],
-        tokens=data["tokens"],
-        item_windows=data["item_windows"],
-        keys=data["keys"],
-        key_item=data["key_item"],
-        key_pos=data["key_pos"],
-        boilerplate_ngrams=meta["boilerplate_ngrams"],
+        **{k: meta[k] for k in _META_FIELDS},
+        **{k: data[k] for k in _ARRAY_FIELDS},
     )
-
-
-# -- building ---------------------------------------------------------------------------------
-
-
-def item_texts(source: BenchmarkFile) -> Iterator[tuple[str, str]]:
-    """(item id, text) of every record; a record that cannot be read stops the build with its
-    file and line: a silently skipped item is contamination nobody would see."""
-    from curate.build.readers import BadRecord, read_file
-
-    fields = _FIELD.findall(source.text)
-    for rec in read_file(source.path, "auto", 100_000_000):
-        where = f"{source.path}, record {rec.position}"
-        if isinstance(rec, BadRecord):
-            raise ConfigError(f"decontamination: cannot read {where}: {rec.kind}: {rec.error}")
-        value = rec.value
-        if not isinstance(value, dict):
-            raise ConfigError(f"decontamination: {where} is not an object")
-        try:
-            text = (
-                source.text.format_map({f: _field(value[f]) for f in fields})
-                if fields
-                else _field(value[source.text])
-            )
-        except KeyError as e:
-            raise ConfigError(f"decontamination: {where} has no field {e}") from None
-        item_id = value.get(source.id_field)
-        yield (str(item_id) if item_id is not None else str(rec.position)), text
-
-
-def _field(value: Any) -> str:
-    if isinstance(value, list):
-        return "\n".join(_field(v) for v in value)
-    return "" if value is None else str(value)
-
-
-def build_index(
-    sources: Iterable[BenchmarkFile],
-    ngram: int = 13,
-    min_item_words: int = 8,
-    max_items_per_ngram: int = 10,
-) -> BenchmarkIndex:
-    provisional: dict[str, int] = {}
-    item_words: list[np.ndarray] = []
-    item_ids: list[str] = []
-    item_bench: list[int] = []
-    benchmarks: list[dict[str, Any]] = []
-    names: set[str] = set()
-    for b, source in enumerate(sources):
-        name = source.resolved_name()
-        if name in names:
-            raise ConfigError(f"decontamination: two benchmarks are named {name!r}; set `name:`")
-        names.add(name)
-        info = {"name": name, "path": source.path, "released": source.released}
-        info.update(items=0, indexed=0, too_short=0)
-        for item_id, text in item_texts(source):
-            ws = words(text)
-            ids = [provisional.setdefault(w, len(provisional)) for w in ws]
-            item_words.append(np.array(ids, np.int64))
-            item_ids.append(item_id)
-            item_bench.append(b)
-            info["items"] += 1
-            info["indexed" if len(ws) >= min_item_words else "too_short"] += 1
-        benchmarks.append(info)
-    # ids in word order, so that the same files give the same index bytes
-    vocab = sorted(provisional)
-    rank = np.empty(len(provisional), np.uint32)
-    order = np.array([provisional[w] for w in vocab], np.int64)
-    rank[order] = np.arange(1, len(vocab) + 1, dtype=np.uint32)
-    lengths = np.array([len(w) for w in item_words], np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    tokens = rank[np.concatenate(item_words)] if item_words else np.zeros(0, np.uint32)
-    keys, key_item, key_pos = _item_ngrams(tokens, offsets, ngram, min_item_words)
-    keys, key_item, key_pos, boilerplate = _drop_templates(
-        keys, key_item, key_pos, max_items_per_ngram
-    )
-    item_windows = np.bincount(key_item, minlength=len(item_ids)).astype(np.int32)
-    return BenchmarkIndex(
-        ngram=ngram,
-        min_item_words=min_item_words,
-        max_items_per_ngram=max_items_per_ngram,
-        vocab=vocab,
-        benchmarks=benchmarks,
-        item_ids=item_ids,
-        item_bench=np.array(item_bench, np.uint16),
-        item_offsets=offsets,
-        tokens=tokens,
-        item_windows=item_windows,
-        keys=keys,
-        key_item=key_item,
-        key_pos=key_pos,
-        boilerplate_ngrams=boilerplate,
-    )
-
-
-def _item_ngrams(tokens, offsets, ngram: int, min_item_words: int):
-    """(hash, item, position) of every n-gram of every item, and the whole of each short item."""
-    hasher = WindowHasher()
-    g = hasher.prefix(tokens)
-    lengths = offsets[1:] - offsets[:-1]
-    keys, items, poss = [], [], []
-    long_items = np.flatnonzero(lengths >= ngram)
-    counts = lengths[long_items] - ngram + 1
-    item = np.repeat(long_items, counts)
-    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    keys.append(hasher.windows(g, offsets[item] + pos, ngram))
-    items.append(item)
-    poss.append(pos)
-    short = np.flatnonzero((lengths < ngram) & (lengths >= min_item_words))
-    keys.append(hasher.windows(g, offsets[short], min_item_words))
-    items.append(short)
-    poss.append(np.zeros(len(short), np.int64))
-    return (
-        np.concatenate(keys),
-        np.concatenate(items).astype(np.uint32),
-        np.concatenate(poss).astype(np.uint32),
-    )
-
-
-def _drop_templates(keys, items, pos, max_items: int):
-    """One row per (n-gram, item), the first position; n-grams in over ``max_items`` items out."""
-    order = np.lexsort((pos, items, keys))
-    keys, items, pos = keys[order], items[order], pos[order]
-    first = np.ones(len(keys), bool)
-    first[1:] = (keys[1:] != keys[:-1]) | (items[1:] != items[:-1])
-    keys, items, pos = keys[first], items[first], pos[first]
-    uniq, start, count = np.unique(keys, return_index=True, return_counts=True)
-    common = count > max_items
-    keep = ~np.repeat(common, count)
-    return keys[keep], items[keep], pos[keep], int(common.sum())

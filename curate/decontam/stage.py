@@ -23,7 +23,8 @@ import numpy as np
 from curate.build.config import DecontaminationConfig
 from curate.core.document import Document
 from curate.core.errors import ConfigError
-from curate.decontam.index import BenchmarkFile, BenchmarkIndex, Hit, build_index, load_index
+from curate.decontam.index import BenchmarkIndex, Hit, load_index
+from curate.decontam.items import BenchmarkFile, build_index
 from curate.decontam.words import words_per_line
 from filters.base import Decision, Filter
 
@@ -103,13 +104,14 @@ class Decontaminate(Filter, register=False):
         return self.apply_batch([doc])[0]
 
     def apply_batch(self, docs: list[Document]) -> list[Decision]:
-        hits = self.index.find(self.index.batch_ids([d.text for d in docs]))
+        ids = self.index.batch_ids([d.text for d in docs])
+        hits = self.index.find(ids)
         return [
-            self._decide(d, self.index.confirm(d.text, h) if h else h)
-            for d, h in zip(docs, hits, strict=True)
+            self._decide(d, len(i), self.index.confirm(d.text, h) if h else h)
+            for d, i, h in zip(docs, ids, hits, strict=True)
         ]
 
-    def _decide(self, doc: Document, hits: list[Hit]) -> Decision:
+    def _decide(self, doc: Document, n_words: int, hits: list[Hit]) -> Decision:
         signals = dict.fromkeys(self.signals, 0.0)
         if not hits:
             return Decision(True, None, signals)
@@ -142,7 +144,7 @@ class Decontaminate(Filter, register=False):
             return Decision(True, None, signals, metadata=metadata)
         reason = matches[0][2]
         if self.action == "remove_document":
-            signals["words_removed"] = float(len(self.index.ids(doc.text)))
+            signals["words_removed"] = float(n_words)
             signals["tokens_removed"] = self._tokens(doc.text)
             return Decision(False, reason, signals, metadata=metadata)
         return self._cut(doc.text, [h for m in matches for h in m[4]], reason, signals, metadata)
