@@ -289,11 +289,10 @@ def test_shared_benchmarks_index(tmp_path):
 
 
 def test_drift_reports_contamination_per_period(demo_build):
-    from curate.drift.report import contamination, load
+    from curate.drift.report import compute
 
     out, stats, _ = demo_build
-    manifest, periods = load(str(out))
-    rows = contamination(str(out), manifest, periods)
+    rows = compute(str(out), sample=200)["contamination"]
     for bench, b in stats["decontamination"]["benchmarks"].items():
         mine = [r for r in rows if r["benchmark"] == bench]
         assert sum(r["documents_removed"] for r in mine) == b["documents_removed"]

@@ -18,6 +18,7 @@ from curate.build.temporal import training_split
 from curate.core.document import UNDATED
 from curate.core.timeparse import parse_timestamp_us, us_to_datetime
 from curate.drift import stats as drift
+from curate.drift.contamination import add_matches, contamination_rows
 from curate.drift.plots import render
 
 
@@ -94,7 +95,7 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
             pd.tokens.append(n)
             meta = json.loads(meta) if meta else {}
             pd.languages[meta.get("language", "?")] += 1
-            _add_contamination(pd.contamination, meta.get("decontamination"))
+            add_matches(pd.contamination, meta.get("decontamination"))
             pd.sources[source or "?"] += 1
         if "images" in table.schema.names:
             imgs = table.column("images").combine_chunks().values
@@ -109,72 +110,18 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
     return manifest, dict(sorted(periods.items()))
 
 
-def _add_contamination(into: dict[str, list], listed: list[dict] | None) -> None:
-    matched = [m for m in listed or () if m.get("matched")]
-    for bench in {m["benchmark"] for m in matched}:
-        into.setdefault(bench, [0, set()])[0] += 1
-    for m in matched:
-        into[m["benchmark"]][1].add(m["item"])
-
-
-def contamination(root: str, manifest: dict, periods: dict[str, PeriodDocs]) -> list[dict]:
-    """Per benchmark and period: documents with a matched item, kept (action ``flag``) and
-    removed (from ``rejected/``), distinct items, and whether the period starts on or after the
-    benchmark's release date (``released:`` in the config)."""
-
-    dec = manifest["config"].get("decontamination")
-    if not dec:
-        return []
-    unit = manifest["config"]["temporal"]["period"]
-    released = {b.get("name"): b.get("released") for b in dec.get("benchmarks", [])}
-    removed: dict[str, dict[str, list]] = defaultdict(dict)
-    rej = os.path.join(root, "rejected")
-    for name in sorted(os.listdir(rej)) if os.path.isdir(rej) else []:
-        with open(os.path.join(rej, name)) as f:
-            for line in f:
-                row = json.loads(line)
-                if not row["reason"].startswith("decontamination.") or not row.get("timestamp"):
-                    continue
-                period = _row_period(row, unit)
-                _add_contamination(removed[period], row.get("decontamination"))
-    names = sorted(set(periods) | set(removed))
-    benches = sorted(
-        {
-            b
-            for p in names
-            for b in (*periods.get(p, PeriodDocs()).contamination, *removed.get(p, {}))
-        }
-    )
-    rows = []
-    for bench in benches:
-        day = released.get(bench)
-        for p in names:
-            kept = periods.get(p, PeriodDocs()).contamination.get(bench, [0, set()])
-            gone = removed.get(p, {}).get(bench, [0, set()])
-            try:
-                start = period_start(p, periods.get(p, PeriodDocs()).first)
-            except ValueError:
-                start = None
-            after = None if not day or start is None else start.date().isoformat() >= str(day)
-            rows.append(
-                {
-                    "benchmark": bench,
-                    "period": p,
-                    "documents_kept": kept[0],
-                    "documents_removed": gone[0],
-                    "items": len(kept[1] | gone[1]),
-                    "released": day,
-                    "after_release": after,
-                }
-            )
-    return rows
-
-
 def training_cutoff(manifest: dict) -> datetime | None:
     """End of the training split (``train``, else the earliest split)."""
     splits = manifest["config"]["temporal"]["splits"]
     end = splits[training_split(splits)][1]
     return None if end is None else us_to_datetime(parse_timestamp_us(end))
+
+
+def _start_or_none(name: str, docs: PeriodDocs | None) -> datetime | None:
+    try:
+        return period_start(name, docs.first if docs else None)
+    except ValueError:
+        return None
 
 
 def _months(a: datetime, b: datetime) -> float:
@@ -191,10 +138,12 @@ def _row_period(row: dict, unit: str) -> str:
     return period_of(parse_timestamp_us(row["timestamp"]), unit)
 
 
-def removals_by_period(root: str, unit: str) -> dict[str, Counter]:
-    """Filter and dedup removals per period, from ``rejected/`` (the reason of each row)."""
+def removals_by_period(root: str, unit: str) -> tuple[dict[str, Counter], dict[str, dict]]:
+    """Filter and dedup removals per period, from ``rejected/`` (the reason of each row), and
+    the benchmark items of the documents decontamination removed (``add_matches``): one pass."""
 
     out: dict[str, Counter] = defaultdict(Counter)
+    matches: dict[str, dict] = defaultdict(dict)
     rej = os.path.join(root, "rejected")
     for name in sorted(os.listdir(rej)) if os.path.isdir(rej) else []:
         with open(os.path.join(rej, name)) as f:
@@ -206,7 +155,9 @@ def removals_by_period(root: str, unit: str) -> dict[str, Counter]:
                 out[period or UNDATED][row["reason"]] += 1
                 if row.get("kept_split") not in (None, row.get("split")):
                     out[period or UNDATED]["leakage"] += 1  # a copy of an earlier split's text
-    return out
+                if period is not None and row["reason"].startswith("decontamination."):
+                    add_matches(matches[period], row.get("decontamination"))
+    return out, matches
 
 
 def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int = 3) -> dict:
@@ -218,7 +169,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
     samples = drift.equal_samples({p: d.ids for p, d in periods.items()}, sample, seed)
     uni = [Counter(w for i in samples[p] for w in periods[p].words[i]) for p in names]
     bi = [Counter(b for i in samples[p] for b in drift.bigrams(periods[p].words[i])) for p in names]
-    removed = removals_by_period(root, unit)
+    removed, removed_matches = removals_by_period(root, unit)
     volume = []
     for p in names:
         d = periods[p]
@@ -294,7 +245,13 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
     }
     if any(periods[p].images for p in names):
         report["images"] = _images(periods, names)
-    report["contamination"] = contamination(root, manifest, periods)
+    names_all = sorted(set(periods) | set(removed_matches))
+    report["contamination"] = contamination_rows(
+        manifest,
+        {p: d.contamination for p, d in periods.items()},
+        removed_matches,
+        {p: _start_or_none(p, periods.get(p)) for p in names_all},
+    )
     return report
 
 
