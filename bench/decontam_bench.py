@@ -13,7 +13,6 @@ Speed: the stage alone, as the filter chain runs it (batches of 64), on 1 KB pro
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import html
 import json
@@ -27,23 +26,15 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sections import replace_section
+from sections import run_or_render
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from curate.demo.contamination import CHANGES  # noqa: E402 - the demo's change types, the same
+
 SHARED = ROOT.parent / "shared" / "evaldata"
 WORK = ROOT / "bench" / "work" / "decontam"
 PER_BENCHMARK = 60  # items planted per evaluation set and change type
-CHANGES = (
-    "verbatim",
-    "case",
-    "line_breaks",
-    "punctuation",
-    "html_entities",
-    "choice_numbering",
-    "question_only",
-    "answer_only",
-)
 
 
 def question(rec: dict) -> str | None:
@@ -503,15 +494,9 @@ def render(r: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--render", action="store_true", help="rewrite the section from the last run")
-    args = ap.parse_args()
-    if not (SHARED / "benchmarks").exists():
-        print("decontam bench: ../shared/evaldata/benchmarks is not present; skipped")
-        return
-    r = json.loads((WORK / "decontam_bench.json").read_text()) if args.render else run()
-    replace_section(Path(args.out), "decontam-bench", render(r))
+    run_or_render(
+        "decontam-bench", SHARED / "benchmarks", WORK / "decontam_bench.json", run, render
+    )
 
 
 if __name__ == "__main__":

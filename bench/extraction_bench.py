@@ -9,7 +9,6 @@ mean as its F1. Speed is pages per second on one core, decoding included, for ev
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import platform
@@ -20,7 +19,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sections import replace_section
+from sections import run_or_render
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -154,15 +153,7 @@ def render(r: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--render", action="store_true")
-    args = ap.parse_args()
-    if not GOLD.exists():
-        print("extraction bench: ../shared/evaldata/web/extraction is not present; skipped")
-        return
-    r = json.loads((WORK / "extraction_bench.json").read_text()) if args.render else run()
-    replace_section(Path(args.out), "extraction-bench", render(r))
+    run_or_render("extraction-bench", GOLD, WORK / "extraction_bench.json", run, render)
 
 
 if __name__ == "__main__":

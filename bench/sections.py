@@ -22,3 +22,21 @@ def replace_section(path: Path, name: str, lines: list[str]) -> str:
     path.write_text(text)
     print(section)
     return section
+
+
+def run_or_render(name: str, needs: Path, results: Path, run, render) -> None:
+    """The command line of a benchmark whose figures need ../shared: ``--out`` (BENCHMARKS.md)
+    and ``--render`` (rewrite the section from the last run's ``results`` JSON instead of
+    running); without ``needs`` it says so and skips."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "BENCHMARKS.md"))
+    ap.add_argument("--render", action="store_true", help="rewrite the section from the last run")
+    args = ap.parse_args()
+    if not needs.exists():
+        print(f"{name}: {needs} is not present; skipped")
+        return
+    r = json.loads(results.read_text()) if args.render else run()
+    replace_section(Path(args.out), name, render(r))

@@ -8,7 +8,6 @@ bench/.venv). Writes its section of BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import platform
@@ -20,7 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sections import replace_section
+from sections import run_or_render
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -187,15 +186,7 @@ def render(r: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--render", action="store_true")
-    args = ap.parse_args()
-    if not GOLD.exists():
-        print("warc bench: ../shared/evaldata/web/extraction is not present; skipped")
-        return
-    r = json.loads((WORK / "warc_bench.json").read_text()) if args.render else run()
-    replace_section(Path(args.out), "warc-bench", render(r))
+    run_or_render("warc-bench", GOLD, WORK / "warc_bench.json", run, render)
 
 
 if __name__ == "__main__":

@@ -44,17 +44,24 @@ def _corpus(tmp_path):
     return path, copies
 
 
-def test_later_split_copies_at_the_lower_threshold_are_removed(tmp_path):
-    path, jaccard = _corpus(tmp_path)
-    cfg = {
+def _config(path, out, near: dict, **temporal) -> dict:
+    return {
         "input": {"paths": [str(path)]},
         "filters": [],
-        "dedup": {"near": {"threshold": 0.8, "cross_split_threshold": 0.5}, "buckets": 4},
+        "dedup": {"near": near, "buckets": 4},
         "tokenizer": {"train": {"vocab_size": 400, "sample_docs": 50}},
-        "temporal": {"splits": {"train": [None, "2022-01-01"], "test": ["2022-01-01", None]}},
-        "output": {"dir": str(tmp_path / "out")},
+        "temporal": {
+            "splits": {"train": [None, "2022-01-01"], "test": ["2022-01-01", None]},
+            **temporal,
+        },
+        "output": {"dir": str(out)},
     }
-    stats = build(cfg)
+
+
+def test_later_split_copies_at_the_lower_threshold_are_removed(tmp_path):
+    path, jaccard = _corpus(tmp_path)
+    near = {"threshold": 0.8, "cross_split_threshold": 0.5}
+    stats = build(_config(path, tmp_path / "out", near))
     rejected = {r["id"]: r for r in read_jsonl_dir(tmp_path / "out" / "rejected")}
     kept = set(read_shards(tmp_path / "out").column("doc_id").to_pylist())
     close = [d for d, j in jaccard.items() if d.startswith("close")]
@@ -76,32 +83,15 @@ def test_later_split_copies_at_the_lower_threshold_are_removed(tmp_path):
 
 def test_without_the_setting_those_copies_stay(tmp_path):
     path, jaccard = _corpus(tmp_path)
-    cfg = {
-        "input": {"paths": [str(path)]},
-        "filters": [],
-        "dedup": {"near": {"threshold": 0.8}, "buckets": 4},
-        "tokenizer": {"train": {"vocab_size": 400, "sample_docs": 50}},
-        "temporal": {"splits": {"train": [None, "2022-01-01"], "test": ["2022-01-01", None]}},
-        "output": {"dir": str(tmp_path / "out")},
-    }
-    stats = build(cfg)
+    stats = build(_config(path, tmp_path / "out", {"threshold": 0.8}))
     assert stats["kept"]["documents"] == 12 + len(jaccard)
     assert stats["duplicates"]["cross_split"] == {}
 
 
 def test_flag_mode_keeps_them_marked_on_two_processes(tmp_path):
     path, jaccard = _corpus(tmp_path)
-    cfg = {
-        "input": {"paths": [str(path)]},
-        "filters": [],
-        "dedup": {"near": {"threshold": 0.8, "cross_split_threshold": 0.5}, "buckets": 4},
-        "tokenizer": {"train": {"vocab_size": 400, "sample_docs": 50}},
-        "temporal": {
-            "splits": {"train": [None, "2022-01-01"], "test": ["2022-01-01", None]},
-            "cross_split_duplicates": "flag",
-        },
-        "output": {"dir": str(tmp_path / "out")},
-    }
+    near = {"threshold": 0.8, "cross_split_threshold": 0.5}
+    cfg = _config(path, tmp_path / "out", near, cross_split_duplicates="flag")
     stats = build(cfg, MULTI_PROCESS)
     close = {d for d in jaccard if d.startswith("close")}
     assert stats["kept"]["documents"] == 12 + len(jaccard)
