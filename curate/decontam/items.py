@@ -48,6 +48,17 @@ class BenchmarkFile:
         return name
 
 
+def resolved_names(sources: Iterable[BenchmarkFile]) -> list[str]:
+    """Each file's benchmark name; two files of one name are refused (it names a reason)."""
+    names: list[str] = []
+    for source in sources:
+        name = source.resolved_name()
+        if name in names:
+            raise ConfigError(f"decontamination: two benchmarks are named {name!r}; set `name:`")
+        names.append(name)
+    return names
+
+
 def item_texts(source: BenchmarkFile) -> Iterator[tuple[str, str]]:
     """(item id, text) of every record; a record that cannot be read stops the build with its
     file and line: a silently skipped item is contamination nobody would see."""
@@ -90,12 +101,8 @@ def build_index(
     item_ids: list[str] = []
     item_bench: list[int] = []
     benchmarks: list[dict[str, Any]] = []
-    names: set[str] = set()
-    for b, source in enumerate(sources):
-        name = source.resolved_name()
-        if name in names:
-            raise ConfigError(f"decontamination: two benchmarks are named {name!r}; set `name:`")
-        names.add(name)
+    sources = list(sources)
+    for b, (source, name) in enumerate(zip(sources, resolved_names(sources), strict=True)):
         info = {"name": name, "path": source.path, "released": source.released}
         info.update(items=0, indexed=0, too_short=0)
         for item_id, text in item_texts(source):

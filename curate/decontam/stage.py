@@ -24,7 +24,7 @@ from curate.build.config import DecontaminationConfig
 from curate.core.document import Document
 from curate.core.errors import ConfigError
 from curate.decontam.index import BenchmarkIndex, Hit, load_index
-from curate.decontam.items import BenchmarkFile, build_index
+from curate.decontam.items import BenchmarkFile, build_index, resolved_names
 from curate.decontam.words import words_per_line
 from filters.base import Decision, Filter
 
@@ -44,12 +44,9 @@ def check_sources(cfg: DecontaminationConfig) -> None:
     """Fail at config time, naming the file: a missing file or two benchmarks of one name."""
     from apache_beam.io.filesystems import FileSystems
 
-    names: set[str] = set()
-    for src in sources(cfg):
-        name = src.resolved_name()
-        if name in names:
-            raise ConfigError(f"decontamination: two benchmarks are named {name!r}; set `name:`")
-        names.add(name)
+    srcs = sources(cfg)
+    resolved_names(srcs)
+    for src in srcs:
         if not FileSystems.exists(src.path):
             raise ConfigError(f"decontamination: benchmark file not found: {src.path}")
     if cfg.index:
@@ -61,7 +58,7 @@ def check_sources(cfg: DecontaminationConfig) -> None:
 def benchmark_names(cfg: DecontaminationConfig) -> list[str]:
     if cfg.index is not None:
         return [b["name"] for b in index_for(cfg).benchmarks]
-    return [src.resolved_name() for src in sources(cfg)]
+    return resolved_names(sources(cfg))
 
 
 @lru_cache(maxsize=2)

@@ -38,8 +38,7 @@ def _serve(conn, memory_mb: int) -> None:
         except EOFError:
             return
         try:
-            page = extract(html, extractor)
-            conn.send(("ok", (page.text, page.title, page.lang, page.extractor, page.images)))
+            conn.send(("ok", extract(html, extractor)))
         except BaseException as e:  # noqa: BLE001 - MemoryError too: the page's error
             conn.send(("error", f"{type(e).__name__}: {e}"[:500]))
 
@@ -69,7 +68,7 @@ class Sandbox:
                 raise ExtractFailed("the extraction process died") from None
         if status != "ok":
             raise ExtractFailed(value)
-        return Extracted(*value)
+        return value
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")

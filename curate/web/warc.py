@@ -139,7 +139,7 @@ def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
     }
     if rtype == "conversion":  # WET: Common Crawl's own text of a page
         text = content.decode("utf-8", "replace")
-        return _document(position, nbytes, headers, crawl, text, {"content_type": "text/plain"})
+        return _document(position, nbytes, headers, info, text, {"content_type": "text/plain"})
     if rtype not in ("response", "resource"):
         return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
     status, http, body = _split_http(content) if rtype == "response" else (200, {}, content)
@@ -170,17 +170,19 @@ def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
             meta["images"] = page.images
     if http.get("date"):
         meta["http_date"] = http["date"]
-    return _document(position, nbytes, headers, crawl, text, meta)
+    return _document(position, nbytes, headers, info, text, meta)
 
 
-def _document(position, nbytes, headers, crawl, text, meta) -> RawRecord:
+def _document(position, nbytes, headers, info, text, meta) -> RawRecord:
+    """A document's fields: the record's id, URL and crawl (``info``, as a skipped record
+    names them), its text and what ``meta`` says of the page."""
     value = {
-        "id": _record_id(headers.get("warc-record-id")),
+        "id": info["id"],
         "text": text,
         "timestamp": _timestamp(headers.get("warc-date"), meta.get("http_date")),
-        "url": _uri(headers.get("warc-target-uri")),
-        "source": crawl,
-        "crawl": crawl,
+        "url": info["url"],
+        "source": info["crawl"],
+        "crawl": info["crawl"],
         **{k: v for k, v in meta.items() if v is not None},
     }
     if headers.get("warc-identified-content-language"):
@@ -194,9 +196,7 @@ def _uri(value: str | None) -> str | None:
 
 
 def _record_id(value: str | None) -> str | None:
-    if not value:
-        return None
-    return value.strip().removeprefix("<").removesuffix(">").removeprefix("urn:uuid:")
+    return _uri(value).removeprefix("urn:uuid:") if value else None
 
 
 def _timestamp(warc_date: str | None, http_date: str | None) -> str | None:
