@@ -8,7 +8,7 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install corpus test test-clone wheel lint bench bench-scale models clean drift-example reliability
+.PHONY: append-demo install corpus test test-clone wheel lint bench bench-scale models clean drift-example reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) a
 	$(BIN)/curate build configs/demo-web.yaml --overwrite
 	$(BIN)/curate verify out/demo-web
 	$(BIN)/curate drift out/demo-web --out out/demo-web-drift
+
+YEARS_FIRST := 2016 2017 2018 2019
+YEARS_LATER := 2020 2021 2022 2023
+append-demo: $(STAMP)  ## the demo built from its first years, appended year by year, compared with the full build
+	$(BIN)/curate demo-data data/demo-years --docs $(DEMO_DOCS) --by-year --web 0 --pairs 0 --interleaved 0
+	$(BIN)/curate build configs/demo-years.yaml --overwrite $(foreach y,$(YEARS_FIRST),--input data/demo-years/by_year/$(y).jsonl)
+	for y in $(YEARS_LATER); do \
+	  $(BIN)/curate build configs/demo-years.yaml --append --input data/demo-years/by_year/$$y.jsonl || exit 1; \
+	done
+	$(BIN)/curate verify out/demo-years
+	$(BIN)/curate build configs/demo-years.yaml --overwrite --output out/demo-years-full
+	$(BIN)/curate compare out/demo-years out/demo-years-full
+	$(BIN)/curate drift out/demo-years --out out/demo-years-drift
 
 reliability: $(STAMP)  ## fuzz campaigns, random-mix builds and SIGKILL crash points -> RELIABILITY.md
 	$(BIN)/pip install --quiet --disable-pip-version-check atheris==3.0.0
@@ -79,6 +92,7 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) corpus  ## speed, memory and qu
 	$(BIN)/python bench/decontam_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/extraction_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/warc_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/append_bench.py --out BENCHMARKS.md
 
 bench-scale: $(STAMP)  ## peak memory at 1x, 16x and 64x the benchmark corpus (about 40 min, 35 GB of disk)
 	$(BIN)/python bench/scale_bench.py --out BENCHMARKS.md

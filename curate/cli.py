@@ -35,8 +35,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.output:
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output})})
+    if args.input:
+        cfg = cfg.model_copy(update={"input": cfg.input.model_copy(update={"paths": args.input})})
     if args.verbose:  # Beam's own lines as they come, no live display in between
-        stats = run_build(cfg, args.beam_args or None, args.overwrite)
+        stats = run_build(cfg, args.beam_args or None, args.overwrite, append=args.append)
     else:
         with beam_output_to_file() as (log, console):
 
@@ -47,7 +49,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
             try:
                 stats = run_build(
-                    cfg, args.beam_args or None, args.overwrite, progress=console, on_stuck=stuck
+                    cfg,
+                    args.beam_args or None,
+                    args.overwrite,
+                    progress=console,
+                    on_stuck=stuck,
+                    append=args.append,
                 )
             except BaseException:
                 if os.path.getsize(log):  # the pipeline ran: its log may say more
@@ -57,14 +64,14 @@ def cmd_build(args: argparse.Namespace) -> int:
                 raise
         os.remove(log)
     print(_summary(stats))
-    print(f"corpus written to {cfg.output.dir}")
+    print(f"{'increment appended' if args.append else 'corpus written'} to {cfg.output.dir}")
     return 0 if stats["balance"]["balanced"] else 3
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from curate.demo.text import generate
 
-    gt = generate(args.dir, n_docs=args.docs, seed=args.seed)
+    gt = generate(args.dir, n_docs=args.docs, seed=args.seed, by_year=args.by_year)
     print(
         f"demo corpus: {gt['documents']:,} documents + {gt['broken_total']} broken records "
         f"in {args.dir}/raw; ground truth in {args.dir}/ground_truth.json"
@@ -199,6 +206,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from curate.format.compare import compare, documents
+
+    lines = compare(args.a, args.b)
+    for line in lines[:50]:
+        print(line)
+    if len(lines) > 50:
+        print(f"... and {len(lines) - 50} more")
+    if not lines:
+        n = len(documents(args.a))
+        print(f"{args.a} and {args.b}: the same {n:,} documents (splits, periods, tokens)")
+    return 1 if lines else 0
+
+
 def _exit_if_threads_linger(code: int) -> None:
     """A failed pipeline can leave the runner's threads (gRPC servers, a thread waiting on a
     dead worker) running, and Python would wait for them at exit: the message is out, exit."""
@@ -222,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="build a corpus; Beam options follow a '--'")
     b.add_argument("config")
     b.add_argument("--output", help="override output.dir")
-    b.add_argument("--overwrite", action="store_true", help="replace a finished corpus")
+    b.add_argument("--input", action="append", help="override input.paths (repeatable)")
+    mode = b.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace a finished corpus")
+    mode.add_argument(
+        "--append", action="store_true", help="add the inputs the corpus has not read yet"
+    )
     b.set_defaults(fn=cmd_build)
     d = sub.add_parser("demo-data", help="generate the seeded demo corpus")
     d.add_argument("dir")
@@ -231,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--pairs", type=int, default=400, help="image-text pairs (0: none)")
     d.add_argument("--interleaved", type=int, default=120, help="interleaved documents")
     d.add_argument("--web", type=int, default=40, help="web pages per crawl in WARC (0: none)")
+    d.add_argument("--by-year", action="store_true", help="also one JSONL file per year")
     d.set_defaults(fn=cmd_demo_data)
     r = sub.add_parser("drift", help="drift report of a built corpus (drift.json, index.html)")
     r.add_argument("corpus")
@@ -271,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("verify", help="check a built corpus against its manifest and stats")
     v.add_argument("dir")
     v.set_defaults(fn=cmd_verify)
+    c = sub.add_parser(
+        "compare", help="whether two corpora hold the same documents (splits, periods, tokens)"
+    )
+    c.add_argument("a")
+    c.add_argument("b")
+    c.set_defaults(fn=cmd_compare)
     args = p.parse_args(argv)
     args.beam_args = beam_args
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)

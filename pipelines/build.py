@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
@@ -20,6 +21,7 @@ from curate.build.process import FileProcessor, scan_units, screen_signals
 from curate.build.progress import mark_file_done, mark_partition_done
 from curate.build.report import build_manifest, build_stats, write_reports
 from curate.build.shards import merge_partition
+from curate.core.fileio import join
 from curate.core.memory import release_unused
 from curate.decontam.stage import benchmark_names
 from curate.dedup.lines import (
@@ -31,6 +33,9 @@ from curate.dedup.lines import (
     write_unit_drops,
     write_unit_table,
 )
+from curate.dedup.near import near_stage
+from curate.dedup.signatures import signature_path
+from curate.dedup.state import STATE_DIR, PriorState, save_docs
 from curate.format.schema import shard_schema
 from pipelines.dedup import Deduplicate
 
@@ -45,6 +50,13 @@ class BuildPlan:
     tokenizer_info: dict
     work_dir: str
     out_dir: str  # the build's staging folder: the corpus is published from there
+    # an append: the input files before ``prior.first_new`` are earlier increments', known by
+    # their saved dedup state (curate.dedup.state); only the files after it are read
+    prior: PriorState | None = None
+
+    @property
+    def first_file(self) -> int:
+        return self.prior.first_new if self.prior is not None else 0
 
 
 class _ProcessFiles(beam.DoFn):
@@ -165,6 +177,22 @@ class _WritePartition(beam.DoFn):
         release_unused()
 
 
+class _SaveDocuments(beam.DoFn):
+    """One input file's document table, with what dedup removed, saved as the corpus's dedup
+    state (``curate.dedup.state``)."""
+
+    def __init__(self, plan: BuildPlan):
+        self.plan = plan
+
+    def process(self, item):
+        file_idx, grouped = item
+        removed = list(grouped["removed"])
+        rows = np.concatenate(removed) if removed else np.empty((0, 3), np.int64)
+        plan = self.plan
+        table = signature_path(plan.work_dir, file_idx)
+        yield save_docs(table, join(plan.out_dir, STATE_DIR), file_idx, rows)
+
+
 class SumCounts(beam.CombineFn):
     def create_accumulator(self):
         return Counter()
@@ -203,6 +231,7 @@ class _Finalize(beam.DoFn):
             shards,
             records,
             self.plan.out_dir,
+            self.plan.files[self.plan.first_file :],
         )
         write_reports(self.plan.out_dir, stats, manifest)
         yield stats
@@ -217,9 +246,10 @@ class BuildCorpus(beam.PTransform):
 
     def expand(self, pbegin):
         plan = self.plan
+        new_files = list(enumerate(plan.files))[plan.first_file :]
         processed = (
             pbegin
-            | "ListFiles" >> beam.Create(list(enumerate(plan.files)))
+            | "ListFiles" >> beam.Create(new_files)
             | "LineDedup" >> _UnitDrops(plan)
             | "Spread" >> beam.Reshuffle()
             | "Process"
@@ -238,7 +268,17 @@ class BuildCorpus(beam.PTransform):
             | "AllCounts" >> beam.Flatten()
             | "SumCounts" >> beam.CombineGlobally(SumCounts())
         )
-        records = (processed.records, resolved["records"]) | "AllRecords" >> beam.Flatten()
+        records = [processed.records, resolved["records"], resolved["state"]]
+        cfg = plan.cfg
+        if cfg.dedup.exact or near_stage(cfg.dedup) is not None:
+            listed = pbegin | "FileIndices" >> beam.Create([(i, True) for i, _ in new_files])
+            saved = (
+                {"file": listed, "removed": resolved["removed"]}
+                | "ByInputFile" >> beam.CoGroupByKey()
+                | "SaveDocuments" >> beam.ParDo(_SaveDocuments(plan))
+            )
+            records.append(saved)
+        records = tuple(records) | "AllRecords" >> beam.Flatten()
         return (
             pbegin
             | "Once" >> beam.Create([None])

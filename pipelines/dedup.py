@@ -7,13 +7,14 @@ cluster labels, which grow with the duplicates alone, cross as compact arrays.""
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
 from curate.build.temporal import split_ranks
+from curate.core.document import vertex_file
 from curate.core.fileio import join, write_jsonl
 from curate.core.memory import release_unused
 from curate.dedup.clusters import (
@@ -21,7 +22,6 @@ from curate.dedup.clusters import (
     cluster_members,
     cross_split_removals,
     exact_edges,
-    non_survivors,
     removals,
 )
 from curate.dedup.components import (
@@ -43,32 +43,64 @@ from curate.dedup.signatures import (
     ref_file,
     write_bucketed,
 )
+from curate.dedup.state import STATE_DIR, prior_bands, prior_exact, save_bands, save_exact
 
 if TYPE_CHECKING:
     from pipelines.build import BuildPlan
 
 
-def _exact_edges(_, slices):
-    """One bucket's exact records, read from the files the per-file stage wrote."""
-    edges = exact_edges(np.concatenate([read_slice(EXACT_RECORD, *s) for s in sorted(slices)]))
-    if len(edges):
-        yield edges
+@beam.typehints.with_output_types(Any)  # main and tagged outputs differ
+class _ExactEdges(beam.DoFn):
+    """One bucket's exact records, read from the files the per-file stage wrote and saved as
+    the corpus's dedup state; with an earlier corpus (an append), its records with the same
+    keys join them, with the links to their clusters' survivors."""
+
+    def __init__(self, plan: BuildPlan):
+        self.plan = plan
+
+    def setup(self):
+        self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
+
+    def process(self, item):
+        bucket, slices = item
+        records = np.concatenate([read_slice(EXACT_RECORD, *s) for s in sorted(slices)])
+        for info in save_exact(join(self.plan.out_dir, STATE_DIR), bucket, records):
+            yield pvalue.TaggedOutput("state", info)
+        links = []
+        if self.plan.prior is not None:
+            old = prior_exact(self.plan.prior, bucket, records)
+            links = self.tables.links(old["vertex"].tolist())
+            records = np.concatenate([records, old])
+        edges = exact_edges(records)
+        if links:
+            edges = np.concatenate([edges, np.asarray(links, np.int64)])
+        if len(edges):
+            yield edges
 
 
+@beam.typehints.with_output_types(Any)
 class _BandCandidates(beam.DoFn):
     """One bucket's band records, read from the band files, to candidate pairs, written to
     the work directory by the input file of their smaller side; only a pointer per file
     leaves. A pair collides in several bands (several buckets), so candidates outnumber the
     pairs verified 4-5x: held in a shuffle, they made the driver grow with the corpus."""
 
-    def __init__(self, work_dir: str, max_bucket: int):
-        self.work_dir = work_dir
+    def __init__(self, plan: BuildPlan, max_bucket: int):
+        self.work_dir = plan.work_dir
+        self.state_dir = join(plan.out_dir, STATE_DIR)
+        self.prior = plan.prior
         self.max_bucket = max_bucket
 
     def process(self, item):
         bucket, slices = item
         records = np.concatenate([read_slice(BAND_RECORD, *s) for s in sorted(slices)])
+        for info in save_bands(self.state_dir, bucket, records):
+            yield pvalue.TaggedOutput("state", info)
+        if self.prior is not None:  # earlier increments' documents sharing a band key
+            records = np.concatenate([records, prior_bands(self.prior, bucket, records)])
         pairs = band_pairs(records, self.max_bucket)
+        if self.prior is not None and len(pairs):  # earlier increments' pairs were decided
+            pairs = pairs[~self.prior.is_old(ref_file(pairs).max(axis=1))]
         if len(pairs):
             path = pair_path(self.work_dir, bucket)
             files = ref_file(pairs[:, 0])
@@ -83,18 +115,18 @@ class _VerifyPairs(beam.DoFn):
 
     def __init__(
         self,
-        work_dir: str,
+        plan: BuildPlan,
         threshold: float | None,
         cross: float | None = None,
         ranks: dict[str, int] | None = None,
     ):
-        self.work_dir = work_dir
+        self.plan = plan
         self.threshold = threshold
         self.cross = cross  # cross_split_threshold, with the splits' order
         self.ranks = ranks or {}
 
     def setup(self):
-        self.tables = SignatureTables(self.work_dir)
+        self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
 
     def process(self, item):
         _, slices = item
@@ -112,7 +144,8 @@ class _VerifyPairs(beam.DoFn):
             counts["near_dedup.pairs_above_threshold"] += len(pairs)
         vertex = self.tables.vertex
         if len(pairs):
-            yield as_edges([(vertex(a), vertex(b)) for a, b in pairs.tolist()])
+            edges = [(vertex(a), vertex(b)) for a, b in pairs.tolist()]
+            yield as_edges(edges + self.tables.links(v for e in edges for v in e))
         yield pvalue.TaggedOutput("counts", counts)
         release_unused()
 
@@ -126,6 +159,9 @@ class _VerifyPairs(beam.DoFn):
             if ra is None or rb is None or ra == rb:
                 continue
             later, earlier = (a, b) if ra > rb else (b, a)
+            if self.plan.prior is not None and self.plan.prior.is_old(ref_file(later)):
+                counts["append.out_of_order_cross_split"] += 1  # its shard stays as written
+                continue
             counts["near_dedup.cross_split_pairs"] += 1
             vertex = self.tables.vertex
             yield pvalue.TaggedOutput("cross", (vertex(later), (vertex(earlier), s)))
@@ -185,7 +221,7 @@ class _RemoveDuplicates(beam.DoFn):
     def setup(self):
         cfg = self.plan.cfg
         self.flag = cfg.temporal.cross_split_duplicates == "flag"
-        self.tables = SignatureTables(self.plan.work_dir)
+        self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
         near = near_stage(cfg.dedup)
         self.similarities = self.tables.similarities if near else None
         self.cross = near is not None and near.cross_split_threshold is not None
@@ -194,10 +230,15 @@ class _RemoveDuplicates(beam.DoFn):
         bucket, arrays = item
         labels = np.concatenate(list(arrays))[:, ::-1]  # (vertex, component)
         members = cluster_members(labels, self.tables)
-        drops, rows, counts = removals(members, self.plan.files, self.flag, self.similarities)
+        prior = self.plan.prior
+        is_old = (lambda v: prior.is_old(int(vertex_file(v)))) if prior else None
+        drops, rows, counts, removed = removals(
+            members, self.plan.files, self.flag, self.similarities, is_old
+        )
         yield from sorted(drops.items())
+        yield from _by_file(removed)
         if self.cross:  # what the cross-split step must not remove a second time
-            for v in non_survivors(members).tolist():
+            for v in removed[:, 0].tolist():
                 yield pvalue.TaggedOutput("gone", (v, True))
         if rows:
             path = join(self.plan.out_dir, "rejected", f"duplicates-{bucket:05d}.jsonl")
@@ -207,6 +248,14 @@ class _RemoveDuplicates(beam.DoFn):
             )
         yield pvalue.TaggedOutput("counts", counts)
         release_unused()
+
+
+def _by_file(removed: np.ndarray):
+    """Removed documents' ``(vertex, survivor, flagged)`` rows by input file, for the saved
+    state."""
+    files = vertex_file(removed[:, 0])
+    for f in np.unique(files).tolist():
+        yield pvalue.TaggedOutput("removed", (f, removed[files == f]))
 
 
 def _not_gone(item, buckets: int):
@@ -224,14 +273,15 @@ class _RemoveCrossSplit(beam.DoFn):
 
     def setup(self):
         self.flag = self.plan.cfg.temporal.cross_split_duplicates == "flag"
-        self.tables = SignatureTables(self.plan.work_dir)
+        self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
 
     def process(self, item):
         bucket, evidence = item
-        drops, rows, counts = cross_split_removals(
+        drops, rows, counts, removed = cross_split_removals(
             list(evidence), self.tables, self.plan.files, self.flag
         )
         yield from drops.items()
+        yield from _by_file(removed)
         if rows:
             path = join(self.plan.out_dir, "rejected", f"cross-split-{bucket:05d}.jsonl")
             info = write_jsonl(path, rows)
@@ -256,21 +306,29 @@ class Deduplicate(beam.PTransform):
         exact = (
             hashes
             | "GroupHashes" >> beam.GroupByKey()
-            | "ExactEdges" >> beam.FlatMapTuple(_exact_edges)
+            | "ExactEdges" >> beam.ParDo(_ExactEdges(plan)).with_outputs("state", main="edges")
         )
-        edge_sets = [exact]
+        edge_sets = [exact.edges]
+        states = [exact.state]
         counts = []
         cross = near.cross_split_threshold if near is not None else None
         if near is not None:
             threshold = near.threshold if near.verify else None
-            verify = _VerifyPairs(plan.work_dir, threshold, cross, split_ranks(cfg.temporal))
-            verified = (
+            verify = _VerifyPairs(plan, threshold, cross, split_ranks(cfg.temporal))
+            candidates = (
                 bands
                 | "GroupBands" >> beam.GroupByKey()
-                | "Candidates" >> beam.ParDo(_BandCandidates(plan.work_dir, near.max_bucket))
+                | "Candidates"
+                >> beam.ParDo(_BandCandidates(plan, near.max_bucket)).with_outputs(
+                    "state", main="pairs"
+                )
+            )
+            verified = (
+                candidates.pairs
                 | "GroupPairsByFile" >> beam.GroupByKey()
                 | "VerifyPairs" >> beam.ParDo(verify).with_outputs("counts", "cross", main="edges")
             )
+            states.append(candidates.state)
             counts.append(verified.counts)
             edge_sets.append(verified.edges)
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
@@ -281,10 +339,10 @@ class Deduplicate(beam.PTransform):
             | "GroupBuckets" >> beam.GroupByKey()
             | "Remove"
             >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs(
-                "counts", "records", "gone", main="drops"
+                "counts", "records", "gone", "removed", main="drops"
             )
         )
-        drops, records = [removed.drops], [removed.records]
+        drops, records, gone = [removed.drops], [removed.records], [removed.removed]
         if cross is not None:
             leaked = (
                 {"cross": verified.cross, "gone": removed.gone}
@@ -293,14 +351,17 @@ class Deduplicate(beam.PTransform):
                 | "GroupCrossSplit" >> beam.GroupByKey()
                 | "RemoveCrossSplit"
                 >> beam.ParDo(_RemoveCrossSplit(plan)).with_outputs(
-                    "counts", "records", main="drops"
+                    "counts", "records", "removed", main="drops"
                 )
             )
             drops.append(leaked.drops)
             records.append(leaked.records)
             counts.append(leaked.counts)
+            gone.append(leaked.removed)
         return {
             "drops": tuple(drops) | "AllDrops" >> beam.Flatten(),
             "records": tuple(records) | "DedupRecords" >> beam.Flatten(),
             "counts": [removed.counts, *counts],
+            "removed": tuple(gone) | "AllRemoved" >> beam.Flatten(),
+            "state": tuple(states) | "AllState" >> beam.Flatten(),
         }

@@ -66,7 +66,7 @@ def _resolve(locations, work: str):
     records = exact_records([loc.key for loc in locations], [loc.vertex for loc in locations])
     labels = np.array(sorted(components(exact_edges(records).tolist()).items()), np.int64)
     members = cluster_members(labels, SignatureTables(work))
-    drops, rows, counts = removals(members, ["f0", "f1", "f2"])
+    drops, rows, counts, _ = removals(members, ["f0", "f1", "f2"])
     drops = {part: [(run, r.tolist()) for run, r in entries] for part, entries in drops.items()}
     return drops, rows, counts
 

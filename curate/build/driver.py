@@ -30,6 +30,7 @@ from curate.build.process import sample_texts
 from curate.build.progress import BuildProgress
 from curate.core.errors import BuildError, describe_failure, worker_deaths
 from curate.core.fileio import delete_tree, join, write_bytes
+from curate.dedup.state import PriorState
 from tokenization.bpe import Encoder, TokenizerError, load_tokenizer, train_bpe
 
 __all__ = ["LEASE", "BuildError", "expand_inputs", "run_build"]
@@ -125,12 +126,19 @@ def run_build(
     overwrite: bool = False,
     progress: IO[str] | None = None,
     on_stuck: Callable[[str], None] | None = None,
+    append: bool = False,
 ) -> dict:
     """Build the corpus described by ``cfg``; returns the stats written to stats.json. One
     build at a time per output directory (``Lease``); the old corpus, if any, is replaced
     only once the new one is complete and checked. ``progress``: a stream to show the build's
     progress on (``curate.build.progress``); ``on_stuck(message)``: called when a worker
-    process died and the runner does not stop (``curate.core.errors.worker_deaths``)."""
+    process died and the runner does not stop (``curate.core.errors.worker_deaths``).
+    ``append``: add the inputs the corpus has not read yet as a new increment
+    (``curate.build.append``); returns that increment's stats."""
+    if append:
+        from curate.build.append import run_append
+
+        return run_append(cfg, beam_args, progress, on_stuck)
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
     check_locations(cfg, files)
@@ -138,29 +146,13 @@ def run_build(
         check_output_dir(out_dir, overwrite)
         clear_leftovers(out_dir)
         stage = join(out_dir, STAGING + lease.token)
-        work = (
-            join(cfg.output.work_dir, f"curate-work-{lease.token}") if cfg.output.work_dir else None
-        )
-        deaths: list[str] = []
+        work = work_folder(cfg, lease.token)
+        work_dir = work or join(stage, "_work")
         try:
-            try:
-                stuck = (lambda: on_stuck(describe_failure(None, deaths))) if on_stuck else None
-                with worker_deaths(deaths, stuck):
-                    stats, manifest = _build(
-                        cfg, files, stage, work or join(stage, "_work"), beam_args, progress
-                    )
-            except (BuildError, TokenizerError):
-                raise
-            except KeyboardInterrupt as e:
-                if not deaths:
-                    raise
-                raise BuildError(describe_failure(e, deaths)) from None
-            except Exception as e:  # a worker's error, as the runner reports it
-                raise BuildError(describe_failure(e, deaths)) from e
-            if stats["input_records"] == 0:
-                raise BuildError(
-                    f"the inputs ({len(files)} files) hold no record: nothing was built"
-                )
+            stats, manifest = guarded(
+                lambda: _build(cfg, files, stage, work_dir, beam_args, progress), on_stuck
+            )
+            check_built(stats, files)
             check_written(stage, manifest)
             check_unchanged(files)
             publish(stage, out_dir, lease.token)
@@ -171,6 +163,32 @@ def run_build(
     return stats
 
 
+def work_folder(cfg: BuildConfig, token: str) -> str | None:
+    return join(cfg.output.work_dir, f"curate-work-{token}") if cfg.output.work_dir else None
+
+
+def check_built(stats: dict, files: Sequence[InputFile]) -> None:
+    if stats["input_records"] == 0:
+        raise BuildError(f"the inputs ({len(files)} files) hold no record: nothing was built")
+
+
+def guarded(run: Callable[[], Any], on_stuck: Callable[[str], None] | None) -> Any:
+    """``run()``, with a worker's error or death turned into a BuildError that says so."""
+    deaths: list[str] = []
+    try:
+        stuck = (lambda: on_stuck(describe_failure(None, deaths))) if on_stuck else None
+        with worker_deaths(deaths, stuck):
+            return run()
+    except (BuildError, TokenizerError):
+        raise
+    except KeyboardInterrupt as e:
+        if not deaths:
+            raise
+        raise BuildError(describe_failure(e, deaths)) from None
+    except Exception as e:  # a worker's error, as the runner reports it
+        raise BuildError(describe_failure(e, deaths)) from e
+
+
 def _build(
     cfg: BuildConfig,
     files: list[InputFile],
@@ -178,25 +196,36 @@ def _build(
     work_dir: str,
     beam_args,
     progress: IO[str] | None,
+    tokenizer: tuple[str, dict[str, Any]] | None = None,
+    prior: PriorState | None = None,
+    known: Sequence[str] = (),
 ) -> tuple[dict, dict]:
+    """Run the pipeline into ``stage``; returns the stats and manifest it wrote there. An
+    append passes the corpus's ``tokenizer`` (JSON, manifest entry), its saved dedup state
+    (``prior``) and the input files its increments already read (``known``)."""
     import apache_beam as beam
 
     from curate.core.memory import trimming
     from pipelines.build import BuildCorpus, BuildPlan
 
     paths = [f.path for f in files]
-    tok_json, tok_info = prepare_tokenizer(cfg, paths)
-    write_bytes(join(stage, "tokenizer.json"), tok_json.encode())
+    if tokenizer is None:
+        tok_json, tok_info = prepare_tokenizer(cfg, paths)
+        write_bytes(join(stage, "tokenizer.json"), tok_json.encode())
+    else:
+        tok_json, tok_info = tokenizer
     plan = BuildPlan(
         cfg=cfg,
-        files=tuple(paths),
+        files=(*known, *paths),
         tokenizer_json=tok_json,
         tokenizer_info=tok_info,
         work_dir=work_dir,
         out_dir=stage,
+        prior=prior,
     )
     options = beam_options(list(beam_args) if beam_args else default_beam_args())
-    shown = BuildProgress(work_dir, [f.size for f in files], progress) if progress else None
+    sizes = [0] * len(known) + [f.size for f in files]
+    shown = BuildProgress(work_dir, sizes, progress) if progress else None
     with trimming(), shown or contextlib.nullcontext(), beam.Pipeline(options=options) as p:
         _ = p | "BuildCorpus" >> BuildCorpus(plan)
     with FileSystems.open(join(stage, "stats.json")) as f:

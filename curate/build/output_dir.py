@@ -23,7 +23,16 @@ from curate.core.errors import BuildError
 from curate.core.fileio import delete_tree, join
 
 # what a finished corpus consists of, besides the lease; nothing else is ever replaced
-CORPUS_ENTRIES = ("tokens", "rejected", "quarantine", "tokenizer.json", "stats.json", "DATACARD.md")
+CORPUS_ENTRIES = (
+    "tokens",
+    "rejected",
+    "quarantine",
+    "dedup",  # the saved dedup state (curate.dedup.state)
+    "increments",  # appends (curate.build.append)
+    "tokenizer.json",
+    "stats.json",
+    "DATACARD.md",
+)
 STAGING = ".staging-"
 REPLACED = ".replaced-"
 
@@ -85,9 +94,11 @@ def clear_leftovers(out_dir: str) -> None:
             delete_tree(join(out_dir, name))
 
 
-def check_written(stage: str, manifest: dict) -> None:
-    """Every file the manifest lists exists in ``stage`` with its size and SHA-256."""
-    listed = [*manifest["shards"], *manifest.get("records", []), manifest["tokenizer"]]
+def check_written(stage: str, manifest: dict, tokenizer: bool = True) -> None:
+    """Every file the manifest lists exists in ``stage`` with its size and SHA-256 (an
+    append's increment reuses the corpus's tokenizer: ``tokenizer=False``)."""
+    listed = [*manifest["shards"], *manifest.get("records", [])]
+    listed += [manifest["tokenizer"]] if tokenizer else []
     problems = []
     for entry in listed:
         path = join(stage, entry["path"])
@@ -131,6 +142,12 @@ def publish(stage: str, out_dir: str, token: str) -> None:
     for name in _entries(out_dir):  # an earlier replacement that was interrupted
         if name.startswith(REPLACED):
             delete_tree(join(out_dir, name))
+
+
+def move_into(stage: str, out_dir: str, rel: str) -> None:
+    """Move the folder ``rel`` of ``stage`` to the same place in ``out_dir``."""
+    _mkdirs(join(out_dir, rel.rsplit("/", 1)[0]) if "/" in rel else out_dir)
+    _move(join(stage, rel), join(out_dir, rel))
 
 
 def _mkdirs(path: str) -> None:

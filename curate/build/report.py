@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from curate import __version__
@@ -100,6 +101,8 @@ def build_stats(
             "cross_split": dups.get("cross_split", {}),
         },
         "quarantined": {"total": n_quarantined, "by_error": quarantined},
+        # an append's conflicts with what earlier increments kept (docs/append.md)
+        "append": _nest(counts, "append"),
         "balance": {
             "accounted": accounted,
             "balanced": accounted == counts.get("input_records", 0),
@@ -116,8 +119,11 @@ def build_manifest(
     shards: list[dict],
     record_files: list[dict],
     out_dir: str,
+    inputs: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Every path relative to ``out_dir``, so a corpus can be moved or copied whole."""
+    """Every path relative to ``out_dir``, so a corpus can be moved or copied whole. The
+    first increment is the build itself: its ``inputs`` (the files an append skips) and
+    counts."""
     shards = sorted(shards, key=lambda s: s["path"])
     prefix = out_dir.rstrip("/") + "/"
     record_files = [
@@ -135,6 +141,22 @@ def build_manifest(
         "shards": shards,
         "records": sorted(record_files, key=lambda r: r["path"]),
         "views": split_views(config["temporal"], shards),
+        "increments": [increment_entry(0, ".", inputs, shards)],
+    }
+
+
+def increment_entry(index: int, path: str, inputs: Sequence[str], shards: list[dict]) -> dict:
+    """One build or append in the manifest's chain: its folder, the input files it read, and
+    what it kept (documents, tokens, time range)."""
+    times = [t for s in shards for t in (s.get("min_time"), s.get("max_time")) if t]
+    return {
+        "index": index,
+        "path": path,
+        "inputs": list(inputs),
+        "documents": sum(s["documents"] for s in shards),
+        "tokens": sum(s["tokens"] for s in shards),
+        "min_time": min(times) if times else None,
+        "max_time": max(times) if times else None,
     }
 
 

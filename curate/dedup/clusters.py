@@ -92,33 +92,58 @@ def removals(
     files: list[str],
     flag_leakage: bool = False,
     similarities: Callable[[list[tuple[int, int]]], Iterable] | None = None,
-) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter]:
-    """Drops per partition, ``rejected/`` rows and counts for sorted ``cluster_members``.
+    is_old: Callable[[int], bool] | None = None,
+) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter, np.ndarray]:
+    """Drops per partition, ``rejected/`` rows, counts and the removed (or flagged) documents
+    as ``(vertex, survivor, flagged)`` rows, for sorted ``cluster_members``.
     A partition's drops are ``(run, rows)``, one int64 array of rows per run (a path per
     removed document was most of the shuffle to the shard writers); with ``flag_leakage`` a
     copy in another split is kept and flagged instead: ``(run, row, kept_id)``.
     ``similarities`` scores (survivor, member) vertex pairs that are not exact copies
-    (near-dedup); without it every member is an exact copy."""
+    (near-dedup); without it every member is an exact copy.
+
+    An append (``is_old``: the vertex lies in an earlier increment) never touches what earlier
+    increments wrote: a cluster with a document they kept keeps that one (the earliest such);
+    a new document ranked before it arrived out of order and is removed all the same, counted
+    in ``append.out_of_order``; a second kept one stays, counted in ``append.kept_twice``.
+    Documents earlier increments removed are neither kept nor removed again."""
     m = members.to_pydict()
     starts, sizes = runs(members.column("component").to_numpy())
     clusters = [range(s, s + n) for s, n in zip(starts.tolist(), sizes.tolist(), strict=True)]
     key, vertex = m["key"], m["vertex"]
-    near = [(vertex[c[0]], vertex[i]) for c in clusters for i in c[1:] if key[i] != key[c[0]]]
+    old = [bool(is_old and is_old(v)) for v in vertex]
+    survivors = [_survivor(c, old, m["kept"]) for c in clusters]
+    near = [
+        (vertex[s], vertex[i])
+        for c, s in zip(clusters, survivors, strict=True)
+        if s is not None
+        for i in c
+        if i != s and not old[i] and key[i] != key[s]
+    ]
     scores = dict(similarities(near)) if near and similarities is not None else {}
     dropped: dict[tuple[str, str], dict[str, list[int]]] = {}
     flagged: dict[tuple[str, str], list[tuple]] = {}
     rows: list[dict] = []
+    removed: list[tuple[int, int, int]] = []
     counts: Counter = Counter()
-    for cluster in clusters:
-        s = cluster[0]
+    for cluster, s in zip(clusters, survivors, strict=True):
+        if s is None:
+            continue
         kept_split, kept_id = m["split"][s], m["doc_id"][s]
-        for i in cluster[1:]:
+        for i in cluster:
+            if i == s:
+                continue
+            if old[i]:
+                counts["append.kept_twice"] += int(m["kept"][i])
+                continue
             split, part = m["split"][i], (m["split"][i], m["period"][i])
             if flag_leakage and split != kept_split:
                 flagged.setdefault(part, []).append((m["run"][i], m["row"][i], kept_id))
                 counts[f"duplicates.leakage_flagged.{kept_split}->{split}"] += 1
+                removed.append((vertex[i], vertex[s], 1))
                 continue
             dropped.setdefault(part, {}).setdefault(m["run"][i], []).append(m["row"][i])
+            removed.append((vertex[i], vertex[s], 0))
             kind = "exact" if key[i] == key[s] else "near"
             counts[f"duplicates.{kind}"] += 1
             if split == kept_split:
@@ -126,36 +151,38 @@ def removals(
             else:
                 counts[f"duplicates.leakage.{kept_split}->{split}"] += 1
             file_idx, _, pos = m["origin"][i].partition(":")
-            rows.append(
-                {
-                    "id": m["doc_id"][i],
-                    "file": files[int(file_idx)],
-                    "position": int(pos),
-                    "reason": f"dedup.{kind}_duplicate",
-                    "timestamp": _iso(m["ts_key"][i]),
-                    "split": split,
-                    "period": part[1],
-                    "kept_id": kept_id,
-                    "kept_split": kept_split,
-                    "kept_timestamp": _iso(m["ts_key"][s]),
-                    "similarity": round(scores.get((vertex[s], vertex[i]), 1.0), 4),
-                }
-            )
+            row = {
+                "id": m["doc_id"][i],
+                "file": files[int(file_idx)],
+                "position": int(pos),
+                "reason": f"dedup.{kind}_duplicate",
+                "timestamp": _iso(m["ts_key"][i]),
+                "split": split,
+                "period": part[1],
+                "kept_id": kept_id,
+                "kept_split": kept_split,
+                "kept_timestamp": _iso(m["ts_key"][s]),
+                "similarity": round(scores.get((vertex[s], vertex[i]), 1.0), 4),
+            }
+            if i < s:  # ranked before the copy an earlier increment kept
+                counts["append.out_of_order"] += 1
+                row["conflict"] = "out_of_order"
+            rows.append(row)
     drops = {
         part: [(run, np.asarray(r, np.int64)) for run, r in sorted(dropped.get(part, {}).items())]
         + flagged.get(part, [])
         for part in sorted(dropped.keys() | flagged.keys())
     }
-    return drops, rows, counts
+    return drops, rows, counts, np.asarray(removed, np.int64).reshape(-1, 3)
 
 
-def non_survivors(members: pa.Table) -> np.ndarray:
-    """The vertices ``removals`` drops or flags: every member but each component's first."""
-    starts, _ = runs(members.column("component").to_numpy())
-    vertices = members.column("vertex").to_numpy()
-    keep = np.ones(len(vertices), bool)
-    keep[starts] = False
-    return vertices[keep]
+def _survivor(cluster: range, old: list[bool], kept: list[bool]) -> int | None:
+    """The member a cluster keeps: the first (earliest) document an earlier increment kept,
+    else the first new one."""
+    first_old = next((i for i in cluster if old[i] and kept[i]), None)
+    if first_old is not None:
+        return first_old
+    return next((i for i in cluster if not old[i]), None)
 
 
 def cross_split_removals(
@@ -163,15 +190,16 @@ def cross_split_removals(
     tables: SignatureTables,
     files: list[str],
     flag_leakage: bool = False,
-) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter]:
+) -> tuple[dict[tuple[str, str], list[tuple]], list[dict], Counter, np.ndarray]:
     """Documents of a later split as similar as ``dedup.near.cross_split_threshold`` to a
     document of an earlier split, and not already removed as a duplicate: ``(vertex,
     [(earlier vertex, similarity)])``. Each is removed (or flagged) once, naming its most
-    similar earlier document (ties: the smaller vertex); drops, rows and counts as
-    ``removals``."""
+    similar earlier document (ties: the smaller vertex); drops, rows, counts and removed
+    documents as ``removals`` (their survivor: -1, they join no cluster)."""
     dropped: dict[tuple[str, str], list[tuple]] = {}
     rows: list[dict] = []
     counts: Counter = Counter()
+    removed = [(v, -1, int(flag_leakage)) for v, _ in evidence]
     for vertex, pairs in sorted(evidence):
         earlier, sim = min(pairs, key=lambda p: (-p[1], p[0]))
         doc = _document(tables, vertex)
@@ -200,7 +228,8 @@ def cross_split_removals(
                 "similarity": round(sim, 4),
             }
         )
-    return dict(sorted(dropped.items())), rows, counts
+    removed = np.asarray(sorted(removed), np.int64).reshape(-1, 3)
+    return dict(sorted(dropped.items())), rows, counts, removed
 
 
 def _document(tables: SignatureTables, vertex: int) -> dict:

@@ -24,7 +24,19 @@ from curate.core.fileio import AtomicWriter, join
 from curate.dedup.near import similarity
 
 Node = tuple[int, str, str]  # (timestamp key, id, origin sort key)
-DOCUMENT_COLUMNS = ("vertex", "ts_key", "doc_id", "origin", "split", "period", "run", "row", "key")
+DOCUMENT_COLUMNS = (
+    "vertex",
+    "ts_key",
+    "doc_id",
+    "origin",
+    "split",
+    "period",
+    "run",
+    "row",
+    "key",
+    "kept",  # False: removed by an earlier increment's dedup (curate.dedup.state)
+    "survivor",  # the vertex that removal kept; -1 for none
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +171,8 @@ def write_signature_table(
     cols["run"] = pa.array([loc.run for loc in locations], pa.string())
     cols["row"] = pa.array([loc.row for loc in locations], pa.int64())
     cols["key"] = pa.array([loc.key for loc in locations], pa.binary(16))
+    cols["kept"] = pa.array(np.ones(len(locations), bool))
+    cols["survivor"] = pa.array(np.full(len(locations), -1, np.int64))
     table = pa.table(cols).replace_schema_metadata({b"kind": kind})
     w = AtomicWriter(path)
     with pa.ipc.new_file(w, table.schema) as writer:
@@ -177,6 +191,10 @@ class SignatureTable:
                 source = pa.BufferReader(f.read())
         self._table = pa.ipc.open_file(source).read_all()  # one record batch: zero-copy
         self.kind = (self._table.schema.metadata or {}).get(b"kind", b"minhash")
+
+    @property
+    def table(self) -> pa.Table:
+        return self._table
 
     @cached_property
     def _sigs(self) -> np.ndarray:
@@ -224,6 +242,9 @@ class SignatureTable:
     def split_at(self, row: int) -> str:
         return self._table.column("split")[row].as_py()
 
+    def survivor_at(self, row: int) -> int:
+        return self._table.column("survivor")[row].as_py()
+
     def documents(self, vertices: np.ndarray) -> pa.Table:
         """Where the documents ``vertices`` live and how they rank (``DOCUMENT_COLUMNS``):
         only their rows are read."""
@@ -236,8 +257,9 @@ class SignatureTables:
     process: with 256 open, the 4x benchmark's peak RSS grew with the tables (3.9 GB, 2.2 GB
     at 16). Remote ones are read whole."""
 
-    def __init__(self, work_dir: str, max_open: int | None = None):
+    def __init__(self, work_dir: str, max_open: int | None = None, prior=None):
         self.work_dir = work_dir
+        self.prior = prior  # curate.dedup.state.PriorState: earlier increments' tables
         local = FileSystems.get_scheme(work_dir) is None
         self.max_open = max_open or (16 if local else 8)
         self._open: OrderedDict[int, SignatureTable] = OrderedDict()
@@ -245,7 +267,9 @@ class SignatureTables:
     def __getitem__(self, file_idx: int) -> SignatureTable:
         table = self._open.pop(file_idx, None)
         if table is None:
-            table = SignatureTable(signature_path(self.work_dir, file_idx))
+            old = self.prior is not None and self.prior.is_old(file_idx)
+            path = self.prior.docs_path(file_idx) if old else None
+            table = SignatureTable(path or signature_path(self.work_dir, file_idx))
             if len(self._open) >= self.max_open:
                 self._open.popitem(last=False)
         self._open[file_idx] = table
@@ -261,6 +285,20 @@ class SignatureTables:
 
     def split(self, ref: int) -> str:
         return self[ref_file(ref)].split_at(ref_row(ref))
+
+    def links(self, vertices) -> list[tuple[int, int]]:
+        """Earlier increments' removed documents among ``vertices``, each with the survivor
+        of its cluster: the edges that put a new copy of a removed document in the cluster a
+        full build would have put it in."""
+        if self.prior is None:
+            return []
+        out = []
+        for v in sorted({int(v) for v in vertices if self.prior.is_old(int(vertex_file(v)))}):
+            table = self[int(vertex_file(v))]
+            s = table.survivor_at(int(table.rows(np.array([v]))[0]))
+            if s >= 0 and s != v:
+                out.append((v, s))
+        return out
 
     def ref(self, vertex: int) -> int:
         """The compact handle (``ref_of``) of a document known by its vertex."""

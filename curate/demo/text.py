@@ -38,9 +38,15 @@ from curate.demo.writer import (
 
 
 def generate(
-    out_dir: str | Path, n_docs: int = 6000, seed: int = 0, huge_doc_bytes: int = 2_500_000
+    out_dir: str | Path,
+    n_docs: int = 6000,
+    seed: int = 0,
+    huge_doc_bytes: int = 2_500_000,
+    by_year: bool = False,
 ) -> dict:
-    """Write the demo corpus under ``out_dir/raw`` and ``out_dir/ground_truth.json``."""
+    """Write the demo corpus under ``out_dir/raw`` and ``out_dir/ground_truth.json``; with
+    ``by_year``, its documents also as one JSONL file per year under ``out_dir/by_year`` (what
+    a corpus that grows by appends receives: docs/append.md)."""
     rng = random.Random(seed)
     out = Path(out_dir)
     raw = out / "raw"
@@ -145,6 +151,8 @@ def generate(
             }
         )
     broken = _write_files(raw, docs, filler, huge_doc_bytes)
+    if by_year:
+        _write_years(out / "by_year", docs)
     gt = {
         "seed": seed,
         "documents": len(docs),
@@ -192,6 +200,15 @@ def _plant_benchmarks(out: Path, docs: list[dict], w: _Writer, n_docs: int, seed
             {"doc": doc_id, "benchmark": item["benchmark"], "item": item["id"], "change": change}
         )
     return plants
+
+
+def _write_years(folder: Path, docs: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    years: dict[str, list[dict]] = {}
+    for doc in docs:
+        years.setdefault(doc["timestamp"][:4], []).append(doc)
+    for year, part in sorted(years.items()):
+        (folder / f"{year}.jsonl").write_bytes(b"".join(_dumps(d) for d in part))
 
 
 def _dumps(doc: dict) -> bytes:

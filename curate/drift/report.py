@@ -138,15 +138,17 @@ def _row_period(row: dict, unit: str) -> str:
     return period_of(parse_timestamp_us(row["timestamp"]), unit)
 
 
-def removals_by_period(root: str, unit: str) -> tuple[dict[str, Counter], dict[str, dict]]:
-    """Filter and dedup removals per period, from ``rejected/`` (the reason of each row), and
-    the benchmark items of the documents decontamination removed (``add_matches``): one pass."""
+def removals_by_period(
+    root: str, unit: str, records: list[dict]
+) -> tuple[dict[str, Counter], dict[str, dict]]:
+    """Filter and dedup removals per period, from the manifest's ``rejected`` files (every
+    increment's: the reason of each row), and the benchmark items of the documents
+    decontamination removed (``add_matches``): one pass."""
 
     out: dict[str, Counter] = defaultdict(Counter)
     matches: dict[str, dict] = defaultdict(dict)
-    rej = os.path.join(root, "rejected")
-    for name in sorted(os.listdir(rej)) if os.path.isdir(rej) else []:
-        with open(os.path.join(rej, name)) as f:
+    for path in sorted(r["path"] for r in records if r.get("kind") == "rejected"):
+        with open(os.path.join(root, path)) as f:
             for line in f:
                 row = json.loads(line)
                 period = row.get("period")
@@ -169,7 +171,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
     samples = drift.equal_samples({p: d.ids for p, d in periods.items()}, sample, seed)
     uni = [Counter(w for i in samples[p] for w in periods[p].words[i]) for p in names]
     bi = [Counter(b for i in samples[p] for b in drift.bigrams(periods[p].words[i])) for p in names]
-    removed, removed_matches = removals_by_period(root, unit)
+    removed, removed_matches = removals_by_period(root, unit, manifest["records"])
     volume = []
     for p in names:
         d = periods[p]

@@ -10,6 +10,7 @@ problem found rather than stopping at the first.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -19,6 +20,11 @@ import pyarrow as pa
 
 from curate.format.manifest import CorpusError, parse_manifest, to_us
 from curate.format.shard import Shard, sha256_file
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
 
 REQUIRED = {
     "doc_id": pa.string(),
@@ -44,6 +50,7 @@ def verify_corpus(root: str) -> list[str]:
     problems += _records(root, manifest)
     problems += _strays(root, manifest)
     problems += _stats(root, manifest)
+    problems += _increments(root, manifest)
     return problems
 
 
@@ -129,7 +136,12 @@ def _records(root: str, manifest: dict) -> Iterator[str]:
 
 def _strays(root: str, manifest: dict) -> Iterator[str]:
     named = {os.path.normpath(e["path"]) for e in manifest["shards"]}
-    tokens = os.path.join(root, "tokens")
+    folders = [inc.get("path", ".") for inc in manifest.get("increments") or [{}]]
+    for folder in folders:
+        yield from _strays_in(root, os.path.join(root, folder, "tokens"), named)
+
+
+def _strays_in(root: str, tokens: str, named: set[str]) -> Iterator[str]:
     for dirpath, _, files in os.walk(tokens):
         for name in files:
             rel = os.path.normpath(os.path.relpath(os.path.join(dirpath, name), root))
@@ -151,3 +163,56 @@ def _stats(root: str, manifest: dict) -> Iterator[str]:
     toks = sum(e["tokens"] for e in manifest["shards"])
     if stats.get("kept") != {"documents": docs, "tokens": toks}:
         yield f"{path}: kept {stats.get('kept')} but the manifest's shards hold {docs} / {toks}"
+
+
+def _increments(root: str, manifest: dict) -> Iterator[str]:
+    """The chain of appends (docs/append.md): each increment's copy of the manifest it
+    extended is there, unchanged, and every shard and file it listed is still listed with the
+    same checksum (nothing written is rewritten); each increment's stats balance, and the
+    increments' documents add up to the corpus's."""
+    increments = manifest.get("increments")
+    if increments is None:
+        return  # built before appends: nothing to chain
+    if sum(inc.get("documents", 0) for inc in increments) != sum(
+        e["documents"] for e in manifest["shards"]
+    ):
+        yield "manifest.json: the increments' documents do not add up to the shards'"
+    totals = (increments[-1].get("corpus_stats") or {}).get("sha256")
+    root_stats = os.path.join(root, "stats.json")
+    if totals and os.path.exists(root_stats):
+        with open(root_stats, "rb") as f:
+            if sha256_bytes(f.read()) != totals:
+                yield (
+                    f"{root_stats}: not the last increment's totals (an append stopped right "
+                    "after its commit: run `curate build --append` again to copy them)"
+                )
+    for index, inc in enumerate(increments[1:], 1):
+        where = f"manifest.json increments[{index}]"
+        prev = inc.get("previous_manifest") or {}
+        path = os.path.join(root, str(prev.get("path")))
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            earlier = parse_manifest(data, path)
+        except (OSError, CorpusError) as e:
+            yield f"{where}: the manifest it extended is unreadable: {e}"
+            continue
+        if sha256_bytes(data) != prev.get("sha256"):
+            yield f"{path}: SHA-256 differs from the one increment {index} recorded"
+        if earlier.get("increments") != increments[:index]:
+            yield f"{path}: its increments are not the first {index} of the corpus's"
+        now = {e["path"]: e["sha256"] for e in [*manifest["shards"], *manifest["records"]]}
+        for e in [*earlier["shards"], *earlier["records"]]:
+            if now.get(e["path"]) != e["sha256"]:
+                yield f"{where}: {e['path']} of an earlier increment is gone or rewritten"
+        stats_path = os.path.join(root, str((inc.get("stats") or {}).get("path")))
+        try:
+            with open(stats_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            yield f"{stats_path}: missing"
+            continue
+        if sha256_bytes(data) != inc["stats"].get("sha256"):
+            yield f"{stats_path}: SHA-256 differs from the manifest"
+        elif not json.loads(data).get("balance", {}).get("balanced"):
+            yield f"{stats_path}: increment {index} does not balance"

@@ -42,6 +42,10 @@ class Selection:
     # a split design recorded in the manifest's "views": "control" (the training split's
     # size-matched control), or "<window>:train" / "<window>:eval" (e.g. "w003:eval")
     view: str | None = None
+    # the corpus as it was after its first ``increments`` builds and appends (1: the first
+    # build alone; docs/append.md). Not in the repr, which the loader state's fingerprint
+    # holds: the shards it selects are, so a run saved before an append resumes with it.
+    increments: int | None = field(default=None, repr=False)
 
     def bounds(self) -> tuple[int | None, int | None]:
         if self.time_range is None:
@@ -112,6 +116,8 @@ class Corpus:
             if control is not None and entry["split"] not in control["splits"]:
                 continue
             if sel.periods is not None and entry["period"] not in sel.periods:
+                continue
+            if sel.increments is not None and entry.get("increment", 0) >= sel.increments:
                 continue
             e = dict(entry)
             cut = False  # a bound falls inside the shard

@@ -83,6 +83,10 @@ class CorpusDataset(IterableDataset):
     ``image_decode="cpu"`` decodes in the DataLoader workers with Pillow; ``"gpu"`` leaves the
     encoded bytes (``image_bytes``, ``image_offsets``) for ``to_device`` to decode on the GPU
     with nvJPEG (or ``decode_images`` where ``to_device`` is not used).
+
+    ``increments=k`` reads the corpus as it was after its first ``k`` builds and appends (1:
+    the first build alone): a run saved before an append resumes with it; without it the new
+    shards are part of the selection, which is another order (docs/append.md).
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class CorpusDataset(IterableDataset):
         view: str | None = None,
         image_size: int = 224,
         image_decode: str = "cpu",
+        increments: int | None = None,
     ):
         if seq_len < 1 or shuffle_window < 1:
             raise ValueError("seq_len and shuffle_window must be positive")
@@ -139,6 +144,7 @@ class CorpusDataset(IterableDataset):
             time_range,
             tuple(sources) if sources is not None else None,
             view,
+            increments,
         )
         self.corpus = Corpus(root, selection, verify, cache_dir, cache_limit)
         check_selection(self.corpus.manifest, selection)

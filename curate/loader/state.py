@@ -91,7 +91,8 @@ class Position:
         if state.get("fingerprint") != fingerprint:
             raise ValueError(
                 "the state was saved for another corpus, selection or loader settings "
-                "(seq_len, pack, shuffle, seed, shuffle_window, document_mask)"
+                "(seq_len, pack, shuffle, seed, shuffle_window, document_mask); if the corpus "
+                "grew by an append since, pass increments= its count then to resume"
             )
         epoch, consumed = state.get("epoch"), state.get("consumed")
         if not (_count(epoch) and _count(consumed)):

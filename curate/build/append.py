@@ -1,0 +1,282 @@
+"""``curate build CONFIG --append``: add the input files a corpus has not read yet as a new
+increment, deduplicated within themselves and against everything the corpus holds, without
+reading or rewriting any of its shards (docs/append.md).
+
+An increment lives in its own folder, ``increments/NNNN/`` (shards under ``tokens/``,
+``rejected/``, ``quarantine/``, its saved dedup state under ``dedup/``, its own ``stats.json``
+and ``DATACARD.md``) and the copy of the manifest it extended (``previous-manifest.json``). It
+is staged like a build and published by one rename of its folder, then ``manifest.json`` is
+replaced: the commit. A killed append leaves the previous manifest, which names none of its
+files: the next append or build deletes the unnamed folder and starts again, and gives the same
+bytes. The corpus's totals are kept in the increment's folder (``corpus-stats.json``, listed in
+the manifest); ``stats.json`` and ``DATACARD.md`` at the root are copies of them, made after
+the commit (and again by the next append, should the copy have been interrupted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from curate import __version__
+from curate.build.config import BuildConfig
+from curate.build.inputs import check_unchanged, expand_inputs
+from curate.build.lease import Lease
+from curate.build.output_dir import (
+    STAGING,
+    OutputError,
+    check_written,
+    clear_leftovers,
+    move_into,
+)
+from curate.build.report import datacard, increment_entry, split_views
+from curate.core.errors import BuildError
+from curate.core.fileio import delete_tree, join, write_bytes
+from curate.dedup.state import STATE_DIR, PriorState
+from curate.format.manifest import CorpusError, parse_manifest
+
+INCREMENTS = "increments"
+CORPUS_STATS = "corpus-stats.json"  # the corpus's totals after an increment
+# settings that may differ between increments: where the inputs and the work files are
+_MAY_DIFFER = {"input.paths", "output.dir", "output.work_dir"}
+
+
+def increment_path(index: int) -> str:
+    return f"{INCREMENTS}/{index:04d}"
+
+
+def run_append(
+    cfg: BuildConfig,
+    beam_args: Sequence[str] | None = None,
+    progress: IO[str] | None = None,
+    on_stuck: Callable[[str], None] | None = None,
+) -> dict:
+    """Append the inputs of ``cfg`` that the corpus in ``cfg.output.dir`` has not read;
+    returns the new increment's stats."""
+    from curate.build.driver import _build, check_built, check_locations, guarded, work_folder
+
+    out_dir = cfg.output.dir
+    files = expand_inputs(cfg.input.paths)
+    check_locations(cfg, files)
+    with Lease(out_dir) as lease:
+        previous, manifest = read_corpus(out_dir)
+        copy_totals(out_dir, manifest)  # an append killed right after its manifest
+        check_same_config(cfg, manifest)
+        if cfg.dedup.lines is not None:
+            raise BuildError(
+                "--append does not support dedup.lines yet: line dedup would need every earlier "
+                "document's lines; rebuild the corpus instead"
+            )
+        known = [p for inc in manifest["increments"] for p in inc["inputs"]]
+        new = [f for f in files if f.path not in set(known)]
+        if not new:
+            raise BuildError(
+                f"every input of {cfg.input.paths} is already in the corpus: nothing to append"
+            )
+        clear_leftovers(out_dir)
+        clear_unlisted_increments(out_dir, manifest)
+        index = len(manifest["increments"])
+        rel = increment_path(index)
+        stage = join(out_dir, STAGING + lease.token)
+        inc_stage = join(stage, rel)
+        work = work_folder(cfg, lease.token)
+        work_dir = work or join(stage, "_work")
+        with FileSystems.open(join(out_dir, manifest["tokenizer"]["path"])) as f:
+            tokenizer = (f.read().decode(), manifest["tokenizer"])
+        prior = prior_state(out_dir, manifest)
+        try:
+            stats, inc_manifest = guarded(
+                lambda: _build(
+                    cfg, new, inc_stage, work_dir, beam_args, progress, tokenizer, prior, known
+                ),
+                on_stuck,
+            )
+            check_built(stats, new)
+            check_written(inc_stage, inc_manifest, tokenizer=False)
+            check_unchanged(new)
+            FileSystems.delete([join(inc_stage, "manifest.json")])  # its entries move up
+            write_bytes(join(inc_stage, "previous-manifest.json"), previous)
+            total = add_stats(_read_json(corpus_stats_path(out_dir, manifest)), stats)
+            write_bytes(join(inc_stage, CORPUS_STATS), _json(total))
+            corpus = extend_manifest(manifest, previous, inc_manifest, index, cfg, stage)
+            move_into(stage, out_dir, rel)
+            write_bytes(join(out_dir, "manifest.json"), _json(corpus))
+            copy_totals(out_dir, corpus)
+        finally:
+            delete_tree(stage)
+            if work is not None:
+                delete_tree(work)
+    return stats
+
+
+def corpus_stats_path(out_dir: str, manifest: dict) -> str:
+    """The corpus's totals as of its last increment: kept in that increment's folder (the
+    root's ``stats.json`` is a copy of it), or the root's for a corpus never appended to."""
+    last = manifest["increments"][-1]
+    if "corpus_stats" in last:
+        return join(out_dir, last["corpus_stats"]["path"])
+    return join(out_dir, "stats.json")
+
+
+def copy_totals(out_dir: str, manifest: dict) -> None:
+    """``stats.json`` and ``DATACARD.md`` at the root: the last increment's totals."""
+    source = corpus_stats_path(out_dir, manifest)
+    target = join(out_dir, "stats.json")
+    with FileSystems.open(source) as f:
+        data = f.read()
+    if source == target:
+        return
+    with FileSystems.open(target) as f:
+        if f.read() == data:
+            return
+    write_bytes(target, data)
+    write_bytes(join(out_dir, "DATACARD.md"), datacard(json.loads(data), manifest).encode())
+
+
+def _read_json(path: str) -> Any:
+    with FileSystems.open(path) as f:
+        return json.loads(f.read())
+
+
+def read_corpus(out_dir: str) -> tuple[bytes, dict]:
+    """The corpus's manifest, as bytes and parsed; an OutputError if there is none to append
+    to or it predates appends."""
+    path = join(out_dir, "manifest.json")
+    try:
+        with FileSystems.open(path) as f:
+            data = f.read()
+        manifest = parse_manifest(data, path)
+    except (OSError, CorpusError) as e:
+        raise OutputError(
+            f"--append needs a finished corpus in {out_dir}: build it first ({e})"
+        ) from None
+    if not isinstance(manifest.get("increments"), list) or not manifest["increments"]:
+        raise OutputError(
+            f"{path} was written by a curate without appends (no 'increments'): rebuild it once"
+        )
+    return data, manifest
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out |= _flat(value, f"{prefix}.{key}" if prefix else key)
+    return out
+
+
+def check_same_config(cfg: BuildConfig, manifest: dict) -> None:
+    """The corpus's config and this one may differ only in where the inputs and work files
+    are: anything else would make the increment a different corpus."""
+    ours, theirs = _flat(cfg.model_dump(mode="json")), _flat(manifest["config"])
+    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    differ = [k for k in differ if k not in _MAY_DIFFER]
+    if differ:
+        shown = ", ".join(f"{k} ({theirs.get(k)!r} -> {ours.get(k)!r})" for k in differ[:4])
+        more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise BuildError(
+            f"--append refused: the config differs from the one the corpus was built with: "
+            f"{shown}{more}"
+        )
+
+
+def prior_state(out_dir: str, manifest: dict) -> PriorState:
+    """Where each increment's dedup state is, and the input files before it."""
+    parts, first = [], 0
+    for inc in manifest["increments"]:
+        folder = out_dir if inc["path"] == "." else join(out_dir, inc["path"])
+        parts.append((first, join(folder, STATE_DIR)))
+        first += len(inc["inputs"])
+    return PriorState(tuple(parts), first)
+
+
+def clear_unlisted_increments(out_dir: str, manifest: dict) -> None:
+    """Increment folders the manifest does not name: an append killed before its manifest."""
+    listed = {inc["path"] for inc in manifest["increments"]}
+    folder = join(out_dir, INCREMENTS)
+    if "://" in out_dir or not FileSystems.exists(folder):
+        return
+    import os
+
+    for name in sorted(os.listdir(folder)):
+        if f"{INCREMENTS}/{name}" not in listed:
+            delete_tree(join(folder, name))
+
+
+def _prefixed(entries: list[dict], rel: str, index: int | None = None) -> list[dict]:
+    out = []
+    for e in entries:
+        entry = {**e, "path": f"{rel}/{e['path']}"}
+        if index is not None:
+            entry["increment"] = index
+        out.append(entry)
+    return out
+
+
+def extend_manifest(
+    manifest: dict, previous: bytes, inc: dict, index: int, cfg: BuildConfig, stage: str
+) -> dict:
+    """The corpus's manifest with the increment's shards and files added (paths under its
+    folder), its entry in the chain, and the views recomputed over every shard."""
+    rel = increment_path(index)
+    shards = _prefixed(inc["shards"], rel, index)
+    digests = {}
+    for name in ("stats.json", CORPUS_STATS):
+        with FileSystems.open(join(stage, rel, name)) as f:
+            digests[name] = hashlib.sha256(f.read()).hexdigest()
+    entry = increment_entry(index, rel, inc["increments"][0]["inputs"], shards)
+    entry |= {
+        "input_paths": list(cfg.input.paths),
+        "appended_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "previous_manifest": {
+            "path": f"{rel}/previous-manifest.json",
+            "sha256": hashlib.sha256(previous).hexdigest(),
+        },
+        "stats": {"path": f"{rel}/stats.json", "sha256": digests["stats.json"]},
+        "corpus_stats": {"path": f"{rel}/{CORPUS_STATS}", "sha256": digests[CORPUS_STATS]},
+    }
+    all_shards = sorted([*manifest["shards"], *shards], key=lambda s: s["path"])
+    records = sorted(
+        [*manifest["records"], *_prefixed(inc["records"], rel)], key=lambda r: r["path"]
+    )
+    return {
+        **manifest,
+        "curate_version": __version__,
+        "shards": all_shards,
+        "records": records,
+        "views": split_views(manifest["config"]["temporal"], all_shards),
+        "increments": [*manifest["increments"], entry],
+    }
+
+
+_SETTINGS = {"action", "ngram", "min_overlap", "equation"}  # in stats.json, not counts
+
+
+def add_stats(a: Any, b: Any) -> Any:
+    """Two stats.json trees summed: counts add, settings stay; the balance is recomputed from
+    the sums."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = {k: add_stats(a[k], b[k]) if k in b and k not in _SETTINGS else a[k] for k in a}
+        out |= {k: v for k, v in b.items() if k not in a}
+        if "balance" in out and "input_records" in out:
+            accounted = a["balance"]["accounted"] + b["balance"]["accounted"]
+            out["balance"] = {
+                **b["balance"],
+                "accounted": accounted,
+                "balanced": accounted == out["input_records"],
+            }
+        return out
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
+        return a + b
+    return b
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
