@@ -4,7 +4,7 @@ build, and the size of the saved dedup state. Writes its section of BENCHMARKS.m
 
 Data: the demo generator's documents, one JSONL file per year (``curate demo-data --by-year``),
 with its planted exact and near copies (later copies of earlier years' articles). Every build
-uses the demo's filter chain, exact and near dedup, and one tokenizer trained beforehand, so the
+uses the demo's filter chain, exact, near and line dedup, and one tokenizer trained beforehand, so the
 builds differ only in what they read and what they deduplicate against. Needs no ../shared.
 """
 
@@ -31,6 +31,7 @@ FIRST, APPENDED, LATER = ("2016", "2017", "2018", "2019"), "2020", ("2021", "202
 def _config(tokenizer: Path) -> Path:
     cfg = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     cfg.pop("decontamination")
+    cfg["dedup"]["lines"] = {}  # every kind of saved state: exact, near and line dedup
     cfg["tokenizer"] = {"path": str(tokenizer)}
     cfg["output"] = {"dir": str(WORK / "unused")}
     path = WORK / "config.yaml"
@@ -56,8 +57,15 @@ def _kept(out: Path) -> int:
     return json.loads((out / "stats.json").read_text())["kept"]["documents"]
 
 
-def _state_bytes(out: Path) -> int:
-    return sum(p.stat().st_size for p in out.rglob("*") if "dedup" in p.relative_to(out).parts)
+def _state_bytes(out: Path) -> dict[str, int]:
+    """Bytes of the saved dedup state by kind (docs, exact, bands, lines), every increment."""
+    sizes: dict[str, int] = {}
+    for p in out.rglob("*"):
+        parts = p.relative_to(out).parts
+        if p.is_file() and "dedup" in parts:
+            kind = parts[parts.index("dedup") + 1]
+            sizes[kind] = sizes.get(kind, 0) + p.stat().st_size
+    return dict(sorted(sizes.items()))
 
 
 def run(docs: int) -> dict:
@@ -105,13 +113,15 @@ def render(r: dict) -> list[str]:
         (f"appending it to a 1x corpus ({r['existing_1x']:,} documents)", r["append_1x"], alone),
         (f"appending it to a 4x corpus ({r['existing_4x']:,} documents)", r["append_4x"], alone),
     ]
-    per_million = r["state_bytes"] / max(r["kept_total"], 1) * 1e6 / 1e9
+    state = r["state_bytes"]
+    per_million = {k: v / max(r["kept_total"], 1) * 1e6 / 1e9 for k, v in state.items()}
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in per_million.items())
     lines = [
         "## Appends",
         "",
         f"{r['machine']}; {r['date']}; `python bench/append_bench.py` (`make bench`). The demo "
         f"generator's {r['docs']:,} documents with their planted copies, one file per year; "
-        "the demo's filter chain, exact and near dedup, one tokenizer for every build. The "
+        "the demo's filter chain, exact, near and line dedup, one tokenizer for every build. The "
         f"appended period is {APPENDED} (docs/append.md).",
         "",
         "| | seconds | x alone | peak PSS (MB) | x alone |",
@@ -130,10 +140,12 @@ def render(r: dict) -> list[str]:
         f"{'the same' if r['compare']['equal'] else 'NOT the same'} "
         f"{r['kept_total']:,} documents, splits, periods and tokens (`curate compare`), and "
         f"stats.json {'equal' if r['stats_equal'] else 'DIFFERENT'} to the count.",
-        f"- **Saved dedup state**: {r['state_bytes'] / 1e6:,.1f} MB for {r['kept_total']:,} kept "
-        f"documents ({r['state_docs']:,} input records): {per_million:.2f} GB per million kept "
-        "documents with near dedup at 128 permutations (the signature, 512 bytes, and the band "
-        "keys are most of it).",
+        f"- **Saved dedup state**: {sum(state.values()) / 1e6:,.1f} MB for {r['kept_total']:,} "
+        f"kept documents ({r['state_docs']:,} input records): "
+        f"{sum(per_million.values()):.2f} GB per million kept documents ({parts}). The "
+        "document tables hold every document that reached dedup, kept or not, with its "
+        "128-permutation signature (512 bytes) and, for exact verification, its shingle hashes "
+        "(4 bytes each); docs/append.md has the layout.",
     ]
     return lines
 
@@ -141,7 +153,7 @@ def render(r: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
-    ap.add_argument("--docs", type=int, default=24000)
+    ap.add_argument("--docs", type=int, default=96000)
     ap.add_argument("--render", action="store_true", help="rewrite the section from the last run")
     args = ap.parse_args()
     r = json.loads((WORK / "append_bench.json").read_text()) if args.render else run(args.docs)

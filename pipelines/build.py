@@ -35,7 +35,7 @@ from curate.dedup.lines import (
 )
 from curate.dedup.near import near_stage
 from curate.dedup.signatures import signature_path
-from curate.dedup.state import STATE_DIR, PriorState, save_docs
+from curate.dedup.state import STATE_DIR, PriorState, prior_units, save_docs, save_units
 from curate.format.schema import shard_schema
 from pipelines.dedup import Deduplicate
 
@@ -104,38 +104,52 @@ class _ScanUnits(beam.DoFn):
             yield bucket, (table, batch)
 
 
-def _repeated(bucket_pointers, work_dir: str, min_docs: int):
+def _repeated(bucket_pointers, plan: BuildPlan, min_docs: int):
     """One bucket's unit records, read from every file's table, to removals written to the
-    work directory: (input file, (table, batch)) pointers leave."""
+    work directory: (input file, (table, batch)) pointers leave. The bucket's unit counts are
+    saved as the corpus's dedup state; an append reads the earlier increments'."""
     bucket, pointers = bucket_pointers
-    units = chain.from_iterable(read_units(*p) for p in sorted(pointers))
-    removals = repeated_units(units, min_docs)
-    yield from write_unit_drops(unit_drops_path(work_dir, bucket), removals)
+    units = list(chain.from_iterable(read_units(*p) for p in sorted(pointers)))
+    prior = None
+    if plan.prior is not None:
+        prior = prior_units(plan.prior, bucket, [k for k, _ in units])
+    found = repeated_units(units, min_docs, prior)
+    for info in save_units(join(plan.out_dir, STATE_DIR), bucket, found.units):
+        yield pvalue.TaggedOutput("state", info)
+    yield pvalue.TaggedOutput("counts", found.counts)
+    work = plan.work_dir
+    yield from write_unit_drops(unit_drops_path(work, bucket), found.removals)
 
 
 class _UnitDrops(beam.PTransform):
-    """Input files to (file index, path, [pointers to unit removals]) for the main pass."""
+    """Input files to (file index, path, [pointers to unit removals]) for the main pass; with
+    the line-dedup state files and counts as ``state`` and ``counts`` (None without it)."""
 
     def __init__(self, plan: BuildPlan):
         super().__init__()
         self.plan = plan
 
     def expand(self, files):
-        cfg, work = self.plan.cfg.dedup.lines, self.plan.work_dir
+        cfg = self.plan.cfg.dedup.lines
         if cfg is None:
-            return files | "NoUnitDrops" >> beam.MapTuple(lambda i, path: (i, path, None))
-        drops = (
+            none = files | "NoUnitDrops" >> beam.MapTuple(lambda i, path: (i, path, None))
+            return {"files": none, "state": None, "counts": None}
+        found = (
             files
             | "SpreadScan" >> beam.Reshuffle()
             | "ScanUnits" >> beam.ParDo(_ScanUnits(self.plan))
             | "GroupUnits" >> beam.GroupByKey()
-            | "RepeatedUnits" >> beam.FlatMap(_repeated, work, cfg.min_docs)
+            | "RepeatedUnits"
+            >> beam.FlatMap(_repeated, self.plan, cfg.min_docs).with_outputs(
+                "state", "counts", main="drops"
+            )
         )
-        return (
-            {"path": files, "drops": drops}
+        joined = (
+            {"path": files, "drops": found.drops}
             | "JoinUnitDrops" >> beam.CoGroupByKey()
             | "ByOrigin" >> beam.MapTuple(_with_drops)
         )
+        return {"files": joined, "state": found.state, "counts": found.counts}
 
 
 def _with_drops(file_idx, grouped):
@@ -247,10 +261,9 @@ class BuildCorpus(beam.PTransform):
     def expand(self, pbegin):
         plan = self.plan
         new_files = list(enumerate(plan.files))[plan.first_file :]
+        lines = pbegin | "ListFiles" >> beam.Create(new_files) | "LineDedup" >> _UnitDrops(plan)
         processed = (
-            pbegin
-            | "ListFiles" >> beam.Create(new_files)
-            | "LineDedup" >> _UnitDrops(plan)
+            lines["files"]
             | "Spread" >> beam.Reshuffle()
             | "Process"
             >> beam.ParDo(_ProcessFiles(plan)).with_outputs(
@@ -263,12 +276,15 @@ class BuildCorpus(beam.PTransform):
             | "ByPartition" >> beam.CoGroupByKey()
             | "WriteShards" >> beam.ParDo(_WritePartition(plan))
         )
+        line_counts = [lines["counts"]] if lines["counts"] is not None else []
         counts = (
-            (processed.counts, *resolved["counts"])
+            (processed.counts, *resolved["counts"], *line_counts)
             | "AllCounts" >> beam.Flatten()
             | "SumCounts" >> beam.CombineGlobally(SumCounts())
         )
         records = [processed.records, resolved["records"], resolved["state"]]
+        if lines["state"] is not None:
+            records.append(lines["state"])
         cfg = plan.cfg
         if cfg.dedup.exact or near_stage(cfg.dedup) is not None:
             listed = pbegin | "FileIndices" >> beam.Create([(i, True) for i, _ in new_files])

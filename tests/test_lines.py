@@ -46,9 +46,9 @@ def test_repeated_units_keep_the_earliest_document():
         ),
     )
     items = [(7, a), (7, b), (7, c), (7, c), (8, a), (9, a), (9, b)]
-    got = dict(repeated_units(items, min_docs=3))
+    got = dict(repeated_units(items, min_docs=3).removals)
     assert got == {0: [(a[2], 7)], 1: [(c[2], 7)]}  # b is earliest; key 9 is in only 2 docs
-    got2 = dict(repeated_units(items, min_docs=2))
+    got2 = dict(repeated_units(items, min_docs=2).removals)
     assert sorted(got2[0]) == [(a[2], 7), (a[2], 9)]
 
 

@@ -67,11 +67,6 @@ def run_append(
         previous, manifest = read_corpus(out_dir)
         copy_totals(out_dir, manifest)  # an append killed right after its manifest
         check_same_config(cfg, manifest)
-        if cfg.dedup.lines is not None:
-            raise BuildError(
-                "--append does not support dedup.lines yet: line dedup would need every earlier "
-                "document's lines; rebuild the corpus instead"
-            )
         known = [p for inc in manifest["increments"] for p in inc["inputs"]]
         new = [f for f in files if f.path not in set(known)]
         if not new:

@@ -12,7 +12,9 @@ boilerplate).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import groupby
 
 import pyarrow as pa
@@ -60,18 +62,47 @@ def remove_units(text: str, drop: set[int], cfg: LineDedupConfig) -> tuple[str, 
     return "".join(kept), removed
 
 
+@dataclass
+class RepeatedUnits:
+    """One bucket's line-dedup decisions: ``removals`` as (input file, [(origin, key)]),
+    ``units`` ({key: (documents, earliest timestamp key)}, the state an append reads) and the
+    conflicts with earlier increments (``counts``)."""
+
+    removals: list[tuple[int, list[tuple[str, int]]]]
+    units: dict[int, tuple[int, int]]
+    counts: Counter
+
+
 def repeated_units(
-    items: Iterable[tuple[int, Node]], min_docs: int
-) -> Iterator[tuple[int, list[tuple[str, int]]]]:
-    """(key, document) records of one bucket to (input file, [(origin, key)]) removals: every
-    document but the earliest, for keys found in at least ``min_docs`` documents."""
+    items: Iterable[tuple[int, Node]],
+    min_docs: int,
+    prior: dict[int, tuple[int, int]] | None = None,
+) -> RepeatedUnits:
+    """(key, document) records of one bucket to removals: every document but the earliest,
+    for keys found in at least ``min_docs`` documents. ``prior``: an append's earlier
+    increments' ``(documents, earliest timestamp key)`` per key. Their earliest document holds
+    the unit, so every new one loses it (one ranked before it arrived out of order:
+    ``append.line_units_out_of_order``); earlier documents that a full build would have cut
+    because the unit became repeated only now keep it (``append.line_units_kept_in_earlier``,
+    only with ``min_docs`` above 2)."""
+    prior = prior or {}
     by_file: dict[int, list[tuple[str, int]]] = {}
+    units: dict[int, tuple[int, int]] = {}
+    counts: Counter = Counter()
     for key, group in groupby(sorted(items), key=lambda it: it[0]):
         nodes = sorted({n for _, n in group})
-        if len(nodes) >= min_docs:
-            for node in nodes[1:]:
-                by_file.setdefault(file_of(node), []).append((node[2], key))
-    yield from sorted(by_file.items())
+        units[key] = (len(nodes), nodes[0][0])
+        old, first = prior.get(key, (0, 0))
+        if len(nodes) + old < min_docs:
+            continue
+        late = sum(n[0] < first for n in nodes) if old else 0
+        if late:
+            counts["append.line_units_out_of_order"] += late
+        if 1 < old < min_docs:
+            counts["append.line_units_kept_in_earlier"] += old - 1
+        for node in nodes if old else nodes[1:]:
+            by_file.setdefault(file_of(node), []).append((node[2], key))
+    return RepeatedUnits(sorted(by_file.items()), units, counts)
 
 
 _UNIT_SCHEMA = pa.schema(

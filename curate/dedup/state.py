@@ -11,6 +11,8 @@ the first build, ``increments/NNNN/dedup/`` for each append); nothing written is
   full build, so it must here too.
 - ``exact/BBBBB.{keys,vertex}.npy``: one hash bucket's text keys, sorted, and their vertices.
 - ``bands/BBBBB.{hash,rec}.npy``: one hash bucket's LSH band hashes, sorted, and their records.
+- ``lines/BBBBB.{keys,count,first}.npy``: with line dedup, one bucket's unit keys, sorted, the
+  number of documents holding each and the earliest one's timestamp key.
 
 An append looks up only the new documents' keys in the sorted arrays (memory-mapped binary
 search), so its memory does not grow with the corpus it appends to.
@@ -158,3 +160,37 @@ def save_docs(table_path: str, state_dir: str, file_idx: int, removed: np.ndarra
     with pa.ipc.new_file(w, table.schema) as writer:
         writer.write_table(table, max_chunksize=max(len(table), 1))
     return {"path": path, "kind": "dedup_state", "records": len(table), **w.commit()}
+
+
+def save_units(state_dir: str, bucket: int, units: dict[int, tuple[int, int]]) -> list[dict]:
+    """Line dedup: ``{unit key: (documents holding it, earliest timestamp key)}``."""
+    if not units:
+        return []
+    keys = np.array(sorted(units), np.uint64)
+    values = np.array([units[k] for k in keys.tolist()], np.int64).reshape(-1, 2)
+    return [
+        _save(_bucket_path(state_dir, "lines", bucket, "keys"), keys),
+        _save(_bucket_path(state_dir, "lines", bucket, "count"), values[:, 0]),
+        _save(_bucket_path(state_dir, "lines", bucket, "first"), values[:, 1]),
+    ]
+
+
+def prior_units(prior: PriorState, bucket: int, keys: list[int]) -> dict[int, tuple[int, int]]:
+    """The earlier increments' ``(documents, earliest timestamp key)`` of the units ``keys``."""
+    wanted = np.unique(np.asarray(keys, np.uint64))
+    out: dict[int, tuple[int, int]] = {}
+    for _, state in prior.parts:
+        saved = _load(_bucket_path(state, "lines", bucket, "keys"))
+        if saved is None:
+            continue
+        lo = np.searchsorted(saved, wanted)
+        hit = lo < len(saved)
+        hit[hit] = saved[lo[hit]] == wanted[hit]
+        if not hit.any():
+            continue
+        count = _load(_bucket_path(state, "lines", bucket, "count"))[lo[hit]]
+        first = _load(_bucket_path(state, "lines", bucket, "first"))[lo[hit]]
+        for k, c, f in zip(wanted[hit].tolist(), count.tolist(), first.tolist(), strict=True):
+            n, t = out.get(k, (0, f))
+            out[k] = (n + c, min(t, f))
+    return out
