@@ -34,7 +34,7 @@ from curate.build.output_dir import (
     clear_leftovers,
     move_into,
 )
-from curate.build.report import datacard, increment_entry, split_views
+from curate.build.report import add_stats, datacard, increment_entry, split_views
 from curate.core.errors import BuildError
 from curate.core.fileio import delete_tree, join, write_bytes
 from curate.dedup.state import STATE_DIR, PriorState
@@ -42,6 +42,7 @@ from curate.format.manifest import CorpusError, parse_manifest
 
 INCREMENTS = "increments"
 CORPUS_STATS = "corpus-stats.json"  # the corpus's totals after an increment
+PREVIOUS_STATS = "previous-stats.json"  # and before it (for the first append: the build's own)
 # settings that may differ between increments: where the inputs and the work files are
 _MAY_DIFFER = {"input.paths", "output.dir", "output.work_dir"}
 
@@ -96,7 +97,10 @@ def run_append(
             check_unchanged(new)
             FileSystems.delete([join(inc_stage, "manifest.json")])  # its entries move up
             write_bytes(join(inc_stage, "previous-manifest.json"), previous)
-            total = add_stats(_read_json(corpus_stats_path(out_dir, manifest)), stats)
+            with FileSystems.open(corpus_stats_path(out_dir, manifest)) as f:
+                before = f.read()
+            write_bytes(join(inc_stage, PREVIOUS_STATS), before)
+            total = add_stats(json.loads(before), stats)
             write_bytes(join(inc_stage, CORPUS_STATS), _json(total))
             corpus = extend_manifest(manifest, previous, inc_manifest, index, cfg, stage)
             move_into(stage, out_dir, rel)
@@ -131,11 +135,6 @@ def copy_totals(out_dir: str, manifest: dict) -> None:
             return
     write_bytes(target, data)
     write_bytes(join(out_dir, "DATACARD.md"), datacard(json.loads(data), manifest).encode())
-
-
-def _read_json(path: str) -> Any:
-    with FileSystems.open(path) as f:
-        return json.loads(f.read())
 
 
 def read_corpus(out_dir: str) -> tuple[bytes, dict]:
@@ -248,29 +247,6 @@ def extend_manifest(
         "views": split_views(manifest["config"]["temporal"], all_shards),
         "increments": [*manifest["increments"], entry],
     }
-
-
-_SETTINGS = {"action", "ngram", "min_overlap", "equation"}  # in stats.json, not counts
-
-
-def add_stats(a: Any, b: Any) -> Any:
-    """Two stats.json trees summed: counts add, settings stay; the balance is recomputed from
-    the sums."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = {k: add_stats(a[k], b[k]) if k in b and k not in _SETTINGS else a[k] for k in a}
-        out |= {k: v for k, v in b.items() if k not in a}
-        if "balance" in out and "input_records" in out:
-            accounted = a["balance"]["accounted"] + b["balance"]["accounted"]
-            out["balance"] = {
-                **b["balance"],
-                "accounted": accounted,
-                "balanced": accounted == out["input_records"],
-            }
-        return out
-    numbers = (int, float)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
-        return a + b
-    return b
 
 
 def _json(obj: Any) -> bytes:

@@ -112,6 +112,29 @@ def build_stats(
     }
 
 
+_SETTINGS = {"action", "ngram", "min_overlap", "equation"}  # in stats.json, not counts
+
+
+def add_stats(a: Any, b: Any) -> Any:
+    """Two stats.json trees summed: counts add, settings stay; the balance is recomputed from
+    the sums."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = {k: add_stats(a[k], b[k]) if k in b and k not in _SETTINGS else a[k] for k in a}
+        out |= {k: v for k, v in b.items() if k not in a}
+        if "balance" in out and "input_records" in out:
+            accounted = a["balance"]["accounted"] + b["balance"]["accounted"]
+            out["balance"] = {
+                **b["balance"],
+                "accounted": accounted,
+                "balanced": accounted == out["input_records"],
+            }
+        return out
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
+        return a + b
+    return b
+
+
 def build_manifest(
     config: dict,
     config_hash: str,

@@ -216,3 +216,24 @@ def _increments(root: str, manifest: dict) -> Iterator[str]:
             yield f"{stats_path}: SHA-256 differs from the manifest"
         elif not json.loads(data).get("balance", {}).get("balanced"):
             yield f"{stats_path}: increment {index} does not balance"
+        else:
+            yield from _totals(root, inc, json.loads(data))
+
+
+def _totals(root: str, inc: dict, own: dict) -> Iterator[str]:
+    """The corpus's totals after an increment are its totals before it plus its own."""
+    from curate.build.report import add_stats
+
+    folder = os.path.join(root, inc["path"])
+    try:
+        with open(os.path.join(folder, "previous-stats.json"), "rb") as f:
+            before = json.loads(f.read())
+        with open(os.path.join(root, inc["corpus_stats"]["path"]), "rb") as f:
+            data = f.read()
+    except (OSError, KeyError, ValueError) as e:
+        yield f"{folder}: the totals before or after it are unreadable: {e}"
+        return
+    if sha256_bytes(data) != inc["corpus_stats"].get("sha256"):
+        yield f"{inc['corpus_stats']['path']}: SHA-256 differs from the manifest"
+    elif add_stats(before, own) != json.loads(data):
+        yield f"{folder}: previous-stats.json plus stats.json is not corpus-stats.json"
