@@ -185,6 +185,16 @@ def test_appends_are_refused_when_they_would_make_another_corpus(years, tmp_path
     tok["tokenizer"]["train"]["vocab_size"] = 1200
     with pytest.raises(BUILD_ERRORS, match="vocab_size"):
         _append(tok)
+    trained = tmp_path / "tok.json"
+    trained.write_bytes((out / "tokenizer.json").read_bytes())
+    named = _config([years / "2016.jsonl"], tmp_path / "named", tokenizer={"path": str(trained)})
+    build(named)
+    from tokenization.bpe import train_bpe
+
+    other = train_bpe(["a different tokenizer", "for the same corpus"], 300, "<|endoftext|>")
+    trained.write_text(other.to_str())  # the file the config names changed since the build
+    with pytest.raises(BUILD_ERRORS, match="not the tokenizer the corpus was encoded with"):
+        _append({**named, "input": {"paths": [str(years / "2017.jsonl")]}})
     assert json.loads((out / "manifest.json").read_text())["increments"][-1]["index"] == 0
 
 

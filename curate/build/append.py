@@ -82,8 +82,7 @@ def run_append(
         inc_stage = join(stage, rel)
         work = work_folder(cfg, lease.token)
         work_dir = work or join(stage, "_work")
-        with FileSystems.open(join(out_dir, manifest["tokenizer"]["path"])) as f:
-            tokenizer = (f.read().decode(), manifest["tokenizer"])
+        tokenizer = corpus_tokenizer(cfg, out_dir, manifest)
         prior = prior_state(out_dir, manifest)
         try:
             stats, inc_manifest = guarded(
@@ -178,6 +177,24 @@ def check_same_config(cfg: BuildConfig, manifest: dict) -> None:
             f"--append refused: the config differs from the one the corpus was built with: "
             f"{shown}{more}"
         )
+
+
+def corpus_tokenizer(cfg: BuildConfig, out_dir: str, manifest: dict) -> tuple[str, dict]:
+    """The corpus's own tokenizer (JSON, manifest entry). A config that names a tokenizer file
+    must name the one the corpus was encoded with: a file changed since is refused."""
+    from curate.build.driver import prepare_tokenizer
+
+    entry = manifest["tokenizer"]
+    if cfg.tokenizer.path:
+        _, info = prepare_tokenizer(cfg, [])
+        if info["sha256"] != entry["sha256"]:
+            raise BuildError(
+                f"--append refused: tokenizer.path {cfg.tokenizer.path} is not the tokenizer the "
+                f"corpus was encoded with (SHA-256 {info['sha256'][:12]}, the corpus's "
+                f"{entry['sha256'][:12]})"
+            )
+    with FileSystems.open(join(out_dir, entry["path"])) as f:
+        return f.read().decode(), entry
 
 
 def prior_state(out_dir: str, manifest: dict) -> PriorState:
