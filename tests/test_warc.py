@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 from collections import Counter
 from datetime import datetime, timezone
@@ -187,3 +188,67 @@ def test_a_page_over_the_time_budget_is_quarantined_and_the_next_one_read(tmp_pa
     assert isinstance(first, BadRecord) and first.kind == "extract_timeout"
     (direct,) = read_file(str(alone), extractor="resiliparse")
     assert second.value == direct.value and "ordinary words" in second.value["text"]
+
+
+def _multimodal(root: Path, modality: str, out: Path) -> dict:
+    return build(
+        {
+            "input": {
+                "paths": [str(root / "warc" / "*.warc.gz")],
+                "max_doc_bytes": 2_000_000,
+                "modality": modality,
+            },
+            "filters": [],
+            "tokenizer": {"train": {"vocab_size": 600, "sample_docs": 40}},
+            "temporal": {"period": "crawl", "splits": {"train": [None, None]}},
+            "output": {"dir": str(out)},
+        }
+    )
+
+
+def test_pages_with_the_archives_images_become_interleaved_documents(web, tmp_path):
+    """Each photo the archive holds, after the page that shows it, takes its place in the page's
+    main content (after the first paragraph); the logo outside the article stays out."""
+    import io
+
+    from PIL import Image
+
+    from curate.core.document import IMAGE_PLACEHOLDER
+
+    root, truth = web
+    stats = _multimodal(root, "interleaved", tmp_path / "o")
+    assert stats["balance"]["balanced"] and stats["kept"]["documents"] == len(truth["pages"])
+    photos = len(truth["images"])
+    logos = len(truth["crawls"])  # one per crawl, outside any article (and not an image)
+    assert stats["removed"]["by_reason"]["warc"]["image"] == photos + logos
+    shards = read_shards(tmp_path / "o")
+    by_url = dict(zip(shards.column("url").to_pylist(), range(shards.num_rows), strict=True))
+    shown = {v["page"]: src for src, v in truth["images"].items()}
+    for url, page in truth["pages"].items():
+        row = by_url[url]
+        text, images = shards.column("text")[row].as_py(), shards.column("images")[row].as_py()
+        if url not in shown:
+            assert not images and IMAGE_PLACEHOLDER not in text
+            continue
+        paragraphs = text.split("\n\n")
+        first = page["article"].split("\n\n")[0]
+        assert paragraphs[paragraphs.index(first) + 1] == IMAGE_PLACEHOLDER
+        assert len(images) == 1 and "![" not in text
+        assert Image.open(io.BytesIO(images[0]["bytes"])).size == (96, 64)
+
+
+def test_alt_texts_and_the_archives_images_become_pairs(web, tmp_path):
+    root, truth = web
+    stats = _multimodal(root, "image_text", tmp_path / "o")
+    assert stats["balance"]["balanced"]
+    assert stats["kept"]["documents"] == len(truth["images"])
+    removed = stats["removed"]["by_reason"]["warc"]
+    assert removed["page"] == len(truth["pages"])
+    assert removed["image_without_alt"] == len(truth["crawls"])  # the logos
+    shards = read_shards(tmp_path / "o")
+    got = dict(
+        zip(shards.column("url").to_pylist(), shards.column("text").to_pylist(), strict=True)
+    )
+    assert got == {src: v["alt"] for src, v in truth["images"].items()}
+    meta = [json.loads(m) for m in shards.column("metadata").to_pylist()]
+    assert {m["page_url"] for m in meta} == {v["page"] for v in truth["images"].values()}

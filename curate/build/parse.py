@@ -163,7 +163,9 @@ class RecordParser:
             if isinstance(seg.get("text"), str):
                 parts.append(seg["text"].replace(IMAGE_PLACEHOLDER, " "))
                 continue
-            if isinstance(seg.get("image"), str):
+            if isinstance(seg.get("image"), bytes):  # from a web archive
+                data = seg["image"]
+            elif isinstance(seg.get("image"), str):
                 data = self._read_relative(seg["image"], source_path)
             elif isinstance(seg.get("image_base64"), str):
                 try:
@@ -231,7 +233,9 @@ def parse_file(
     """Every record of one input file, read and parsed: the one read -> parse loop of every
     pass over the inputs (the tokenizer sample, line dedup's scan, the main pass)."""
     cfg = input_cfg
-    for rec in read_file(path, cfg.format, cfg.max_doc_bytes, cfg.extractor, cfg.extract_timeout):
+    for rec in read_file(
+        path, cfg.format, cfg.max_doc_bytes, cfg.extractor, cfg.extract_timeout, cfg.modality
+    ):
         if isinstance(rec, BadRecord):
             yield Parsed(rec.position, 0, None, (rec.kind, rec.error, rec.raw))
             continue

@@ -71,6 +71,7 @@ def read_file(
     max_doc_bytes: int = 10_000_000,
     extractor: str = "fallback",
     extract_timeout: float = 0.0,
+    modality: str = "text",
 ) -> Iterator:
     """Yield RawRecord / BadRecord for every record of one input file (and SkippedRecord for a
     web archive's records that are not documents; ``extractor``: its HTML extraction)."""
@@ -86,7 +87,8 @@ def read_file(
         elif fmt == "warc":
             from curate.web.warc import WebOptions, read_warc
 
-            yield from read_warc(raw, path, WebOptions(extractor, max_doc_bytes, extract_timeout))
+            options = WebOptions(extractor, max_doc_bytes, extract_timeout, modality)
+            yield from read_warc(raw, path, options, lambda: open_raw(path))
         elif fmt == "webdataset":
             yield from _read_tar(_decompressed(raw, path), max_doc_bytes)
         else:

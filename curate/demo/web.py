@@ -5,8 +5,11 @@ Each file has a ``warcinfo`` record naming its crawl (``isPartOf``), and for eve
 ``request``, a ``response`` (HTML with navigation, a cookie banner and a footer around the
 article) and a ``metadata`` record. Each file also plants one redirect, one 404, one image, one
 ``revisit``, one page sent gzip-compressed and chunked, one page in windows-1252 declared only
-in its ``<meta>``, and one whose compressed body would expand past the size limit. Records are
-gzip members, as Common Crawl writes them. ``ground_truth.json``: every page's article text and
+in its ``<meta>``, and one whose compressed body would expand past the size limit. Every
+fifth page shows a photo inside its article, whose JPEG response follows the page
+(``truth["images"]``): with ``input.modality: interleaved`` or ``image_text`` these make
+interleaved documents and image-text pairs (``curate.web.crawl_images``). Records are gzip
+members, as Common Crawl writes them. ``ground_truth.json``: every page's article text and
 the expected count of each kind of record.
 """
 
@@ -52,8 +55,14 @@ def http_response(body: bytes, status: str = "200 OK", **headers) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def page_html(title: str, article: str, charset: str = "utf-8") -> str:
-    paras = "".join(f"<p>{p}</p>" for p in article.split("\n\n"))
+def page_html(
+    title: str, article: str, charset: str = "utf-8", figure: tuple[str, str] | None = None
+) -> str:
+    """``figure``: an image (src, alt) shown after the article's first paragraph."""
+    parts = [f"<p>{p}</p>" for p in article.split("\n\n")]
+    if figure is not None:
+        parts.insert(1, f'<figure><img src="{figure[0]}" alt="{figure[1]}"></figure>')
+    paras = "".join(parts)
     return (
         f'<!doctype html><html lang="en"><head><meta charset="{charset}"><title>{title}</title>'
         f"</head><body>{NAV}{BANNER}<main><article><h1>{title}</h1>{paras}</article></main>"
@@ -62,12 +71,21 @@ def page_html(title: str, article: str, charset: str = "utf-8") -> str:
 
 
 def generate_web(out_dir: str | Path, pages_per_crawl: int = 40, seed: int = 0) -> dict:
+    from curate.demo.images import draw, encode
+
     rng = random.Random(seed + 2)
+    img_rng = random.Random(seed + 3)  # the pages' photos: the rest of the crawl as it was
     w = _Writer(rng)
     out = Path(out_dir)
     raw = out / "warc"
     raw.mkdir(parents=True, exist_ok=True)
-    truth: dict = {"pages": {}, "skipped": {}, "quarantined": {}, "crawls": [c for c, _ in CRAWLS]}
+    truth: dict = {
+        "pages": {},
+        "skipped": {},
+        "quarantined": {},
+        "crawls": [c for c, _ in CRAWLS],
+        "images": {},  # photo URL -> {page, alt}: fetched after the page, as crawlers do
+    }
 
     def count(kind: str, reason: str) -> None:
         truth[kind][reason] = truth[kind].get(reason, 0) + 1
@@ -87,7 +105,11 @@ def generate_web(out_dir: str | Path, pages_per_crawl: int = 40, seed: int = 0) 
             title = f"{topic.title()} news {i}"
             charset = "utf-8"
             headers: dict = {}
-            body = page_html(title, article).encode()
+            photo = jpeg = None
+            if i % 5 == 3:
+                im, caption = draw(img_rng, (96, 64))
+                photo, jpeg = (f"/img/{crawl.lower()}-{i}.jpg", caption), encode(im, "JPEG")
+            body = page_html(title, article, figure=photo).encode()
             if i == 1:  # gzip-compressed and chunked, as a server sends it
                 body = gzip.compress(body, mtime=0)
                 body = (
@@ -121,6 +143,13 @@ def generate_web(out_dir: str | Path, pages_per_crawl: int = 40, seed: int = 0) 
             meta = b"fetchTimeMs: 120\r\n"
             chunks.append(record("metadata", rng, when, meta, WARC_Target_URI=url))
             count("skipped", "warc.metadata")
+            if photo is not None:
+                src = f"https://news.example.org{photo[0]}"
+                response = http_response(jpeg, Content_Type="image/jpeg")
+                later = when + timedelta(seconds=5)
+                chunks.append(record("response", img_rng, later, response, WARC_Target_URI=src))
+                truth["images"][src] = {"page": url, "alt": photo[1]}
+                count("skipped", "warc.not_text")
         when = start + timedelta(days=1)
         base = f"https://news.example.org/{crawl.lower()}"
         chunks.append(

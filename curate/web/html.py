@@ -28,6 +28,7 @@ _IMG = re.compile(r"<img\b[^>]*>", re.I)
 _ATTR = re.compile(r"""(?<![\w-])(src|alt)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 MAX_IMAGES = 32
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
+IMAGE_LINE = re.compile(r"!\[([^\]\n]*)\]\((\S+?)\)")  # an image in Trafilatura's text
 _LANG = re.compile(r"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)", re.I)
 
 
@@ -57,7 +58,12 @@ def _meta_charset(body: bytes) -> str | None:
     return m.group(1).decode("ascii", "replace") if m else None
 
 
-def extract(html: str, extractor: str = "fallback", min_words: int = 50) -> Extracted:
+def extract(
+    html: str, extractor: str = "fallback", min_words: int = 50, with_images: bool = False
+) -> Extracted:
+    """``with_images``: Trafilatura's text keeps the main content's images where they stand,
+    one ``![alt](src)`` line each (``IMAGE_LINE``), for interleaved documents; Resiliparse
+    marks none."""
     head = html[:65536]
     title_m, lang_m = _TITLE.search(head), _LANG.search(head)
     title = " ".join(unescape(title_m.group(1)).split()) or None if title_m else None
@@ -65,12 +71,12 @@ def extract(html: str, extractor: str = "fallback", min_words: int = 50) -> Extr
     if extractor == "resiliparse":
         text, used = _resiliparse(html), "resiliparse"
     elif extractor == "trafilatura":
-        text, used = _trafilatura(html, fast=False), "trafilatura"
+        text, used = _trafilatura(html, False, with_images), "trafilatura"
     else:
-        text, used = _trafilatura(html, fast=True), "trafilatura"
-        if len(text.split()) < min_words:
+        text, used = _trafilatura(html, True, with_images), "trafilatura"
+        if _words(text) < min_words:
             other = _resiliparse(html)
-            if len(other.split()) > len(text.split()):
+            if len(other.split()) > _words(text):
                 text, used = other, "resiliparse"
     return Extracted(text, title, lang, used, images(html))
 
@@ -109,7 +115,11 @@ def _resiliparse(html: str) -> str:
     return _paragraphs(text)
 
 
-def _trafilatura(html: str, fast: bool) -> str:
+def _words(text: str) -> int:
+    return sum(len(line.split()) for line in text.splitlines() if not IMAGE_LINE.fullmatch(line))
+
+
+def _trafilatura(html: str, fast: bool, with_images: bool = False) -> str:
     import logging
 
     import trafilatura
@@ -122,7 +132,7 @@ def _trafilatura(html: str, fast: bool) -> str:
         fast=fast,
         include_comments=False,
         include_tables=True,
-        include_images=False,
+        include_images=with_images,
         deduplicate=False,
     )
     return _paragraphs(text or "")

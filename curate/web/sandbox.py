@@ -34,11 +34,11 @@ def _serve(conn, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
         try:
-            html, extractor = conn.recv()
+            html, extractor, with_images = conn.recv()
         except EOFError:
             return
         try:
-            conn.send(("ok", extract(html, extractor)))
+            conn.send(("ok", extract(html, extractor, with_images=with_images)))
         except BaseException as e:  # noqa: BLE001 - MemoryError too: the page's error
             conn.send(("error", f"{type(e).__name__}: {e}"[:500]))
 
@@ -53,11 +53,11 @@ class Sandbox:
         self._conn = None
         self._lock = threading.Lock()  # a worker may run bundles on several threads
 
-    def extract(self, html: str, extractor: str) -> Extracted:
+    def extract(self, html: str, extractor: str, with_images: bool = False) -> Extracted:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._start()
-            self._conn.send((html, extractor))
+            self._conn.send((html, extractor, with_images))
             if not self._conn.poll(self.timeout_s):
                 self.close()
                 raise ExtractTimeout(f"extraction took longer than {self.timeout_s:g} s")

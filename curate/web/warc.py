@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from curate.build.readers import BadRecord, RawRecord
+from curate.web.crawl_images import CrawlImages
 from curate.web.sandbox import ExtractTimeout, sandbox
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
@@ -56,6 +57,7 @@ class WebOptions:
     extractor: str = "fallback"
     max_doc_bytes: int = 10_000_000
     timeout_s: float = 0.0  # per page, in a child process (curate.web.sandbox); 0: in process
+    modality: str = "text"  # interleaved / image_text: the archive's images too
 
 
 def is_arc(path: str) -> bool:
@@ -63,9 +65,16 @@ def is_arc(path: str) -> bool:
     return name.endswith((".arc", ".arc.gz"))
 
 
-def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
-    """RawRecord (a document's fields), SkippedRecord or BadRecord for every record."""
+def read_warc(
+    raw: IO[bytes], path: str, options: WebOptions, reopen: Callable[[], IO[bytes]] | None = None
+) -> Iterator:
+    """RawRecord (a document's fields), SkippedRecord or BadRecord for every record. For
+    interleaved documents or image-text pairs, ``reopen()`` gives the archive again for a
+    first pass over its images (``curate.web.crawl_images``)."""
     limit = options.max_doc_bytes
+    side = None
+    if options.modality != "text" and reopen is not None:
+        side = _first_pass(reopen, path, options)
     records = _arc_records(raw, limit) if is_arc(path) else _warc_records(raw, limit)
     crawl = None
     try:
@@ -73,7 +82,7 @@ def read_warc(raw: IO[bytes], path: str, options: WebOptions) -> Iterator:
             if rtype == "warcinfo":
                 crawl = _warcinfo_field(content, "isPartOf") or crawl
             try:
-                yield _record(position, rtype, headers, content, nbytes, crawl, options)
+                yield _record(position, rtype, headers, content, nbytes, crawl, options, side)
             except _TooLarge as e:
                 yield BadRecord(position, "too_large", str(e))
             except ExtractTimeout as e:
@@ -130,7 +139,43 @@ def _warcinfo_field(content: bytes, name: str) -> str | None:
     return None
 
 
-def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
+def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions) -> CrawlImages:
+    """The archive's image bodies (interleaved) or its pages' alt texts (pairs); a record
+    that cannot be read here is reported by the second pass."""
+    from curate.web.html import decode_html
+
+    side = CrawlImages(options.modality)
+    limit = options.max_doc_bytes
+    try:
+        with reopen() as raw:
+            records = _arc_records(raw, limit) if is_arc(path) else _warc_records(raw, limit)
+            for _, rtype, headers, content, _ in records:
+                if rtype not in ("response", "resource"):
+                    continue
+                try:
+                    status, http, body = (
+                        _split_http(content) if rtype == "response" else (200, {}, content)
+                    )
+                    ctype, charset = _content_type(
+                        http.get("content-type") or headers.get("content-type") or ""
+                    )
+                    if status != 200:
+                        continue
+                    url = _uri(headers.get("warc-target-uri"))
+                    if ctype.startswith("image/") and url:
+                        side.add_image(url, _decoded_body(body, http, limit))
+                    elif ctype in ("text/html", "application/xhtml+xml"):
+                        side.add_page(
+                            url, decode_html(_decoded_body(body, http, limit), charset)[0]
+                        )
+                except (ValueError, LookupError):
+                    continue
+    except Exception:  # noqa: BLE001 - a broken archive: the second pass says so
+        pass
+    return side
+
+
+def _record(position, rtype, headers, content, nbytes, crawl, options, side=None) -> Any:
     info = {
         "id": _record_id(headers.get("warc-record-id")),
         "url": _uri(headers.get("warc-target-uri")),
@@ -149,6 +194,10 @@ def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
     ctype_header = http.get("content-type") or headers.get("content-type") or ""
     ctype, charset = _content_type(ctype_header)
     info["content_type"] = ctype
+    if side is not None and ctype.startswith("image/"):
+        body = _decoded_body(body, http, options.max_doc_bytes)
+        when = _timestamp(headers.get("warc-date"), http.get("date"))
+        return side.image(position, nbytes, info, body, when)
     if ctype not in DOCUMENT_TYPES:
         return SkippedRecord(position, "warc.not_text", nbytes, info)
     body = _decoded_body(body, http, options.max_doc_bytes)
@@ -160,17 +209,19 @@ def _record(position, rtype, headers, content, nbytes, crawl, options) -> Any:
         from curate.web.html import decode_html, extract
 
         html, meta["charset"], meta["charset_source"] = decode_html(body, charset)
+        with_images = side is not None and side.modality == "interleaved"
         if options.timeout_s:
-            page = sandbox(options.timeout_s).extract(html, options.extractor)
+            page = sandbox(options.timeout_s).extract(html, options.extractor, with_images)
         else:
-            page = extract(html, options.extractor)
+            page = extract(html, options.extractor, with_images=with_images)
         text = page.text
         meta.update(title=page.title, html_lang=page.lang, extractor=page.extractor)
         if page.images:
             meta["images"] = page.images
     if http.get("date"):
         meta["http_date"] = http["date"]
-    return _document(position, nbytes, headers, info, text, meta)
+    record = _document(position, nbytes, headers, info, text, meta)
+    return side.page(record) if side is not None else record
 
 
 def _document(position, nbytes, headers, info, text, meta) -> RawRecord:

@@ -1,0 +1,102 @@
+"""Images from a crawl: where a web archive holds the image responses its pages reference,
+pages become interleaved documents and ``<img>`` alt texts become image-text pairs.
+
+Two passes over the archive (images often come after the pages that show them). The first
+keeps what the second needs: for interleaved documents the image bytes by URL (at most
+``IMAGE_BUDGET`` bytes per archive: images past it stay out, their pages keep only text); for
+pairs the first non-empty alt text found for each image URL, with its page. The second reads
+every record as ``curate.web.warc`` does, and:
+
+- ``interleaved``: a page's main content (Trafilatura, which keeps the content's images in
+  place as ``![alt](src)`` lines) becomes text and image segments in page order, OBELICS
+  style, each image resolved against the page URL; an image the archive does not hold is left
+  out of the segments (its URL and alt stay in ``images`` metadata). An image response is one
+  input record too: removed as ``warc.image``, its bytes living on in the pages that show it.
+- ``image_text``: an image response with an alt text becomes a pair (the alt as caption, the
+  page as ``page_url``); one without is removed as ``warc.image_without_alt``; pages are
+  removed as ``warc.page`` (what they give is the captions).
+
+Every record still ends in one place, so ``stats.json`` balances record for record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from curate.build.readers import RawRecord
+
+IMAGE_BUDGET = 256 * 1024 * 1024
+
+
+@dataclass
+class CrawlImages:
+    """What the first pass found in one archive."""
+
+    modality: str  # "interleaved" or "image_text"
+    store: dict[str, bytes] = field(default_factory=dict)  # image URL -> body (interleaved)
+    alts: dict[str, tuple[str, str]] = field(default_factory=dict)  # URL -> (alt, page URL)
+    held: int = 0
+
+    def add_image(self, url: str, body: bytes) -> None:
+        if self.modality == "interleaved" and url not in self.store:
+            if self.held + len(body) <= IMAGE_BUDGET:
+                self.store[url] = body
+                self.held += len(body)
+
+    def add_page(self, page_url: str | None, html: str) -> None:
+        from curate.web.html import images
+
+        if self.modality != "image_text" or not page_url:
+            return
+        for im in images(html):
+            if im["alt"]:
+                self.alts.setdefault(urljoin(page_url, im["src"]), (im["alt"], page_url))
+
+    def page(self, record: RawRecord) -> Any:
+        """A page's document: interleaved segments, or removed when pairs are built."""
+        from curate.web.warc import SkippedRecord
+
+        value = record.value
+        if self.modality == "image_text":
+            info = {"id": value["id"], "url": value["url"], "crawl": value["crawl"]}
+            return SkippedRecord(record.position, "warc.page", record.nbytes, info)
+        value["content"] = self.segments(value.pop("text"), value.get("url"))
+        return record
+
+    def segments(self, text: str, page_url: str | None) -> list[dict]:
+        from curate.web.html import IMAGE_LINE
+
+        out: list[dict] = []
+        for line in text.splitlines():
+            m = IMAGE_LINE.fullmatch(line)
+            if m is None:
+                out.append({"text": line})
+                continue
+            body = self.store.get(urljoin(page_url or "", m.group(2)))
+            if body is not None:
+                out.append({"image": body})
+        return out
+
+    def image(self, position: int, nbytes: int, info: dict, body: bytes, when: str | None):
+        """An image response: a pair, or removed with its reason."""
+        from curate.web.warc import SkippedRecord
+
+        found = self.alts.get(info["url"] or "") if self.modality == "image_text" else None
+        if found is None:
+            reason = "warc.image" if self.modality == "interleaved" else "warc.image_without_alt"
+            return SkippedRecord(position, reason, nbytes, info)
+        alt, page_url = found
+        value = {
+            "id": info["id"],
+            "image": body,
+            "text": alt,
+            "timestamp": when,
+            "url": info["url"],
+            "page_url": page_url,
+            "source": info["crawl"],
+            "crawl": info["crawl"],
+            "content_type": info.get("content_type"),
+        }
+        return RawRecord(position, value, nbytes)
