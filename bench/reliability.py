@@ -192,11 +192,21 @@ def bomb_memory() -> list[tuple[str, str, float]]:
 
     import zstandard
 
+    from curate.demo.web import http_response, record
+
     line = b"x" * 100_000_000
+    rng = random.Random(0)
+    when = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    bomb = http_response(gzip.compress(line * 2, 9, mtime=0), Content_Encoding="gzip")
     cases = {
         "100 MB single JSONL line": ("jsonl", line + b"\n"),
         "gzip bomb: 200 MB line in 194 KB": ("jsonl.gz", gzip.compress(line * 2, 9, mtime=0)),
         "zstd bomb: 200 MB line in 7 KB": ("jsonl.zst", zstandard.compress(line * 2, 19)),
+        "WARC page of 100 MB": ("warc", record("response", rng, when, http_response(line))),
+        "WARC page whose gzip body expands to 200 MB": (
+            "warc",
+            record("response", rng, when, bomb),
+        ),
     }
     out = []
     with tempfile.TemporaryDirectory() as d:
