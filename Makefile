@@ -93,6 +93,7 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) corpus  ## speed, memory and qu
 	$(BIN)/python bench/extraction_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/warc_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/append_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/toxicity_lodo.py --out BENCHMARKS.md
 
 bench-scale: $(STAMP)  ## peak memory at 1x, 16x and 64x the benchmark corpus (about 40 min, 35 GB of disk)
 	$(BIN)/python bench/scale_bench.py --out BENCHMARKS.md
