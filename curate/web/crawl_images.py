@@ -40,16 +40,15 @@ class CrawlImages:
     held: int = 0
 
     def add_image(self, url: str, body: bytes) -> None:
-        if self.modality == "interleaved" and url not in self.store:
-            if self.held + len(body) <= IMAGE_BUDGET:
-                self.store[url] = body
-                self.held += len(body)
+        """Interleaved documents: an image response, held while the budget lasts."""
+        if url not in self.store and self.held + len(body) <= IMAGE_BUDGET:
+            self.store[url] = body
+            self.held += len(body)
 
-    def add_page(self, page_url: str | None, html: str) -> None:
+    def add_page(self, page_url: str, html: str) -> None:
+        """Pairs: the page's ``<img>`` alt texts, the first found for each image URL."""
         from curate.web.html import images
 
-        if self.modality != "image_text" or not page_url:
-            return
         for im in images(html):
             if im["alt"]:
                 self.alts.setdefault(urljoin(page_url, im["src"]), (im["alt"], page_url))

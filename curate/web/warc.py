@@ -140,11 +140,13 @@ def _warcinfo_field(content: bytes, name: str) -> str | None:
 
 
 def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions) -> CrawlImages:
-    """The archive's image bodies (interleaved) or its pages' alt texts (pairs); a record
-    that cannot be read here is reported by the second pass."""
+    """The archive's image bodies (interleaved) or its pages' alt texts (pairs): only what the
+    modality needs is decoded. A record that cannot be read here is reported by the second
+    pass."""
     from curate.web.html import decode_html
 
     side = CrawlImages(options.modality)
+    interleaved = options.modality == "interleaved"
     limit = options.max_doc_bytes
     try:
         with reopen() as raw:
@@ -153,26 +155,29 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
                 if rtype not in ("response", "resource"):
                     continue
                 try:
-                    status, http, body = (
-                        _split_http(content) if rtype == "response" else (200, {}, content)
-                    )
-                    ctype, charset = _content_type(
-                        http.get("content-type") or headers.get("content-type") or ""
-                    )
-                    if status != 200:
-                        continue
+                    status, http, body, ctype, charset = _http_parts(rtype, headers, content)
                     url = _uri(headers.get("warc-target-uri"))
-                    if ctype.startswith("image/") and url:
+                    if status != 200 or not url:
+                        continue
+                    if interleaved and ctype.startswith("image/"):
                         side.add_image(url, _decoded_body(body, http, limit))
-                    elif ctype in ("text/html", "application/xhtml+xml"):
-                        side.add_page(
-                            url, decode_html(_decoded_body(body, http, limit), charset)[0]
-                        )
+                    elif not interleaved and ctype in ("text/html", "application/xhtml+xml"):
+                        html, _, _ = decode_html(_decoded_body(body, http, limit), charset)
+                        side.add_page(url, html)
                 except (ValueError, LookupError):
                     continue
     except Exception:  # noqa: BLE001 - a broken archive: the second pass says so
         pass
     return side
+
+
+def _http_parts(rtype: str, headers: dict[str, str], content: bytes) -> tuple:
+    """(status, HTTP headers, body, content type, charset) of a response or resource record:
+    a ``resource`` has no HTTP block, and the HTTP header's content type wins over the
+    record's."""
+    status, http, body = _split_http(content) if rtype == "response" else (200, {}, content)
+    ctype, charset = _content_type(http.get("content-type") or headers.get("content-type") or "")
+    return status, http, body, ctype, charset
 
 
 def _record(position, rtype, headers, content, nbytes, crawl, options, side=None) -> Any:
@@ -187,12 +192,10 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return _document(position, nbytes, headers, info, text, {"content_type": "text/plain"})
     if rtype not in ("response", "resource"):
         return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
-    status, http, body = _split_http(content) if rtype == "response" else (200, {}, content)
+    status, http, body, ctype, charset = _http_parts(rtype, headers, content)
     info["http_status"] = status
     if status != 200:
         return SkippedRecord(position, "warc.http_status", nbytes, info)
-    ctype_header = http.get("content-type") or headers.get("content-type") or ""
-    ctype, charset = _content_type(ctype_header)
     info["content_type"] = ctype
     if side is not None and ctype.startswith("image/"):
         body = _decoded_body(body, http, options.max_doc_bytes)
