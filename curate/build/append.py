@@ -34,7 +34,7 @@ from curate.build.output_dir import (
     clear_leftovers,
     move_into,
 )
-from curate.build.report import add_stats, datacard, increment_entry, split_views
+from curate.build.report import add_stats, datacard, increment_entry, json_bytes, split_views
 from curate.core.errors import BuildError
 from curate.core.fileio import delete_tree, join, write_bytes
 from curate.dedup.state import STATE_DIR, PriorState
@@ -69,7 +69,8 @@ def run_append(
         copy_totals(out_dir, manifest)  # an append killed right after its manifest
         check_same_config(cfg, manifest)
         known = [p for inc in manifest["increments"] for p in inc["inputs"]]
-        new = [f for f in files if f.path not in set(known)]
+        read = set(known)
+        new = [f for f in files if f.path not in read]
         if not new:
             raise BuildError(
                 f"every input of {cfg.input.paths} is already in the corpus: nothing to append"
@@ -95,15 +96,21 @@ def run_append(
             check_written(inc_stage, inc_manifest, tokenizer=False)
             check_unchanged(new)
             FileSystems.delete([join(inc_stage, "manifest.json")])  # its entries move up
-            write_bytes(join(inc_stage, "previous-manifest.json"), previous)
             with FileSystems.open(corpus_stats_path(out_dir, manifest)) as f:
                 before = f.read()
-            write_bytes(join(inc_stage, PREVIOUS_STATS), before)
-            total = add_stats(json.loads(before), stats)
-            write_bytes(join(inc_stage, CORPUS_STATS), _json(total))
-            corpus = extend_manifest(manifest, previous, inc_manifest, index, cfg, stage)
+            with FileSystems.open(join(inc_stage, "stats.json")) as f:
+                own = f.read()
+            total = json_bytes(add_stats(json.loads(before), json.loads(own)))
+            digests = {"stats.json": hashlib.sha256(own).hexdigest()}
+            for name, data in (
+                ("previous-manifest.json", previous),
+                (PREVIOUS_STATS, before),
+                (CORPUS_STATS, total),
+            ):
+                digests[name] = write_bytes(join(inc_stage, name), data)["sha256"]
+            corpus = extend_manifest(manifest, inc_manifest, index, cfg, digests)
             move_into(stage, out_dir, rel)
-            write_bytes(join(out_dir, "manifest.json"), _json(corpus))
+            write_bytes(join(out_dir, "manifest.json"), json_bytes(corpus))
             copy_totals(out_dir, corpus)
         finally:
             delete_tree(stage)
@@ -231,23 +238,20 @@ def _prefixed(entries: list[dict], rel: str, index: int | None = None) -> list[d
 
 
 def extend_manifest(
-    manifest: dict, previous: bytes, inc: dict, index: int, cfg: BuildConfig, stage: str
+    manifest: dict, inc: dict, index: int, cfg: BuildConfig, digests: dict[str, str]
 ) -> dict:
     """The corpus's manifest with the increment's shards and files added (paths under its
-    folder), its entry in the chain, and the views recomputed over every shard."""
+    folder), its entry in the chain (``digests``: the SHA-256 of the files the chain names, by
+    name in the increment's folder), and the views recomputed over every shard."""
     rel = increment_path(index)
     shards = _prefixed(inc["shards"], rel, index)
-    digests = {}
-    for name in ("stats.json", CORPUS_STATS):
-        with FileSystems.open(join(stage, rel, name)) as f:
-            digests[name] = hashlib.sha256(f.read()).hexdigest()
     entry = increment_entry(index, rel, inc["increments"][0]["inputs"], shards)
     entry |= {
         "input_paths": list(cfg.input.paths),
         "appended_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "previous_manifest": {
             "path": f"{rel}/previous-manifest.json",
-            "sha256": hashlib.sha256(previous).hexdigest(),
+            "sha256": digests["previous-manifest.json"],
         },
         "stats": {"path": f"{rel}/stats.json", "sha256": digests["stats.json"]},
         "corpus_stats": {"path": f"{rel}/{CORPUS_STATS}", "sha256": digests[CORPUS_STATS]},
@@ -264,7 +268,3 @@ def extend_manifest(
         "views": split_views(manifest["config"]["temporal"], all_shards),
         "increments": [*manifest["increments"], entry],
     }
-
-
-def _json(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()

@@ -284,10 +284,10 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
 
 def write_reports(out_dir: str, stats: dict, manifest: dict) -> None:
     """stats and data card first, the manifest last: its presence marks a complete build."""
-    write_bytes(join(out_dir, "stats.json"), _json(stats))
+    write_bytes(join(out_dir, "stats.json"), json_bytes(stats))
     write_bytes(join(out_dir, "DATACARD.md"), datacard(stats, manifest).encode())
-    write_bytes(join(out_dir, "manifest.json"), _json(manifest))
+    write_bytes(join(out_dir, "manifest.json"), json_bytes(manifest))
 
 
-def _json(obj: Any) -> bytes:
+def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
