@@ -55,6 +55,8 @@ def main() -> None:
             r = run_build(corpus, out, args.workers, tok, near=near)
             rows.append({"scale": scale, "near": near, "docs": docs, "bytes": nbytes, **r})
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "stats"}), flush=True)
+            partial = WORK / "scale_bench.partial.json"  # what a failed run measured
+            partial.write_text(json.dumps(rows, indent=1, default=str))
     write_section(Path(args.out), args, rows)
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from itertools import chain
 
 import apache_beam as beam
-import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
@@ -24,6 +23,7 @@ from curate.build.shards import merge_partition
 from curate.core.fileio import join
 from curate.core.memory import release_unused
 from curate.decontam.stage import benchmark_names
+from curate.dedup.drops import read_drops, read_removed
 from curate.dedup.lines import (
     read_unit_drops,
     read_units,
@@ -167,14 +167,7 @@ class _WritePartition(beam.DoFn):
 
     def process(self, item):
         (split, period), grouped = item
-        drops: dict[str, set[int]] = {}
-        flags: dict[str, dict[int, str]] = {}
-        for entries in grouped["drops"]:
-            for run, rows, *kept in entries:
-                if kept:  # a cross-split copy kept with a flag: rows is its row
-                    flags.setdefault(run, {})[rows] = kept[0]
-                else:
-                    drops.setdefault(run, set()).update(rows.tolist())
+        drops, flags = read_drops(grouped["drops"])
         entries = merge_partition(
             split,
             period,
@@ -200,8 +193,7 @@ class _SaveDocuments(beam.DoFn):
 
     def process(self, item):
         file_idx, grouped = item
-        removed = list(grouped["removed"])
-        rows = np.concatenate(removed) if removed else np.empty((0, 3), np.int64)
+        rows = read_removed(grouped["removed"])
         plan = self.plan
         table = signature_path(plan.work_dir, file_idx)
         yield save_docs(table, join(plan.out_dir, STATE_DIR), file_idx, rows)

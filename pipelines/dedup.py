@@ -1,8 +1,10 @@
 """Deduplication as Beam PTransforms: exact edges by key bucket, LSH band candidates, verified
 pairs, connected components by star rounds, and survivors picked with rejected rows written.
-What grows with the corpus (exact records, band records, candidate pairs) stays in files in
-the work directory and only (file, first record, count) pointers cross the shuffles; edges and
-cluster labels, which grow with the duplicates alone, cross as compact arrays."""
+What grows with the corpus (exact records, band records, candidate pairs, and with the
+duplicates: edges, cluster labels, drops and removed documents) stays in files in the work
+directory, and only (file, first record, count) or (file, batch) pointers cross the shuffles:
+on the single-machine runner a shuffle lives in the driver's memory, and whatever crosses one
+is decoded and re-encoded by a worker (docs/scaling.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from apache_beam import pvalue
 
 from curate.build.temporal import split_ranks
 from curate.core.document import vertex_file
-from curate.core.fileio import join, write_jsonl
+from curate.core.fileio import AtomicWriter, join, write_jsonl
 from curate.core.memory import release_unused
 from curate.dedup.clusters import (
     band_pairs,
@@ -25,6 +27,7 @@ from curate.dedup.clusters import (
     removals,
 )
 from curate.dedup.components import (
+    EMPTY,
     as_edges,
     by_bucket,
     large_star,
@@ -32,6 +35,7 @@ from curate.dedup.components import (
     star_labels,
     symmetric,
 )
+from curate.dedup.drops import drops_path, removed_path, write_drops, write_removed
 from curate.dedup.near import near_stage
 from curate.dedup.signatures import (
     BAND_RECORD,
@@ -47,6 +51,29 @@ from curate.dedup.state import STATE_DIR, prior_bands, prior_exact, save_bands, 
 
 if TYPE_CHECKING:
     from pipelines.build import BuildPlan
+
+
+def _spill(work_dir: str, name: str, edges: np.ndarray, buckets: int):
+    """Edges (or labels) by their source's bucket as one work-directory file; yields
+    ``(bucket, (path, first row, count))`` pointers. File names are deterministic, so a
+    retried bundle rewrites its own file."""
+    chunks = list(by_bucket(edges, buckets))
+    if not chunks:
+        return
+    path = join(work_dir, "components", f"{name}.bin")
+    w = AtomicWriter(path)
+    pointers, start = [], 0
+    for bucket, chunk in chunks:
+        w.write(np.ascontiguousarray(chunk).tobytes())
+        pointers.append((bucket, (path, start, len(chunk))))
+        start += len(chunk)
+    w.commit()
+    yield from pointers
+
+
+def _gather(slices) -> np.ndarray:
+    """The rows of one bucket from the files ``_spill`` wrote."""
+    return np.concatenate([*(read_slice(PAIR_RECORD, *s) for s in sorted(slices)), EMPTY])
 
 
 @beam.typehints.with_output_types(Any)  # main and tagged outputs differ
@@ -74,8 +101,8 @@ class _ExactEdges(beam.DoFn):
         edges = exact_edges(records)
         if links:
             edges = np.concatenate([edges, np.asarray(links, np.int64)])
-        if len(edges):
-            yield edges
+        work, buckets = self.plan.work_dir, self.plan.cfg.dedup.buckets
+        yield from _spill(work, f"exact-{bucket:05d}", symmetric(edges), buckets)
 
 
 @beam.typehints.with_output_types(Any)
@@ -129,7 +156,7 @@ class _VerifyPairs(beam.DoFn):
         self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
 
     def process(self, item):
-        _, slices = item
+        file_idx, slices = item
         pairs = np.concatenate([read_slice(PAIR_RECORD, *s) for s in sorted(slices)])
         pairs = np.unique(pairs, axis=0)
         pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
@@ -145,7 +172,9 @@ class _VerifyPairs(beam.DoFn):
         vertex = self.tables.vertex
         if len(pairs):
             edges = [(vertex(a), vertex(b)) for a, b in pairs.tolist()]
-            yield as_edges(edges + self.tables.links(v for e in edges for v in e))
+            edges = as_edges(edges + self.tables.links(v for e in edges for v in e))
+            work, buckets = self.plan.work_dir, self.plan.cfg.dedup.buckets
+            yield from _spill(work, f"near-{file_idx:05d}", symmetric(edges), buckets)
         yield pvalue.TaggedOutput("counts", counts)
         release_unused()
 
@@ -168,38 +197,38 @@ class _VerifyPairs(beam.DoFn):
 
 
 class _Components(beam.PTransform):
-    """Edge arrays to (bucket of components, [(vertex, component)]) arrays for every vertex
-    with an edge, by unrolled star rounds over buckets of source vertices; a component is
-    named by its smallest vertex."""
+    """Pointers to symmetric edges, by bucket of their source vertex, to pointers to
+    (component, vertex) rows by bucket of the component, for every vertex with an edge, by
+    unrolled star rounds; a component is named by its smallest vertex."""
 
-    def __init__(self, rounds: int, buckets: int):
+    def __init__(self, rounds: int, buckets: int, work_dir: str):
         super().__init__()
         self.rounds = rounds
         self.buckets = buckets
+        self.work_dir = work_dir
 
     def expand(self, edges):
-        n = self.buckets
+        n, work = self.buckets, self.work_dir
 
-        def step(star):
-            return lambda _, arrays: by_bucket(star(np.concatenate(list(arrays))), n)
+        def step(star, name):
+            return lambda b, slices: _spill(work, f"{name}-{b:05d}", star(_gather(slices)), n)
 
-        def labels(_, arrays):
-            return _labels(np.concatenate(list(arrays)), n)
+        def labels(b, slices):
+            return _spill(work, f"labels-{b:05d}", _labels(_gather(slices)), n)
 
-        edges = edges | "Symmetric" >> beam.FlatMap(lambda e: by_bucket(symmetric(e), n))
         for r in range(self.rounds):
             edges = (
                 edges
                 | f"GroupL{r}" >> beam.GroupByKey()
-                | f"LargeStar{r}" >> beam.FlatMapTuple(step(large_star))
+                | f"LargeStar{r}" >> beam.FlatMapTuple(step(large_star, f"large{r}"))
                 | f"GroupS{r}" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMapTuple(step(small_star))
+                | f"SmallStar{r}" >> beam.FlatMapTuple(step(small_star, f"small{r}"))
             )
         return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(labels)
 
 
-def _labels(edges: np.ndarray, buckets: int):
-    """One bucket's (vertex, component) labels, split by the components' bucket."""
+def _labels(edges: np.ndarray) -> np.ndarray:
+    """One bucket's labels as (component, vertex) rows."""
     try:
         labels = star_labels(edges)
     except RuntimeError:
@@ -207,7 +236,7 @@ def _labels(edges: np.ndarray, buckets: int):
             "duplicate clusters did not converge; raise cc_rounds (dedup.near or "
             "dedup.perceptual) and rebuild"
         ) from None
-    yield from by_bucket(labels[:, ::-1], buckets)  # as (component, vertex) rows
+    return labels[:, ::-1]
 
 
 class _RemoveDuplicates(beam.DoFn):
@@ -227,16 +256,18 @@ class _RemoveDuplicates(beam.DoFn):
         self.cross = near is not None and near.cross_split_threshold is not None
 
     def process(self, item):
-        bucket, arrays = item
-        labels = np.concatenate(list(arrays))[:, ::-1]  # (vertex, component)
+        bucket, slices = item
+        labels = _gather(slices)[:, ::-1]  # (vertex, component)
         members = cluster_members(labels, self.tables)
         prior = self.plan.prior
         is_old = (lambda v: prior.is_old(int(vertex_file(v)))) if prior else None
         drops, rows, counts, removed = removals(
             members, self.plan.files, self.flag, self.similarities, is_old
         )
-        yield from sorted(drops.items())
-        yield from _by_file(removed)
+        work = self.plan.work_dir
+        yield from write_drops(drops_path(work, "duplicates", bucket), drops)
+        for pointer in write_removed(removed_path(work, "duplicates", bucket), removed):
+            yield pvalue.TaggedOutput("removed", pointer)
         if self.cross:  # what the cross-split step must not remove a second time
             for v in removed[:, 0].tolist():
                 yield pvalue.TaggedOutput("gone", (v, True))
@@ -248,14 +279,6 @@ class _RemoveDuplicates(beam.DoFn):
             )
         yield pvalue.TaggedOutput("counts", counts)
         release_unused()
-
-
-def _by_file(removed: np.ndarray):
-    """Removed documents' ``(vertex, survivor, flagged)`` rows by input file, for the saved
-    state."""
-    files = vertex_file(removed[:, 0])
-    for f in np.unique(files).tolist():
-        yield pvalue.TaggedOutput("removed", (f, removed[files == f]))
 
 
 def _not_gone(item, buckets: int):
@@ -280,8 +303,10 @@ class _RemoveCrossSplit(beam.DoFn):
         drops, rows, counts, removed = cross_split_removals(
             list(evidence), self.tables, self.plan.files, self.flag
         )
-        yield from drops.items()
-        yield from _by_file(removed)
+        work = self.plan.work_dir
+        yield from write_drops(drops_path(work, "cross-split", bucket), drops)
+        for pointer in write_removed(removed_path(work, "cross-split", bucket), removed):
+            yield pvalue.TaggedOutput("removed", pointer)
         if rows:
             path = join(self.plan.out_dir, "rejected", f"cross-split-{bucket:05d}.jsonl")
             info = write_jsonl(path, rows)
@@ -292,7 +317,8 @@ class _RemoveCrossSplit(beam.DoFn):
 
 
 class Deduplicate(beam.PTransform):
-    """Dedup records from the per-file stage to (partition, [(run, row)]) drops."""
+    """Pointers to the per-file stage's dedup records to pointers to drops by partition
+    (``curate.dedup.drops``), removed documents by input file, rejected files and counts."""
 
     def __init__(self, plan: BuildPlan):
         super().__init__()
@@ -335,7 +361,7 @@ class Deduplicate(beam.PTransform):
         buckets = cfg.dedup.buckets
         removed = (
             edges
-            | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets)
+            | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets, plan.work_dir)
             | "GroupBuckets" >> beam.GroupByKey()
             | "Remove"
             >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs(

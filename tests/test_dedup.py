@@ -20,6 +20,14 @@ from curate.dedup.components import (
     star_labels,
     symmetric,
 )
+from curate.dedup.drops import (
+    drops_path,
+    read_drops,
+    read_removed,
+    removed_path,
+    write_drops,
+    write_removed,
+)
 from curate.dedup.signatures import (
     Location,
     SignatureTables,
@@ -178,3 +186,27 @@ def test_star_labels_refuse_a_graph_not_yet_converged():
     with pytest.raises(RuntimeError, match="did not converge"):
         star_labels(small_star(large_star(chain)))
     assert set(components([(i, i + 1) for i in range(40)]).values()) == {0}
+
+
+def test_drops_and_removed_round_trip_through_work_files(tmp_path):
+    """What a removal bucket hands the shard writers and the saved state goes through files:
+    each partition reads back its own drops and flags, each input file its removed rows."""
+    drops = {
+        ("train", "2019-Q1"): [("r1", np.array([4, 2], np.int64)), ("r3", np.array([7], np.int64))],
+        ("val", "2022-Q1"): [("r2", 1, "kept-a"), ("r2", np.array([5], np.int64))],
+    }
+    pointers = write_drops(drops_path(str(tmp_path), "duplicates", 3), drops)
+    assert [part for part, _ in pointers] == sorted(drops)
+    got = {part: read_drops([p]) for part, p in pointers}
+    assert got[("train", "2019-Q1")] == ({"r1": {2, 4}, "r3": {7}}, {})
+    assert got[("val", "2022-Q1")] == ({"r2": {5}}, {"r2": {1: "kept-a"}})
+    assert write_drops(drops_path(str(tmp_path), "duplicates", 4), {}) == []
+
+    v = lambda f, row: (f << 40) + row  # noqa: E731  a vertex of input file f
+    removed = np.array([[v(2, 1), v(0, 3), 0], [v(0, 9), v(0, 3), 1], [v(2, 4), -1, 0]])
+    slices = write_removed(removed_path(str(tmp_path), "duplicates", 3), removed)
+    by_file = {f: read_removed([s]) for f, s in slices}
+    assert sorted(by_file) == [0, 2]
+    assert by_file[0].tolist() == [[v(0, 9), v(0, 3), 1]]
+    assert sorted(by_file[2].tolist()) == sorted([[v(2, 1), v(0, 3), 0], [v(2, 4), -1, 0]])
+    assert read_removed([]).shape == (0, 3)

@@ -13,6 +13,7 @@ import json
 import uuid
 from typing import Any
 
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -76,3 +77,21 @@ def delete_tree(path: str) -> None:
     if not FileSystems.exists(path):
         return
     FileSystems.delete([path])
+
+
+def write_arrow_batches(path: str, schema: pa.Schema, batches: list[list[list]]) -> None:
+    """An Arrow file with one record batch per entry of ``batches`` (its columns as lists):
+    work-directory data that a shuffle points at by ``(path, batch index)``."""
+    w = AtomicWriter(path)
+    with pa.ipc.new_file(w, schema) as writer:
+        for columns in batches:
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+    w.commit()
+
+
+def read_arrow_batch(path: str, batch: int) -> list[list]:
+    """The columns of one record batch that ``write_arrow_batches`` wrote, as lists; reads the
+    file's footer and that batch only."""
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        b = pa.ipc.open_file(pa.PythonFile(f, mode="r")).get_batch(batch)
+        return [column.to_pylist() for column in b.columns]

@@ -21,7 +21,7 @@ import pyarrow as pa
 import xxhash
 
 from curate.build.config import LineDedupConfig
-from curate.core.fileio import AtomicWriter, join
+from curate.core.fileio import join, read_arrow_batch, write_arrow_batches
 from curate.dedup.signatures import Node, file_of
 
 _PARAGRAPH_BREAK = re.compile(r"(\n[ \t]*\n\s*)")
@@ -114,24 +114,6 @@ def unit_path(work_dir: str, file_idx: int) -> str:
     return join(work_dir, "units", f"{file_idx:05d}.arrow")
 
 
-def _write_batches(path: str, schema: pa.Schema, batches: list[list[list]]) -> None:
-    """An Arrow file with one record batch per entry of ``batches`` (its columns as lists)."""
-    w = AtomicWriter(path)
-    with pa.ipc.new_file(w, schema) as writer:
-        for columns in batches:
-            writer.write_batch(pa.record_batch(columns, schema=schema))
-    w.commit()
-
-
-def _read_batch(path: str, batch: int) -> list[list]:
-    """The columns of one record batch that ``_write_batches`` wrote, as lists."""
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        b = pa.ipc.open_file(pa.BufferReader(f.read())).get_batch(batch)
-    return [column.to_pylist() for column in b.columns]
-
-
 def write_unit_table(
     path: str, items: Iterable[tuple[int, Node]], buckets: int
 ) -> list[tuple[int, int]]:
@@ -149,13 +131,13 @@ def write_unit_table(
         [[k for k, _ in rows], *map(list, zip(*(n for _, n in rows), strict=True))]
         for rows in (by_bucket[b] for b in order)
     ]
-    _write_batches(path, _UNIT_SCHEMA, batches)
+    write_arrow_batches(path, _UNIT_SCHEMA, batches)
     return [(bucket, i) for i, bucket in enumerate(order)]
 
 
 def read_units(path: str, batch: int) -> list[tuple[int, Node]]:
     """The records of one bucket that ``write_unit_table`` wrote."""
-    keys, ts, ids, origins = _read_batch(path, batch)
+    keys, ts, ids, origins = read_arrow_batch(path, batch)
     return list(zip(keys, zip(ts, ids, origins, strict=True), strict=True))
 
 
@@ -175,7 +157,7 @@ def write_unit_drops(
     if not removals:
         return []
     batches = [[[o for o, _ in drops], [k for _, k in drops]] for _, drops in removals]
-    _write_batches(path, _DROP_SCHEMA, batches)
+    write_arrow_batches(path, _DROP_SCHEMA, batches)
     return [(file_idx, (path, i)) for i, (file_idx, _) in enumerate(removals)]
 
 
@@ -183,7 +165,7 @@ def read_unit_drops(pointers: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
     """An input file's unit removals, by document origin, from ``write_unit_drops`` files."""
     by_origin: dict[str, set[int]] = {}
     for path, batch in sorted(pointers):
-        origins, keys = _read_batch(path, batch)
+        origins, keys = read_arrow_batch(path, batch)
         for origin, key in zip(origins, keys, strict=True):
             by_origin.setdefault(origin, set()).add(key)
     return by_origin
