@@ -283,10 +283,10 @@ def write_section(path, args, ndocs, nbytes, mine, theirs, full, lid, tox) -> No
     lines += [
         f"| **macro average** | | **{macro_s:.3f}** | **{macro_p:.3f}** |",
         "",
-        "Toxicity model (`make models`: fastText trained on Davidson et al. 2017 tweets plus public-domain prose chunks as negatives; shipped as `filters/models/toxicity.ftz`):",
+        "Toxicity model (`make models`: fastText trained on nine permissively licensed labeled sets plus public-domain prose chunks as negatives; shipped as `filters/models/toxicity.ftz`; across platforms and on pages: the toxicity sections below):",
         "",
-        f"- Held-out test tweets and prose chunks ({h['test']:,}, {h['positives_test']:,} toxic), threshold {h['threshold']:.4f} chosen on a separate validation split: precision **{h['precision']:.4f}**, recall **{h['recall']:.4f}**, F1 {h['f1']:.4f}.",
-        f"- WikiText articles (never seen in training), filter defaults (a document is removed when a line scores >= 0.5): {tox['wikitext_flagged']} of {tox['wikitext_docs']} flagged.",
+        f"- Held-out rows of its sets and prose chunks ({h['test']:,}, {h['positives_test']:,} toxic), threshold {h['threshold']:.4f} chosen on a separate validation split: precision **{h['precision']:.4f}**, recall **{h['recall']:.4f}**, F1 {h['f1']:.4f}.",
+        f"- WikiText articles (never seen in training), filter defaults (a page is removed when two lines, or lines holding a quarter of its text, score >= 0.5): {tox['wikitext_flagged']} of {tox['wikitext_docs']} flagged.",
         f"- English web sentences of UD English-EWT (reviews, e-mails, blogs; never seen in training): {tox['web_flagged']} of {tox['web_sentences']:,} flagged.",
         f"- The demo generator's planted abusive lines: {tox['demo_lines_caught']} caught.",
         "",

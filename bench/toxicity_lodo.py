@@ -1,14 +1,17 @@
-"""Toxicity across platforms (issue 22): leave-one-dataset-out evaluation of a fastText model
-trained on a mixture of the labeled sets in ../shared/evaldata/toxicity, beside the shipped
-model (Davidson tweets) and a word-list baseline (better-profanity, in bench/.venv), on every
-set. Writes its section of BENCHMARKS.md.
+"""Toxicity across platforms (issue 22): leave-one-dataset-out evaluation of the shipped
+recipe (``make models``: a fastText model trained on the permissively licensed labeled sets in
+../shared/evaldata/toxicity plus clean prose), beside the shipped model, the old model (Davidson
+tweets only, retrained here by its recipe) and a word-list baseline (better-profanity, in
+bench/.venv), on every set. Writes its section of BENCHMARKS.md.
 
-For each natural source, a model is trained on all the other natural sources plus clean
+For each natural source, a model is trained on the recipe's sources other than it plus clean
 long-form prose (cut into 30-word chunks) as negatives, with ``make models``' fastText settings;
 its threshold is the best-F1 point on a validation split (10%, by text hash) of the training
 sources only; it is scored on the whole held-out source: ROC AUC, and precision, recall and F1
-at that threshold. The functional test suites (HateCheck, Hatemoji Check) are never trained on:
-every model is scored on them. Scores are per text (one line each), as the filter scores a line.
+at that threshold. A source the recipe never trains on (its license is not stated or not
+permissive) is scored by the model trained on all of the recipe's sources. The functional test
+suites (HateCheck, Hatemoji Check) are never trained on: every model is scored on them. Scores
+are per text (one line each), as the filter scores a line.
 """
 
 from __future__ import annotations
@@ -48,16 +51,50 @@ NATURAL = (
     "toxigen_prompts",
     "paradetox",
 )
+# what `make models` trains on: the natural sets whose licenses allow it (SOURCES.md)
+TRAINED = (
+    "davidson",
+    "jigsaw_wikitalk_subset",
+    "wikitalk_toxicity_testsample",
+    "hatexplain",
+    "edos_sexism",
+    "sbic_devtest",
+    "hatemoji_build",
+    "toxigen_prompts",
+    "paradetox",
+)
 SUITES = ("hatecheck", "hatemoji_check")  # templated functional tests: never trained on
 WORDLIST_SAMPLE = 1000  # rows per set for better-profanity (about 150 texts a second)
 
 
-def load(name: str) -> list[tuple[str, int]]:
+def rows(name: str) -> list[dict]:
     path = TOX / (f"{name}.jsonl" if name == "davidson" else f"{name}.jsonl.gz")
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    return [(r["text"], int(r["label"])) for r in rows]
+        return [json.loads(line) for line in f]
+
+
+def load(name: str) -> list[tuple[str, int]]:
+    return [(r["text"], int(r["label"])) for r in rows(name)]
+
+
+def by_functionality(name: str, models: dict) -> dict:
+    """Per functionality of a test suite: cases, hateful ones, and each model's share right."""
+    cases = rows(name)
+    out: dict = {}
+    for key, (model, threshold) in models.items():
+        flagged = [x >= threshold for x in score(model, [c["text"] for c in cases])]
+        for c, f in zip(cases, flagged, strict=True):
+            row = out.setdefault(c["original_label"]["functionality"], {"cases": 0, "hateful": 0})
+            row.setdefault(key, 0)
+            row[key] += f == bool(c["label"])
+            if key == "shipped":
+                row["cases"] += 1
+                row["hateful"] += int(c["label"])
+    for row in out.values():
+        for key in models:
+            row[key] /= row["cases"]
+    return out
 
 
 def prose_negatives() -> list[tuple[str, int]]:
@@ -147,17 +184,39 @@ def wordlist(texts: list[str]) -> list[bool] | None:
     return [x == "1" for x in out.split()]
 
 
+def old_model():
+    """The model shipped before issue 22 (Davidson tweets and prose), retrained by its recipe."""
+    from curate.core.classifier import labeled_examples, load_classifier, train_classifier
+
+    prefix = WORK / "old-davidson"
+    if not prefix.with_suffix(".ftz").exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        examples = labeled_examples([str(TOX / "davidson.jsonl")], [], [str(PROSE)],
+                                    chunk_words=30, exclude_id_prefix=["wikitext2"])  # fmt: skip
+        train_classifier(examples, str(prefix))
+    return load_classifier(str(prefix.with_suffix(".ftz")))[0]
+
+
 def run() -> dict:
     from curate.core.classifier import load_classifier
+    from filters.toxicity import Toxicity
 
     sets = {name: load(name) for name in (*NATURAL, *SUITES)}
     prose = prose_negatives()
     shipped, _ = load_classifier(str(ROOT / "filters" / "models" / "toxicity.ftz"))
+    old = old_model()
     r: dict = {"sets": {}, "rows": {n: len(d) for n, d in sets.items()}}
+    r["shipped_threshold"] = Toxicity().threshold  # the filter's line threshold
     t0 = time.perf_counter()
+    everything = None  # the recipe on all its sources: scores the sets it never trains on
     for held in NATURAL:
-        mix = [x for n in NATURAL if n != held for x in sets[n]] + prose
-        model, threshold = train(mix)
+        if held not in TRAINED and everything is not None:
+            model, threshold = everything
+        else:
+            mix = [x for n in TRAINED if n != held for x in sets[n]] + prose
+            model, threshold = train(mix)
+            if held not in TRAINED:
+                everything = model, threshold
         row = {"lodo": evaluate(model, threshold, sets[held]), "threshold": threshold}
         row["suites"] = {s: evaluate(model, threshold, sets[s]) for s in SUITES}
         r["sets"][held] = row
@@ -165,18 +224,26 @@ def run() -> dict:
     r["lodo_seconds"] = time.perf_counter() - t0
     for name, data in sets.items():
         row = r["sets"].setdefault(name, {})
-        row["shipped"] = evaluate(shipped, 0.5, data)  # the filter's default threshold
+        row["shipped"] = evaluate(shipped, r["shipped_threshold"], data)
+        row["old"] = evaluate(old, 0.5, data)  # the old filter's default threshold
         sample = data[:: max(1, len(data) // WORDLIST_SAMPLE)]  # the word list is slow
         pred = wordlist([t for t, _ in sample])
         if pred is not None:
             p, rec, f = prf(pred, [lb for _, lb in sample])
             row["wordlist"] = {"precision": p, "recall": rec, "f1": f, "rows": len(sample)}
+    models = {"shipped": (shipped, r["shipped_threshold"]), "old": (old, 0.5)}
+    r["functionality"] = {s: by_functionality(s, models) for s in SUITES}
+    return save(r, "lodo.json")
+
+
+def save(r: dict, name: str) -> dict:
+    """The results with the machine and date, saved for ``--render``."""
     r["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     r["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     WORK.mkdir(parents=True, exist_ok=True)
-    (WORK / "lodo.json").write_text(json.dumps(r, indent=1))
+    (WORK / name).write_text(json.dumps(r, indent=1))
     return r
 
 
@@ -188,37 +255,45 @@ def render(r: dict) -> list[str]:
         "## Toxicity across platforms: leave one dataset out (issue 22)",
         "",
         f"{r['machine']}; {r['date']}; `python bench/toxicity_lodo.py` (`make bench`). For each "
-        "source, a fastText model (`make models`' settings) trained on every other natural "
-        "source plus clean prose chunks, its threshold chosen on a validation split of those "
-        "sources only, scored on the whole held-out source. Beside it: the shipped model "
-        "(Davidson tweets) at the filter's default threshold 0.5, and the better-profanity word "
-        f"list (on every n-th row, about {WORDLIST_SAMPLE:,} per set: it reads about 150 texts "
-        f"a second here). {r['lodo_seconds']:.0f} s for the {len(NATURAL)} models.",
+        "source, a fastText model trained by the shipped recipe (`make models`) without it, its "
+        "threshold chosen on a validation split of its training sources only, scored on the "
+        "whole held-out source; sources marked * are never in the recipe (license not stated "
+        "or not permissive), so the recipe on all its sources scores them. Beside it: the "
+        f"shipped model at the filter's line threshold {r['shipped_threshold']:.2f} (in-sample on the "
+        "recipe's sources), the old model (Davidson tweets and prose, retrained by its recipe) "
+        "at its default threshold 0.5, and the better-profanity word list (on every n-th row, "
+        f"about {WORDLIST_SAMPLE:,} per set: it reads about 150 texts a second here). "
+        f"{r['lodo_seconds']:.0f} s for the models.",
         "",
         "| held-out source | rows | LODO AUC | LODO P | LODO R | LODO F1 | shipped AUC |"
-        " shipped F1 | word list F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " shipped F1 | old AUC | old F1 | word list F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     f1s = []
     for name in NATURAL:
         row = r["sets"][name]
         lodo = row["lodo"]
         f1s.append(lodo["f1"])
+        mark = "" if name in TRAINED else " *"
         lines.append(
-            f"| {name} | {r['rows'][name]:,} | {cell(lodo, 'auc')} | {cell(lodo, 'precision')} "
-            f"| {cell(lodo, 'recall')} | {cell(lodo, 'f1')} | {cell(row.get('shipped'), 'auc')} "
-            f"| {cell(row.get('shipped'), 'f1')} | {cell(row.get('wordlist'), 'f1')} |"
+            f"| {name}{mark} | {r['rows'][name]:,} | {cell(lodo, 'auc')} | "
+            f"{cell(lodo, 'precision')} | {cell(lodo, 'recall')} | {cell(lodo, 'f1')} | "
+            f"{cell(row.get('shipped'), 'auc')} | {cell(row.get('shipped'), 'f1')} | "
+            f"{cell(row.get('old'), 'auc')} | {cell(row.get('old'), 'f1')} | "
+            f"{cell(row.get('wordlist'), 'f1')} |"
         )
     aucs = [r["sets"][n]["lodo"]["auc"] for n in NATURAL]
+    old_f1 = np.mean([r["sets"][n]["old"]["f1"] for n in NATURAL])
     lines += [
         "",
-        f"Macro LODO F1 {np.mean(f1s):.3f}; LODO AUC at least 0.85 on {sum(a >= 0.85 for a in aucs)}"
-        f" of {len(NATURAL)} sources (lowest {min(aucs):.3f}). Functional suites, scored by every "
-        "LODO model (never trained on), mean over the models, and by the shipped model:",
+        f"Macro LODO F1 {np.mean(f1s):.3f} (old model: {old_f1:.3f}); LODO AUC at least 0.85 on "
+        f"{sum(a >= 0.85 for a in aucs)} of {len(NATURAL)} sources (lowest {min(aucs):.3f}). "
+        "Functional suites (never trained on), mean over the LODO models, and the shipped and "
+        "old models:",
         "",
-        "| suite | rows | LODO models AUC | LODO models F1 | shipped AUC | shipped F1 |"
-        " word list F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| suite | rows | LODO models AUC | LODO models F1 | shipped AUC | shipped F1 | old AUC |"
+        " old F1 | word list F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in SUITES:
         per = [r["sets"][n]["suites"][s] for n in NATURAL]
@@ -226,8 +301,23 @@ def render(r: dict) -> list[str]:
         lines.append(
             f"| {s} | {r['rows'][s]:,} | {np.mean([m['auc'] for m in per]):.3f} | "
             f"{np.mean([m['f1'] for m in per]):.3f} | {cell(row['shipped'], 'auc')} | "
-            f"{cell(row['shipped'], 'f1')} | {cell(row.get('wordlist'), 'f1')} |"
+            f"{cell(row['shipped'], 'f1')} | {cell(row['old'], 'auc')} | "
+            f"{cell(row['old'], 'f1')} | {cell(row.get('wordlist'), 'f1')} |"
         )
+    for s in SUITES:
+        lines += [
+            "",
+            f"{s}, per functionality: share of cases each model gets right at its line "
+            "threshold, 0.5 (hateful cases flagged, non-hateful ones kept).",
+            "",
+            "| functionality | cases | hateful | right (shipped) | right (old) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for func, row in sorted(r["functionality"][s].items()):
+            lines.append(
+                f"| {func} | {row['cases']} | {row['hateful']} | {100 * row['shipped']:.0f}% | "
+                f"{100 * row['old']:.0f}% |"
+            )
     return lines
 
 

@@ -1,12 +1,15 @@
-"""Toxicity: a fastText classifier scores every line; a document is removed when a line
-reaches ``threshold`` (``mode: document``), or only those lines are removed (``mode: lines``).
+"""Toxicity: a fastText classifier scores every line; with ``mode: document`` a page is removed
+when at least ``min_lines`` lines reach ``threshold``, or when the lines that do hold at least
+``min_share`` of its characters (one toxic line in a long page is more often a false alarm than
+abuse: BENCHMARKS.md, "Toxicity on documents"); ``mode: lines`` removes only those lines.
 
 The default model, ``filters/models/toxicity.ftz``, is trained by this project (``make
-models``; docs/filters.md, "Models"): positives are the offensive and hateful tweets of
-Davidson et al. 2017 (MIT), negatives their clean tweets plus public-domain prose (Gutenberg
-novels, State of the Union addresses) cut into tweet-sized chunks, so that ordinary long-form
-text is not mistaken for tweets' register. It detects profanity-laden abuse and slurs, the kind
-of toxicity that dataset labels; it is not a detector of polite hostility.
+models``; docs/filters.md, "Models") on nine permissively licensed labeled sets from Twitter,
+Gab, Reddit, Wikipedia talk pages and adversarial and implicit hate collections (the labels
+"toxic", "offensive", "hateful" or "sexist" count as positive), with public-domain prose cut
+into short chunks as extra negatives. It detects insults, slurs, profanity-laden abuse and much
+explicit hate speech; it misses most implicit or politely worded hostility (BENCHMARKS.md,
+"Toxicity across platforms").
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "toxicity.ftz"
 @dataclass
 class Toxicity(Filter):
     model: str = DEFAULT_MODEL
-    threshold: Fraction = 0.5
+    threshold: Fraction = 0.5  # a line's score
     mode: str = "document"  # or "lines": remove toxic lines, keep the rest
+    min_lines: int = 2  # document mode: toxic lines that remove a page (0: never by count)
+    min_share: Fraction = 0.25  # ... or the share of its characters they hold
 
     name = "toxicity"
-    signals = ("max_line_score", "toxic_lines", "chars_removed")
+    signals = ("max_line_score", "toxic_lines", "toxic_share", "chars_removed")
     totals = ("toxic_lines", "chars_removed")
 
     def __post_init__(self) -> None:
@@ -54,15 +59,20 @@ class Toxicity(Filter):
 
     def _decide(self, text: str, lines: list[str], scores: dict[int, float]) -> Decision:
         toxic = {i for i, s in scores.items() if s >= self.threshold}
+        scored = sum(len(lines[i]) for i in scores)
+        share = sum(len(lines[i]) for i in toxic) / scored if scored else 0.0
         signals = {
             "max_line_score": max(scores.values(), default=0.0),
             "toxic_lines": float(len(toxic)),
+            "toxic_share": share,
             "chars_removed": 0.0,
         }
         if not toxic:
             return Decision(True, None, signals)
         if self.mode == "document":
-            return Decision(False, "toxic", signals)
+            by_count = self.min_lines and len(toxic) >= self.min_lines
+            keep = not by_count and share < self.min_share
+            return Decision(keep, None if keep else "toxic", signals)
         new = "\n".join(ln for i, ln in enumerate(lines) if i not in toxic)
         signals["chars_removed"] = float(len(text) - len(new))
         if not new.strip():

@@ -101,7 +101,7 @@ def test_quality_model_from_the_command_line(prose_docs, tmp_path):
 def test_shipped_toxicity_model_catches_abuse_not_prose(prose_docs):
     with open(DEFAULT_MODEL.replace(".ftz", ".json")) as f:
         meta = json.load(f)
-    assert meta["precision"] > 0.9 and meta["recall"] > 0.9  # held-out tweets, see make models
+    assert meta["f1"] > 0.7 and meta["test"] > 10_000  # held-out rows of nine sets: make models
     f = Toxicity()
     clean = prose_docs[:300]
     flagged = [t for t in clean if not f.apply(doc(t)).keep]
@@ -113,3 +113,23 @@ def test_shipped_toxicity_model_catches_abuse_not_prose(prose_docs):
         kept = Toxicity(mode="lines").apply(doc(f"{article}\n{line}"))
         assert kept.keep and kept.text == article
         assert kept.signals["chars_removed"] == len(line) + 1
+
+
+def test_toxicity_page_rule_two_lines_or_a_quarter_of_the_text():
+    """One abusive line in a long page is kept and tagged; two, or a quarter of the text,
+    remove it; ``min_lines: 1`` removes on any line."""
+    report = "of the council report: the budget passed after a long debate."
+    page = [f"Paragraph {i} {report}" for i in range(12)]
+    one = "\n".join(page[:6] + [TOXIC_LINES[0]] + page[6:])
+    two = "\n".join(page[:3] + [TOXIC_LINES[0]] + page[3:9] + [TOXIC_LINES[1]] + page[9:])
+    d = Toxicity().apply(doc(one))
+    assert d.keep and d.signals["toxic_lines"] == 1
+    assert d.signals["toxic_share"] == pytest.approx(
+        len(TOXIC_LINES[0]) / len(one.replace("\n", ""))
+    )
+    removed = Toxicity().apply(doc(two))
+    assert not removed.keep and removed.reason == "toxic" and removed.signals["toxic_lines"] == 2
+    assert not Toxicity(min_lines=1).apply(doc(one)).keep
+    short = "\n".join(page[:1] + [TOXIC_LINES[2]])  # a short page: the line is 30% of it
+    assert not Toxicity().apply(doc(short)).keep
+    assert Toxicity(min_lines=0, min_share=0.5).apply(doc(short)).keep

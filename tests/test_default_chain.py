@@ -25,7 +25,13 @@ def test_demo_config_chain_catches_what_the_generator_planted(demo, tmp_path):
     assert caught("low_quality_repetition") == Counter(
         {"gopher_repetition": len(truth["planted"]["low_quality_repetition"])}
     )
-    assert caught("toxic_lines") == Counter({"toxicity": len(truth["planted"]["toxic_lines"])})
+    # one abusive line in a long article is kept, and tagged: the page-level rule needs two
+    # toxic lines or a quarter of the text (BENCHMARKS.md, "Toxicity on documents"); users
+    # re-filter on the signal without rescoring
+    toxic = truth["planted"]["toxic_lines"]
+    assert caught("toxic_lines") == Counter({"kept": len(toxic)})
+    assert all(kept[i]["signals"]["toxicity.toxic_lines"] == 1 for i in toxic)
+    assert all(0 < kept[i]["signals"]["toxicity.toxic_share"] < 0.25 for i in toxic)
     for kind in ("low_quality_boilerplate", "low_quality_word_salad"):
         assert "kept" not in caught(kind), (kind, caught(kind))
     clean = caught("clean")

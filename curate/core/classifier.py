@@ -10,6 +10,7 @@ operating point. Training uses one thread and a fixed seed: the same data give t
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -46,13 +47,15 @@ def labeled_examples(
     chunk_words: int = 0,
     exclude_id_prefix: list[str] | tuple[str, ...] = (),
 ) -> Iterator[tuple[str, bool]]:
-    """(text, is_positive) from JSONL files: labeled ones, or all-positive / all-negative ones.
+    """(text, is_positive) from JSONL files (``.gz`` too): labeled ones, or all-positive /
+    all-negative ones.
     ``chunk_words`` cuts long texts into paragraphs and pieces of at most that many words
     (clean prose is much longer than a tweet; a model should not learn length)."""
     sources = [(p, None) for p in labeled] + [(p, True) for p in positive]
     sources += [(p, False) for p in negative]
     for path, fixed in sources:
-        with open(path, encoding="utf-8") as f:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
             for line in f:
                 r = json.loads(line)
                 if str(r.get("id", "")).startswith(tuple(exclude_id_prefix)):
