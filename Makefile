@@ -70,6 +70,7 @@ lint: $(STAMP)
 
 BENCH_ENV := bench/.venv/.installed
 BENCH_LOADER_ENV := bench/.venv-loader/.installed
+BENCH_EMBED_ENV := bench/.venv-embed/.installed
 
 # the anchors we compare against live in their own environments, never in curate's
 $(BENCH_ENV): bench/requirements.txt
@@ -82,7 +83,12 @@ $(BENCH_LOADER_ENV): bench/requirements-loader.txt
 	bench/.venv-loader/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-loader.txt
 	touch $(BENCH_LOADER_ENV)
 
-bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) corpus  ## speed, memory and quality figures, written to BENCHMARKS.md
+$(BENCH_EMBED_ENV): bench/requirements-embed.txt
+	$(PYTHON) -m venv bench/.venv-embed
+	bench/.venv-embed/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-embed.txt
+	touch $(BENCH_EMBED_ENV)
+
+bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) $(BENCH_EMBED_ENV) corpus  ## speed, memory and quality figures, written to BENCHMARKS.md
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/filters_bench.py --out BENCHMARKS.md
@@ -95,6 +101,7 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) corpus  ## speed, memory and qu
 	$(BIN)/python bench/append_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/toxicity_lodo.py --out BENCHMARKS.md
 	$(BIN)/python bench/toxicity_documents.py --out BENCHMARKS.md
+	PYTHONPATH=.:bench bench/.venv-embed/bin/python bench/toxicity_embeddings.py --out BENCHMARKS.md
 
 bench-scale: $(STAMP)  ## peak memory at 1x, 16x and 64x the benchmark corpus (about 25 min, 45 GB of disk)
 	$(BIN)/python bench/scale_bench.py --out BENCHMARKS.md
