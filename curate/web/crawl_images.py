@@ -14,7 +14,8 @@ every record as ``curate.web.warc`` does, and:
   input record too: removed as ``warc.image``, its bytes living on in the pages that show it.
 - ``image_text``: an image response with an alt text becomes a pair (the alt as caption, the
   page as ``page_url``); one without is removed as ``warc.image_without_alt``; pages are
-  removed as ``warc.page`` (what they give is the captions).
+  removed as ``warc.page`` without extracting their text (what they give is the captions, read
+  in the first pass).
 
 Every record still ends in one place, so ``stats.json`` balances record for record.
 """
@@ -22,7 +23,6 @@ Every record still ends in one place, so ``stats.json`` balances record for reco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urljoin
 
 from curate.build.readers import RawRecord
@@ -53,14 +53,10 @@ class CrawlImages:
             if im["alt"]:
                 self.alts.setdefault(urljoin(page_url, im["src"]), (im["alt"], page_url))
 
-    def page(self, record: RawRecord) -> Any:
-        """A page's document: interleaved segments, or removed when pairs are built."""
-        from curate.web.warc import SkippedRecord
-
+    def page(self, record: RawRecord) -> RawRecord:
+        """An interleaved document: the page's text as text and image segments. (With pairs,
+        pages are removed as ``warc.page`` before their text is extracted.)"""
         value = record.value
-        if self.modality == "image_text":
-            info = {"id": value["id"], "url": value["url"], "crawl": value["crawl"]}
-            return SkippedRecord(record.position, "warc.page", record.nbytes, info)
         value["content"] = self.segments(value.pop("text"), value.get("url"))
         return record
 

@@ -204,6 +204,8 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
     if ctype not in DOCUMENT_TYPES:
         return SkippedRecord(position, "warc.not_text", nbytes, info)
     body = _decoded_body(body, http, options.max_doc_bytes)
+    if side is not None and side.modality == "image_text":  # the first pass read its alt texts
+        return SkippedRecord(position, "warc.page", nbytes, info)
     meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
     if ctype == "text/plain":
         charset = charset if _known(charset) else "utf-8"
@@ -212,7 +214,7 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         from curate.web.html import decode_html, extract
 
         html, meta["charset"], meta["charset_source"] = decode_html(body, charset)
-        with_images = side is not None and side.modality == "interleaved"
+        with_images = side is not None  # interleaved
         if options.timeout_s:
             page = sandbox(options.timeout_s).extract(html, options.extractor, with_images)
         else:
