@@ -107,19 +107,21 @@ def rules() -> dict:
             out[f"lines >= {t} hold {share:.0%} of chars"] = lambda s, n, t=t, share=share: (
                 bool((s >= t).any()) and n[s >= t].sum() >= share * n.sum()
             )
-    out["filter default: 2+ lines >= 0.5, or 25% of chars"] = filter_rule
+    out["filter default: 2+ lines >= 0.5, or 25% of chars"] = filter_rule()
     return out
 
 
-def filter_rule(s: np.ndarray, n: np.ndarray) -> bool:
-    """The toxicity filter's document decision at its defaults, on these line scores."""
+def filter_rule():
+    """The toxicity filter's own page decision, at its defaults, on these line scores."""
     from filters.toxicity import Toxicity
 
     f = Toxicity()
-    toxic = s >= f.threshold
-    return bool(toxic.any()) and (
-        toxic.sum() >= f.min_lines or n[toxic].sum() >= f.min_share * n.sum()
-    )
+
+    def removes(s: np.ndarray, n: np.ndarray) -> bool:
+        toxic = s >= f.threshold
+        return f.removes(int(toxic.sum()), n[toxic].sum() / n.sum() if n.sum() else 0.0)
+
+    return removes
 
 
 def run() -> dict:

@@ -53,6 +53,8 @@ def embed(texts: list[str]) -> tuple[np.ndarray, float]:
 def run() -> dict:
     from sklearn.linear_model import LogisticRegression
 
+    from curate.core.classifier import best_threshold
+
     sets = {name: load(name) for name in (*NATURAL, *SUITES)}
     prose = prose_negatives()
     names = [*sets, "prose"]
@@ -80,8 +82,6 @@ def run() -> dict:
             y = np.concatenate([p[1] for p in parts])
             val = np.asarray([_validation(t) for p in parts for t in p[2]])
             clf = LogisticRegression(C=1.0, max_iter=2000).fit(x[~val], y[~val])
-            from curate.core.classifier import best_threshold
-
             threshold, *_ = best_threshold(
                 clf.predict_proba(x[val])[:, 1].tolist(), y[val].astype(bool).tolist()
             )

@@ -81,16 +81,16 @@ def load(name: str) -> list[tuple[str, int]]:
 def by_functionality(name: str, models: dict) -> dict:
     """Per functionality of a test suite: cases, hateful ones, and each model's share right."""
     cases = rows(name)
+    func = [c["original_label"]["functionality"] for c in cases]
     out: dict = {}
+    for f, c in zip(func, cases, strict=True):
+        row = out.setdefault(f, {"cases": 0, "hateful": 0, **dict.fromkeys(models, 0)})
+        row["cases"] += 1
+        row["hateful"] += int(c["label"])
     for key, (model, threshold) in models.items():
-        flagged = [x >= threshold for x in score(model, [c["text"] for c in cases])]
-        for c, f in zip(cases, flagged, strict=True):
-            row = out.setdefault(c["original_label"]["functionality"], {"cases": 0, "hateful": 0})
-            row.setdefault(key, 0)
-            row[key] += f == bool(c["label"])
-            if key == "shipped":
-                row["cases"] += 1
-                row["hateful"] += int(c["label"])
+        scores = score(model, [c["text"] for c in cases])
+        for f, c, x in zip(func, cases, scores, strict=True):
+            out[f][key] += (x >= threshold) == bool(c["label"])
     for row in out.values():
         for key in models:
             row[key] /= row["cases"]

@@ -57,6 +57,12 @@ class Toxicity(Filter):
             out.append(self._decide(doc.text, doc_lines, line_scores))
         return out
 
+    def removes(self, toxic_lines: int, share: float) -> bool:
+        """Document mode's rule: a page with ``toxic_lines`` lines at the threshold, holding
+        ``share`` of its characters, is removed."""
+        by_count = bool(self.min_lines) and toxic_lines >= self.min_lines
+        return toxic_lines > 0 and (by_count or share >= self.min_share)
+
     def _decide(self, text: str, lines: list[str], scores: dict[int, float]) -> Decision:
         toxic = {i for i, s in scores.items() if s >= self.threshold}
         scored = sum(len(lines[i]) for i in scores)
@@ -70,8 +76,7 @@ class Toxicity(Filter):
         if not toxic:
             return Decision(True, None, signals)
         if self.mode == "document":
-            by_count = self.min_lines and len(toxic) >= self.min_lines
-            keep = not by_count and share < self.min_share
+            keep = not self.removes(len(toxic), share)
             return Decision(keep, None if keep else "toxic", signals)
         new = "\n".join(ln for i, ln in enumerate(lines) if i not in toxic)
         signals["chars_removed"] = float(len(text) - len(new))

@@ -17,7 +17,7 @@ from apache_beam import pvalue
 
 from curate.build.temporal import split_ranks
 from curate.core.document import vertex_file
-from curate.core.fileio import AtomicWriter, join, write_jsonl
+from curate.core.fileio import join, write_jsonl
 from curate.core.memory import release_unused
 from curate.dedup.clusters import (
     band_pairs,
@@ -29,7 +29,6 @@ from curate.dedup.clusters import (
 from curate.dedup.components import (
     EMPTY,
     as_edges,
-    by_bucket,
     large_star,
     small_star,
     star_labels,
@@ -53,22 +52,15 @@ if TYPE_CHECKING:
     from pipelines.build import BuildPlan
 
 
-def _spill(work_dir: str, name: str, edges: np.ndarray, buckets: int):
-    """Edges (or labels) by their source's bucket as one work-directory file; yields
+def _spill(work_dir: str, name: str, edges: np.ndarray, buckets: int) -> list[tuple]:
+    """Edges (or labels) by their source's bucket as one work-directory file; returns
     ``(bucket, (path, first row, count))`` pointers. File names are deterministic, so a
     retried bundle rewrites its own file."""
-    chunks = list(by_bucket(edges, buckets))
-    if not chunks:
-        return
+    if not len(edges):
+        return []
     path = join(work_dir, "components", f"{name}.bin")
-    w = AtomicWriter(path)
-    pointers, start = [], 0
-    for bucket, chunk in chunks:
-        w.write(np.ascontiguousarray(chunk).tobytes())
-        pointers.append((bucket, (path, start, len(chunk))))
-        start += len(chunk)
-    w.commit()
-    yield from pointers
+    slices = write_bucketed(path, edges, edges[:, 0] % buckets)
+    return [(bucket, (path, start, count)) for bucket, start, count in slices]
 
 
 def _gather(slices) -> np.ndarray:
@@ -157,8 +149,7 @@ class _VerifyPairs(beam.DoFn):
 
     def process(self, item):
         file_idx, slices = item
-        pairs = np.concatenate([read_slice(PAIR_RECORD, *s) for s in sorted(slices)])
-        pairs = np.unique(pairs, axis=0)
+        pairs = np.unique(_gather(slices), axis=0)
         pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
         counts = Counter()
         if self.threshold is not None:

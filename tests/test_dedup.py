@@ -14,7 +14,6 @@ from curate.dedup.clusters import band_pairs, cluster_members, exact_edges, remo
 from curate.dedup.components import (
     EMPTY,
     as_edges,
-    by_bucket,
     large_star,
     small_star,
     star_labels,
@@ -37,16 +36,22 @@ from curate.dedup.signatures import (
 )
 
 
+def by_bucket(edges: np.ndarray, buckets: int) -> list[np.ndarray]:
+    """Edges split by their source's bucket, as the pipeline's steps receive them."""
+    b = edges[:, 0] % buckets
+    return [edges[b == k] for k in np.unique(b)]
+
+
 def components(edges: Iterable[tuple[int, int]], buckets: int = 3, rounds: int = 64) -> dict:
     """The pipeline's rounds in one process, each step bucket by bucket: vertex -> survivor."""
 
     def step(star, edges):
-        return np.concatenate([star(chunk) for _, chunk in by_bucket(edges, buckets)] + [EMPTY])
+        return np.concatenate([star(chunk) for chunk in by_bucket(edges, buckets)] + [EMPTY])
 
     edges = symmetric(as_edges(list(edges)))
     for _ in range(rounds):
         try:
-            labels = np.concatenate([star_labels(c) for _, c in by_bucket(edges, buckets)])
+            labels = np.concatenate([star_labels(c) for c in by_bucket(edges, buckets)])
             return dict(labels.tolist())
         except RuntimeError:
             edges = step(small_star, step(large_star, edges))

@@ -12,8 +12,6 @@ members' ranks once a component is assembled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 EMPTY = np.empty((0, 2), np.int64)
@@ -28,17 +26,6 @@ def symmetric(edges: np.ndarray) -> np.ndarray:
     """Both directions of every edge, self-loops dropped."""
     edges = edges[edges[:, 0] != edges[:, 1]]
     return np.concatenate((edges, edges[:, ::-1]))
-
-
-def by_bucket(edges: np.ndarray, buckets: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Edges split by their source's bucket, in bucket order."""
-    if not len(edges):
-        return
-    b = edges[:, 0] % buckets
-    order = np.argsort(b, kind="stable")
-    edges, b = edges[order], b[order]
-    ids, starts = np.unique(b, return_index=True)
-    yield from zip(ids.tolist(), np.split(edges, starts[1:]), strict=True)
 
 
 def _sorted(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

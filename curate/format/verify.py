@@ -214,10 +214,10 @@ def _increments(root: str, manifest: dict) -> Iterator[str]:
             continue
         if sha256_bytes(data) != inc["stats"].get("sha256"):
             yield f"{stats_path}: SHA-256 differs from the manifest"
-        elif not json.loads(data).get("balance", {}).get("balanced"):
+        elif not (own := json.loads(data)).get("balance", {}).get("balanced"):
             yield f"{stats_path}: increment {index} does not balance"
         else:
-            yield from _totals(root, inc, json.loads(data))
+            yield from _totals(root, inc, own)
 
 
 def _totals(root: str, inc: dict, own: dict) -> Iterator[str]:

@@ -74,9 +74,10 @@ def extract(
         text, used = _trafilatura(html, False, with_images), "trafilatura"
     else:
         text, used = _trafilatura(html, True, with_images), "trafilatura"
-        if _words(text) < min_words:
+        words = _words(text)
+        if words < min_words:
             other = _resiliparse(html)
-            if len(other.split()) > _words(text):
+            if len(other.split()) > words:
                 text, used = other, "resiliparse"
     return Extracted(text, title, lang, used, images(html))
 
