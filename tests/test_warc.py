@@ -71,7 +71,7 @@ def test_crawl_periods_balanced_and_the_same_on_every_runner(web, tmp_path):
 
     def cfg(out):
         return {
-            "input": {"paths": [str(root / "warc" / "*.warc.gz")], "max_doc_bytes": 2_000_000},
+            "input": {"paths": [str(root / "warc" / "*.warc*.gz")], "max_doc_bytes": 2_000_000},
             "filters": [{"gopher_quality": {}}],
             "dedup": {"exact": True, "near": {"threshold": 0.8}, "buckets": 4},
             "tokenizer": {"train": {"vocab_size": 800, "sample_docs": 100}},
@@ -194,7 +194,7 @@ def _multimodal(root: Path, modality: str, out: Path) -> dict:
     return build(
         {
             "input": {
-                "paths": [str(root / "warc" / "*.warc.gz")],
+                "paths": [str(root / "warc" / "*.warc*.gz")],
                 "max_doc_bytes": 2_000_000,
                 "modality": modality,
             },
@@ -252,3 +252,23 @@ def test_alt_texts_and_the_archives_images_become_pairs(web, tmp_path):
     assert got == {src: v["alt"] for src, v in truth["images"].items()}
     meta = [json.loads(m) for m in shards.column("metadata").to_pylist()]
     assert {m["page_url"] for m in meta} == {v["page"] for v in truth["images"].values()}
+
+
+@pytest.mark.parametrize("modality", ["interleaved", "image_text"])
+def test_wet_text_records_with_a_multimodal_modality(tmp_path, modality):
+    """A WET ``conversion`` record is a page's text: with pairs it is removed as ``warc.page``
+    (no image, no caption), interleaved it is a text-only document, its lines kept as written."""
+    rng, when = random.Random(1), datetime(2024, 5, 1, tzinfo=timezone.utc)
+    text = "A plain text page of ordinary words.\n![not an image](x.png) is literal text here."
+    (tmp_path / "warc").mkdir()
+    (tmp_path / "warc" / "t.warc.wet.gz").write_bytes(
+        record("warcinfo", rng, when, b"isPartOf: CC-MAIN-2024-22\r\n")
+        + record("conversion", rng, when, text.encode(), WARC_Target_URI="http://example.com/a")
+    )
+    if modality == "image_text":
+        (only,) = list(read_file(str(tmp_path / "warc" / "t.warc.wet.gz"), modality=modality))[1:]
+        assert isinstance(only, SkippedRecord) and only.reason == "warc.page"
+        return
+    stats = _multimodal(tmp_path, modality, tmp_path / "o")
+    assert stats["balance"]["balanced"] and stats["kept"]["documents"] == 1
+    assert read_shards(tmp_path / "o").column("text")[0].as_py() == text.replace("\n", "\n\n")

@@ -60,6 +60,12 @@ class CrawlImages:
         value["content"] = self.segments(value.pop("text"), value.get("url"))
         return record
 
+    def text_page(self, record: RawRecord) -> RawRecord:
+        """An interleaved document of text only (a WET record): its lines kept as written."""
+        value = record.value
+        value["content"] = [{"text": line} for line in value.pop("text").splitlines()]
+        return record
+
     def segments(self, text: str, page_url: str | None) -> list[dict]:
         from curate.web.html import IMAGE_LINE
 

@@ -188,8 +188,11 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         "crawl": crawl,
     }
     if rtype == "conversion":  # WET: Common Crawl's own text of a page
+        if side is not None and side.modality == "image_text":  # no image, no caption
+            return SkippedRecord(position, "warc.page", nbytes, info)
         text = content.decode("utf-8", "replace")
-        return _document(position, nbytes, headers, info, text, {"content_type": "text/plain"})
+        record = _document(position, nbytes, headers, info, text, {"content_type": "text/plain"})
+        return side.text_page(record) if side is not None else record
     if rtype not in ("response", "resource"):
         return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
     status, http, body, ctype, charset = _http_parts(rtype, headers, content)
