@@ -231,6 +231,25 @@ def test_verify_follows_the_chain(years, tmp_path):
     assert any("missing" in p for p in verify_corpus(str(out)))
 
 
+def test_verify_checks_the_totals_each_append_started_from(years, tmp_path):
+    """previous-stats.json is hashed in the chain and must be the totals the increment before
+    recorded: a copy rewritten with the same counts is caught too."""
+    out = tmp_path / "c"
+    build(_config([years / "2016.jsonl"], out))
+    _append(_config([years / "2017.jsonl"], out))
+    _append(_config([years / "2018.jsonl"], out))
+    assert verify_corpus(str(out)) == []
+    before = out / "increments" / "0002" / "previous-stats.json"
+    before.write_text(json.dumps(json.loads(before.read_text()), indent=4))
+    problems = verify_corpus(str(out))
+    assert any("previous-stats.json: SHA-256 differs from the manifest" in p for p in problems)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["increments"][2]["previous_stats"]  # as an older manifest: the chain still
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    problems = verify_corpus(str(out))
+    assert any("not the totals the increment before it recorded" in p for p in problems)
+
+
 def test_a_sigkilled_append_then_rerun_is_identical(years, tmp_path):
     """Killed at several points (before, during and after its commit, depending on the
     machine's speed): the corpus is always readable as one of its two states, and the rerun

@@ -253,6 +253,7 @@ def extend_manifest(
             "path": f"{rel}/previous-manifest.json",
             "sha256": digests["previous-manifest.json"],
         },
+        "previous_stats": {"path": f"{rel}/{PREVIOUS_STATS}", "sha256": digests[PREVIOUS_STATS]},
         "stats": {"path": f"{rel}/stats.json", "sha256": digests["stats.json"]},
         "corpus_stats": {"path": f"{rel}/{CORPUS_STATS}", "sha256": digests[CORPUS_STATS]},
     }

@@ -217,22 +217,29 @@ def _increments(root: str, manifest: dict) -> Iterator[str]:
         elif not (own := json.loads(data)).get("balance", {}).get("balanced"):
             yield f"{stats_path}: increment {index} does not balance"
         else:
-            yield from _totals(root, inc, own)
+            yield from _totals(root, inc, own, increments[index - 1])
 
 
-def _totals(root: str, inc: dict, own: dict) -> Iterator[str]:
-    """The corpus's totals after an increment are its totals before it plus its own."""
+def _totals(root: str, inc: dict, own: dict, earlier: dict) -> Iterator[str]:
+    """The corpus's totals after an increment are its totals before it plus its own; the
+    totals before it are the SHA-256 its entry recorded and the earlier increment's totals."""
     from curate.build.report import add_stats
 
     folder = os.path.join(root, inc["path"])
     try:
         with open(os.path.join(folder, "previous-stats.json"), "rb") as f:
-            before = json.loads(f.read())
+            before_bytes = f.read()
+        before = json.loads(before_bytes)
         with open(os.path.join(root, inc["corpus_stats"]["path"]), "rb") as f:
             data = f.read()
     except (OSError, KeyError, ValueError) as e:
         yield f"{folder}: the totals before or after it are unreadable: {e}"
         return
+    digest = sha256_bytes(before_bytes)
+    if digest != (inc.get("previous_stats") or {}).get("sha256", digest):
+        yield f"{folder}/previous-stats.json: SHA-256 differs from the manifest"
+    elif digest != (earlier.get("corpus_stats") or {}).get("sha256", digest):
+        yield f"{folder}/previous-stats.json: not the totals the increment before it recorded"
     if sha256_bytes(data) != inc["corpus_stats"].get("sha256"):
         yield f"{inc['corpus_stats']['path']}: SHA-256 differs from the manifest"
     elif add_stats(before, own) != json.loads(data):
