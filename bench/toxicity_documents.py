@@ -111,17 +111,29 @@ def rules() -> dict:
     return out
 
 
-def filter_rule():
-    """The toxicity filter's own page decision, at its defaults, on these line scores."""
+def filter_rule(threshold: float | None = None):
+    """The toxicity filter's own page decision, at its defaults (or at another line
+    ``threshold``), on these line scores."""
     from filters.toxicity import Toxicity
 
     f = Toxicity()
+    at = f.threshold if threshold is None else threshold
 
     def removes(s: np.ndarray, n: np.ndarray) -> bool:
-        toxic = s >= f.threshold
+        toxic = s >= at
         return f.removes(int(toxic.sum()), n[toxic].sum() / n.sum() if n.sum() else 0.0)
 
     return removes
+
+
+def clean_page_sets() -> dict[str, list[str]]:
+    """The clean pages, by set: news, web pages, multilingual pages, and WikiText articles
+    split by topic."""
+    sets = {name: web_pages(names) for name, names in PAGES.items()}
+    sensitive, other = wikitext()
+    sets["Wikipedia articles (WikiText)"] = other
+    sets["Wikipedia articles on religion, ethnicity, sexuality, crime"] = sensitive
+    return sets
 
 
 def run() -> dict:
@@ -134,10 +146,7 @@ def run() -> dict:
     old_rule = "old model (Davidson): any line >= 0.5 (its default)"
     rng = random.Random(0)
     toxic = [t for name in HELD_OUT for t, label in load(name) if label]
-    clean_sets = {name: web_pages(sets) for name, sets in PAGES.items()}
-    sensitive, other = wikitext()
-    clean_sets["Wikipedia articles (WikiText)"] = other
-    clean_sets["Wikipedia articles on religion, ethnicity, sexuality, crime"] = sensitive
+    clean_sets = clean_page_sets()
     r: dict = {"rules": [*decide, old_rule], "clean": {}, "planted": {}}
 
     def rates(texts: list[str]) -> dict:
@@ -149,7 +158,7 @@ def run() -> dict:
     for name, pages in clean_sets.items():
         r["clean"][name] = {"pages": len(pages), "removed": rates(pages)}
         print(name, json.dumps(r["clean"][name]), flush=True)
-    pages = [p for name in PAGES for p in clean_sets[name]] + other + sensitive
+    pages = [p for texts in clean_sets.values() for p in texts]
     for share in SHARES:
         planted = [plant(p, toxic, share, rng) for p in pages]
         r["planted"][str(share)] = {

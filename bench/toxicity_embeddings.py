@@ -108,30 +108,24 @@ def clean_pages(clf, threshold: float) -> dict:
     """The share of clean pages (the sets of bench/toxicity_documents.py) that the toxicity
     filter's page rule removes when this model, trained on all the recipe's sources, scores
     each line: at its validation threshold and at the filter's 0.5."""
-    from toxicity_documents import PAGES, web_pages, wikitext
+    from toxicity_documents import clean_page_sets, filter_rule
 
-    from filters.toxicity import Toxicity
-
-    sensitive, other = wikitext()
-    sets = {name: web_pages(names) for name, names in PAGES.items()}
-    sets |= {"Wikipedia articles (WikiText)": other, "Wikipedia on sensitive topics": sensitive}
     pages = [
         (name, [ln for ln in (x.strip() for x in page.split("\n")) if ln])
-        for name, texts in sets.items()
+        for name, texts in clean_page_sets().items()
         for page in texts
     ]
     lines = [ln for _, page in pages for ln in page]
     scores = iter(clf.predict_proba(embed(lines, "minilm-clean-lines")[0])[:, 1])
-    rule = Toxicity()  # its page rule, at the filter's defaults
+    rules = {"validation": filter_rule(threshold), "0.5": filter_rule(0.5)}
     out: dict = {"threshold": threshold, "sets": {}}
     for name, page in pages:
         s = np.asarray([next(scores) for _ in page])
         n = np.asarray([len(ln) for ln in page], float)
-        row = out["sets"].setdefault(name, {"pages": 0, "validation": 0, "0.5": 0})
+        row = out["sets"].setdefault(name, {"pages": 0, **dict.fromkeys(rules, 0)})
         row["pages"] += 1
-        for key, t in (("validation", threshold), ("0.5", 0.5)):
-            toxic = s >= t
-            row[key] += int(rule.removes(int(toxic.sum()), float(n[toxic].sum() / n.sum())))
+        for key, removes in rules.items():
+            row[key] += int(removes(s, n))
     return out
 
 

@@ -71,7 +71,7 @@ def test_crawl_periods_balanced_and_the_same_on_every_runner(web, tmp_path):
 
     def cfg(out):
         return {
-            "input": {"paths": [str(root / "warc" / "*.warc*.gz")], "max_doc_bytes": 2_000_000},
+            "input": {"paths": [str(root / "warc" / "*.warc.gz")], "max_doc_bytes": 2_000_000},
             "filters": [{"gopher_quality": {}}],
             "dedup": {"exact": True, "near": {"threshold": 0.8}, "buckets": 4},
             "tokenizer": {"train": {"vocab_size": 800, "sample_docs": 100}},
