@@ -148,6 +148,44 @@ def test_extractors_keep_the_article_and_drop_the_page_around_it():
     assert (text, charset, source) == ("<p>Съешь же ещё</p>", "cp1251", "http")
 
 
+@pytest.mark.parametrize("form", ["per_record_gzip", "whole_file_gzip", "plain"])
+def test_an_archive_that_ends_inside_a_page_says_so(tmp_path, form):
+    """A download cut short: the pages before the cut are read, the cut page is quarantined
+    with the record's declared and actual sizes, never kept as a whole page."""
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    words = [f"w{rng.getrandbits(32):x}" for _ in range(900)]  # compresses evenly
+    pages = [page_html(f"Page {i}", " ".join(words[i * 300 : i * 300 + 300])) for i in range(3)]
+    members = [
+        record("response", rng, when, http_response(h.encode()), WARC_Target_URI=f"http://t{i}/")
+        for i, h in enumerate(pages)
+    ]
+    plain = b"".join(gzip.decompress(m) for m in members)
+    data = {
+        "per_record_gzip": b"".join(members),
+        "whole_file_gzip": gzip.compress(plain, mtime=0),
+        "plain": plain,
+    }[form]
+    # half-way into the last page, in whatever form
+    cut = data[: int(len(data) * (1 - len(gzip.decompress(members[-1])) / len(plain) / 2))]
+    path = tmp_path / ("cut.warc" if form == "plain" else "cut.warc.gz")
+    path.write_bytes(data)
+    assert _read([path])[0] == {"document": 3}
+    path.write_bytes(cut)
+    recs = list(read_file(str(path), max_doc_bytes=2_000_000))
+    assert [type(r).__name__ for r in recs] == ["RawRecord", "RawRecord", "BadRecord"], recs
+    assert recs[-1].kind == "read_error" and "record 3 is truncated" in recs[-1].error
+
+
+def test_an_arc_file_that_ends_inside_a_page_says_so(tmp_path):
+    arc = evaldata("web/warc") / "warcio__example.arc.gz"
+    if not arc.exists():
+        pytest.skip("the shared ARC file is not present")
+    path = tmp_path / "cut.arc"
+    path.write_bytes(gzip.decompress(arc.read_bytes())[:-400])
+    counts, _ = _read([path])
+    assert counts == {"warc.warcinfo": 1, "bad.read_error": 1}, counts
+
+
 def test_shared_archives(tmp_path):
     """The real files in ../shared/evaldata/web/warc: CC-MAIN-2020-34 with 16 multilingual
     pages, ClueWeb09's WARC/0.18, a revisit, chunked encoding, a WET and an ARC file."""

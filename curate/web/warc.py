@@ -91,6 +91,8 @@ def read_warc(
                 yield BadRecord(position, "body_error", str(e))
             except Exception as e:  # noqa: BLE001 - one page's failure is its own entry
                 yield BadRecord(position, "extract_error", f"{type(e).__name__}: {e}"[:500])
+    except _Truncated as e:
+        yield BadRecord(e.position, "read_error", f"{path}: {e}")
     except Exception as e:  # noqa: BLE001 - a broken archive ends here, reported
         yield BadRecord(0, "read_error", f"{path}: {type(e).__name__}: {e}"[:500])
 
@@ -103,6 +105,20 @@ class _BadBody(ValueError):
     """A compressed body that does not inflate."""
 
 
+class _Truncated(EOFError):
+    """The archive ends inside a record (or its headers lost their length): a partial page must
+    not pass for a whole one, and nothing after it can be framed."""
+
+    def __init__(self, position: int, declared: int | None, got: int) -> None:
+        super().__init__(
+            f"record {position} has no Content-Length (headers cut short?)"
+            if declared is None
+            else f"record {position} is truncated: it declares {declared} bytes, the archive "
+            f"ends after {got}"
+        )
+        self.position = position
+
+
 def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -111,7 +127,12 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     )
     for position, rec in enumerate(it, 1):
         headers = {k.lower(): v for k, v in rec.headers.astuples()}
-        content = rec.reader.read(limit + _HEAD_LIMIT + 1)
+        cap = limit + _HEAD_LIMIT + 1
+        content = rec.reader.read(cap)
+        if "content-length" not in headers:
+            raise _Truncated(position, None, len(content))
+        if len(content) < min(rec.content_length, cap):
+            raise _Truncated(position, rec.content_length, len(content))
         rtype = headers.get("warc-type", "").strip().lower()
         rtype = rtype if rtype in RECORD_TYPES else "unknown_type"
         yield position, rtype, headers, content, rec.content_length
@@ -126,7 +147,12 @@ def _arc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
         head = b""
         if rec.http_headers is not None and rec.rec_type == "response":
             head = rec.http_headers.to_bytes()
-        content = head + rec.raw_stream.read(limit + _HEAD_LIMIT + 1)
+        cap = limit + _HEAD_LIMIT + 1
+        body = rec.raw_stream.read(cap)
+        missing = getattr(rec.raw_stream, "limit", 0)  # warcio's LimitReader: bytes not there
+        if missing and len(body) < cap:
+            raise _Truncated(position, rec.length, rec.length - missing)
+        content = head + body
         rtype = rec.rec_type if rec.rec_type in RECORD_TYPES else "unknown_type"
         yield position, rtype, headers, content, len(content)
 
