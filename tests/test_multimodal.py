@@ -139,6 +139,30 @@ def test_truncated_tar_keeps_the_samples_before_the_break(tmp_path):
     recs = list(read_file(str(cut)))
     assert isinstance(recs[-1], BadRecord) and recs[-1].kind == "read_error"
     assert all(isinstance(r, RawRecord) for r in recs[:-1]) and len(recs) >= 3
+    assert all(r.value["png"] == img for r in recs[:-1])
+
+
+def test_a_sample_cut_between_its_members_is_not_kept_without_them(tmp_path):
+    """The break falls after a sample's image and before its caption: the image alone must
+    not pass for the sample."""
+    img = _png(Image.new("RGB", (64, 64), (200, 10, 10)))
+    path = tmp_path / "full.tar"
+    _tar(
+        path,
+        [
+            (f"{i:03d}.{ext}", data, "file")
+            for i in range(3)
+            for ext, data in (("png", img), ("txt", b"a caption"))
+        ],
+    )
+    with tarfile.open(path) as tar:
+        last_txt = tar.getmembers()[-1].offset  # the caption's header block
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(path.read_bytes()[:last_txt])
+    recs = list(read_file(str(cut)))
+    assert [type(r).__name__ for r in recs] == ["RawRecord", "RawRecord", "BadRecord"]
+    assert recs[-1].kind == "read_error" and "'002' is incomplete" in recs[-1].error
+    assert all(r.value["txt"] == "a caption" for r in recs[:-1])
 
 
 # -- builds of the multimodal demo ----------------------------------------------------------

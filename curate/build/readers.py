@@ -314,8 +314,9 @@ def _read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
             if not stream.zeros_at(tar.offset):
                 raise tarfile.ReadError("archive ends without its end-of-archive block (truncated)")
     except (tarfile.TarError, *_STREAM_ERRORS) as e:
-        yield from finish()
-        yield BadRecord(position + 1, "read_error", f"tar: {type(e).__name__}: {e}")
+        # the sample being gathered may have lost members to the break: it is the error's record
+        cut = f" (sample {key!r} is incomplete)" if key is not None else ""
+        yield BadRecord(position + 1, "read_error", f"tar: {type(e).__name__}: {e}{cut}")
         return
     yield from finish()
 
