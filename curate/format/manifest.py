@@ -100,6 +100,12 @@ def check_manifest(manifest: Any, where: str = "manifest.json") -> dict:
                 raise CorpusError(f"{where} shards[{i}]: {key!r} must be a string")
         for key in ("min_time", "max_time"):
             _time(entry.get(key), f"{where} shards[{i}].{key}")
+        lo, hi = to_us(entry.get("min_time")), to_us(entry.get("max_time"))
+        if (lo is None) != (hi is None) or (lo is not None and lo > hi):
+            raise CorpusError(
+                f"{where} shards[{i}]: min_time and max_time must both be null (undated "
+                f"documents only) or both times, min_time first"
+            )
     for i, entry in enumerate(records):
         _file(entry, f"{where} records[{i}]")
     if not isinstance(manifest.get("config"), dict):
