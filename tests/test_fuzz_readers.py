@@ -226,6 +226,29 @@ def test_random_bytes_never_escape(fmt, data):
     check_random(fmt, data)
 
 
+def _values(path: Path) -> list[str]:
+    return [
+        repr(sorted(rec.value.items()))
+        for rec in read_file(str(path), max_doc_bytes=MAX_DOC)
+        if isinstance(rec, RawRecord)
+    ]
+
+
+@pytest.mark.parametrize("fmt", sorted(SEEDS))
+def test_a_file_cut_short_yields_only_whole_records(fmt, tmp_path):
+    """A download that stops early: every record read from any prefix of a valid file is one
+    of the file's own records, whole; the part that was cut is a quarantine entry, never a
+    shorter page, caption or sample."""
+    seed, path = SEEDS[fmt], tmp_path / f"in.{fmt}"
+    path.write_bytes(seed)
+    whole = set(_values(path))
+    cuts = sorted({len(seed) * i // 120 for i in range(1, 120)} | {len(seed) - 1, len(seed) - 8})
+    for cut in cuts:
+        path.write_bytes(seed[:cut])
+        partial = [v for v in _values(path) if v not in whole]
+        assert not partial, (cut, partial[0][:300])
+
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
