@@ -182,8 +182,16 @@ def test_a_directory_or_no_record_or_its_own_output_as_input_is_refused(demo, tm
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     cfg["input"]["paths"] = [str(empty)]
-    with pytest.raises(BuildError, match="no document passed"):  # nothing to train on
+    with pytest.raises(BuildError, match="no document passed.* of 0 records, none"):
+        build(cfg)  # nothing to train on
+    short = tmp_path / "short.jsonl"  # every record removed or quarantined: the message says why
+    short.write_text('{"text": "too short", "timestamp": "2020-01-01"}\n' * 3 + "not json\n")
+    cfg["input"]["paths"] = [str(short)]
+    with pytest.raises(
+        BuildError, match=r"of 4 records, removed\.\S+ 3, quarantined\.invalid_json 1"
+    ):
         build(cfg)
+    cfg["input"]["paths"] = [str(empty)]
     from tokenization.bpe import train_bpe
 
     tok = tmp_path / "tok.json"

@@ -71,8 +71,6 @@ def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str
             tok.add_special_tokens([image_token])  # a new id after the vocabulary
     else:
         texts = sample_texts(cfg, files, tcfg.train.sample_docs)
-        if not texts:
-            raise BuildError("no document passed the filters: nothing to train the tokenizer on")
         extra = (image_token,) if image_token else ()
         tok = train_bpe(
             texts, tcfg.train.vocab_size, tcfg.eos_token, tcfg.train.min_frequency, extra

@@ -20,6 +20,7 @@ from curate.build.parse import RecordParser, parse_file
 from curate.build.runs import Spill, run_schema
 from curate.build.temporal import TemporalAssigner
 from curate.core.document import IMAGE_PLACEHOLDER, Document, origin_sort_key
+from curate.core.errors import BuildError
 from curate.core.fileio import AtomicWriter, join
 from curate.core.timeparse import us_to_iso
 from curate.decontam.stage import Decontaminate, decontamination_signals
@@ -124,15 +125,29 @@ class Screen:
 
 
 def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
-    """The first ``n`` documents that pass the screen, in input order: the tokenizer sample."""
+    """The first ``n`` documents that pass the screen, in input order: the tokenizer sample.
+    A BuildError when none does, saying what became of the records instead."""
     screen = Screen(cfg)
     out: list[str] = []
+    outcomes: Counter = Counter()  # why the records read were not taken
     for file_idx, path in enumerate(files):
         for rec in parse_file(screen.parser, file_idx, path, cfg.input):
-            if rec.doc is not None and screen.reason_to_remove(rec.doc) is None:
-                out.append(rec.doc.text.replace(IMAGE_PLACEHOLDER, "\n"))
-                if len(out) >= n:
-                    return out
+            if rec.doc is None:
+                outcomes[f"quarantined.{rec.error[0]}" if rec.error else rec.skipped.reason] += 1
+                continue
+            why = screen.reason_to_remove(rec.doc)
+            if why is not None:
+                outcomes[f"removed.{why}"] += 1
+                continue
+            out.append(rec.doc.text.replace(IMAGE_PLACEHOLDER, "\n"))
+            if len(out) >= n:
+                return out
+    if not out:
+        top = ", ".join(f"{k} {v:,}" for k, v in outcomes.most_common(5))
+        raise BuildError(
+            f"no document passed the filters, nothing to train the tokenizer on: of "
+            f"{outcomes.total():,} records, {top or 'none'}" + (" ..." if len(outcomes) > 5 else "")
+        )
     return out
 
 
