@@ -273,6 +273,18 @@ def test_state_from_other_settings_is_refused(corpus):
         CorpusDataset(corpus, seq_len=SEQ, seed=2).load_state_dict(state)
 
 
+@pytest.mark.parametrize("setting", [{"seq_len": 10**8}, {"world_size": 10**6, "rank": 3}])
+def test_an_epoch_with_no_sample_for_a_rank_is_refused(corpus, setting):
+    """A seq_len longer than the selection, or more ranks than samples: the loop would run
+    zero steps without a word."""
+    ds = CorpusDataset(corpus, **{"seq_len": SEQ, **setting})
+    assert ds.epoch_info()["samples_per_rank"] == 0
+    with pytest.raises(ValueError, match="ranks no sample: it holds"):
+        next(iter(ds))
+    with pytest.raises(ValueError, match="ranks no sample"):
+        next(iter(CorpusLoader(ds, batch_size=2)))
+
+
 def test_workers_need_the_batch_size(corpus):
     ds = CorpusDataset(corpus, seq_len=SEQ)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)

@@ -259,6 +259,14 @@ class CorpusDataset(IterableDataset):
             epoch, start, self.rank, self.world_size = self.shared_position.tolist()
             self.position.epoch, self.position.start = epoch, start
         order = self.order()
+        if self.position.start == 0 and order.n_samples < self.world_size:
+            # an empty epoch is a setting's mistake: a loop that runs zero steps says nothing
+            raise ValueError(
+                f"the selection gives each of the {self.world_size} ranks no sample: it holds "
+                f"{order.n_samples:,} samples of seq_len {self.settings.seq_len} "
+                f"({order.dropped_tokens:,} tokens left over); use a shorter seq_len, fewer "
+                "ranks or a wider selection"
+            )
         # a CorpusLoader's worker sends its share in messages of several batches (plans: a
         # few KB each; multimodal batches, images included, one per message)
         sending = info is not None and self.loader_counts and self.batch_size is not None
