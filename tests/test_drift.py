@@ -202,3 +202,37 @@ def test_training_split_is_train_or_the_earliest():
     assert training_split(splits) == "early"  # an open start is the earliest
     splits = {"b": ["2021-01-01T00:00:00Z", None], "a": ["2019-01-01T00:00:00Z", "2021-01-01"]}
     assert training_split(splits) == "a"
+
+
+def test_a_tiny_corpus_with_a_wordless_period_gets_a_report_of_strict_json(tmp_path):
+    """Found by probing: a corpus whose training periods hold too few documents for a held-out
+    set, and a period whose only document has no word, crashed `curate drift` (a division by
+    zero) or wrote NaN, which strict JSON readers refuse. Undefined figures are null."""
+    from curate.drift.report import write_report
+
+    words = "the river runs past the old mill and the children play by the water"
+    docs = [(words, "2020-01-05"), (words + " today", "2020-01-20"), ("!!! ??? ...", "2020-02-03")]
+    docs += [(f"{words} {w}", "2020-03-09") for w in ("again", "once more")]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t, "timestamp": ts}) + "\n" for t, ts in docs))
+    out = tmp_path / "corpus"
+    cfg = {
+        "input": {"paths": [str(src)]},
+        "filters": [],
+        "tokenizer": {"train": {"vocab_size": 300}},
+        "temporal": {"period": "month"},
+        "output": {"dir": str(out)},
+    }
+    assert build(cfg, IN_MEMORY)["kept"]["documents"] == 5
+    write_report(str(out), str(tmp_path / "report"))
+
+    def refuse(constant):
+        raise ValueError(f"{constant} in drift.json")
+
+    saved = json.loads((tmp_path / "report" / "drift.json").read_text(), parse_constant=refuse)
+    assert saved["periods"] == ["2020-01", "2020-02", "2020-03"]
+    assert saved["jsd_unigram"][0][1] is None and saved["jsd_unigram"][0][2] is not None
+    base, rows = saved["degradation"]["heldout_perplexity"], saved["degradation"]["periods"]
+    assert any(r["perplexity"] is None for r in rows)  # a period with no held-out document
+    for r in rows:  # a ratio wherever both perplexities exist, else null
+        assert (r["ratio"] is None) == (r["perplexity"] is None or base is None), rows

@@ -86,10 +86,12 @@ def render(report: dict, out_dir: str) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     rows = report["degradation"]["periods"]
-    colors = ["#999999" if r["in_training"] else "#c0392b" for r in rows]
-    ratios = np.array([r["ratio"] for r in rows])
-    err = np.abs(np.array([r["ratio_95"] for r in rows]).T - ratios)
-    ax.bar(x, ratios, color=colors, yerr=err, capsize=2, error_kw={"linewidth": 0.8})
+    scored = [i for i, r in enumerate(rows) if r["ratio"] is not None]  # n/a: no word to score
+    if scored:
+        colors = ["#999999" if rows[i]["in_training"] else "#c0392b" for i in scored]
+        ratios = np.array([rows[i]["ratio"] for i in scored])
+        err = np.abs(np.array([rows[i]["ratio_95"] for i in scored]).T - ratios)
+        ax.bar(x[scored], ratios, color=colors, yerr=err, capsize=2, error_kw={"linewidth": 0.8})
     ax.axhline(1.0, color="black", linewidth=0.8)
     marks(ax, "perplexity_ratio")
     periods_axis(ax)
@@ -132,6 +134,8 @@ def write_index(report: dict, plots: list[str], out_dir: str) -> None:
     )
     deg = report["degradation"]
     slope = deg["ratio_slope_per_year"]
+    base = deg["heldout_perplexity"]
+    base = "n/a" if base is None else f"{base:.1f}"
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>curate drift report</title>
 <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}td,th{{padding:2px 8px;
 border-bottom:1px solid #ddd;font-size:13px;vertical-align:top}}img{{max-width:100%}}</style>
@@ -141,7 +145,7 @@ border-bottom:1px solid #ddd;font-size:13px;vertical-align:top}}img{{max-width:1
 {esc(str(report["training_cutoff"]))}. Every figure is in <a href="drift.json">drift.json</a>.</p>
 {"".join(f'<h2>{esc(p[:-4])}</h2><img src="{p}" alt="{p}">' for p in plots)}
 <h2>Degradation</h2><p>{esc(deg["model"])} trained on {deg["train_docs"]} documents; held-out
-perplexity {deg["heldout_perplexity"]:.1f}; slope of the perplexity ratio after the cutoff:
+perplexity {base}; slope of the perplexity ratio after the cutoff:
 {"n/a" if slope is None else f"{slope:+.3f} per year"}.</p>
 <h2>Novel words</h2><table><tr><th>period</th><th>novel token rate</th><th>emerging</th>
 <th>vanishing</th></tr>{novel}</table>

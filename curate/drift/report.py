@@ -6,9 +6,11 @@ section in the corpus's DATACARD.md. Offline and CPU-only; the figures are ``cur
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter, defaultdict
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +93,7 @@ def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int 
         "documents": [v["documents"] for v in volume],
         "novel_token_rate": [n["novel_token_rate"] for n in novelty],
         "jsd_to_previous": [0.0] + [float(jsd[i - 1, i]) for i in range(1, len(names))],
-        "perplexity_ratio": [r["ratio"] for r in lm["periods"]],
+        "perplexity_ratio": [r["ratio"] if r["ratio"] is not None else 1.0 for r in lm["periods"]],
         "adjacent_auc": [0.5] + [a if a is not None else 0.5 for a in sep["adjacent_auc"]],
     }
     report = {
@@ -133,26 +135,29 @@ def _degradation(periods, samples, names, train_periods, cutoff, seed) -> dict:
                 periods[p].words[i]
             )
     model = drift.KneserNeyBigram(train_docs)
-    base = model.perplexity(heldout_docs)
+    # a small corpus can leave a period, or the whole held-out set, without a word to score:
+    # its figures are None (n/a), not a division by zero
+    base = _perplexity(model, heldout_docs)[0]
     rows, gaps, ratios = [], [], []
     for p in names:
         if p in train_periods:
             docs = [periods[p].words[i] for i in periods[p].ids if drift.held_out(i, 0.1, seed)]
         else:
             docs = [periods[p].words[i] for i in samples[p]]
-        sums, counts = model.doc_log_probs(docs)
-        ppl = float(np.exp(-sums.sum() / counts.sum()))
-        w = drift.bootstrap_weights(len(docs), 200, seed)
-        boot = np.exp(-(w @ sums) / (w @ counts)) / base
+        ppl, sums, counts = _perplexity(model, docs)
+        ratio = ratio_95 = None
+        if ppl is not None and base is not None:
+            w = drift.bootstrap_weights(len(docs), 200, seed)
+            ratio, ratio_95 = ppl / base, drift.interval(np.exp(-(w @ sums) / (w @ counts)) / base)
         row = {
             "period": p,
             "in_training": p in train_periods,
             "perplexity": ppl,
-            "ratio": ppl / base,
-            "ratio_95": drift.interval(boot),
+            "ratio": ratio,
+            "ratio_95": ratio_95,
         }
         rows.append(row)
-        if cutoff is not None and p not in train_periods:
+        if cutoff is not None and p not in train_periods and ratio is not None:
             gaps.append(_months(cutoff, period_start(p, periods[p].first)) / 12)
             ratios.append(row["ratio"])
     return {
@@ -163,6 +168,14 @@ def _degradation(periods, samples, names, train_periods, cutoff, seed) -> dict:
         "periods": rows,
         "ratio_slope_per_year": drift.slope_per_year(gaps, ratios),
     }
+
+
+def _perplexity(model, docs) -> tuple[float | None, np.ndarray, np.ndarray]:
+    """(perplexity or None when there is no word to score, per-document log-prob sums and
+    word counts)."""
+    sums, counts = model.doc_log_probs(docs)
+    total = counts.sum() if len(docs) else 0
+    return (float(np.exp(-sums.sum() / total)) if total else None), sums, counts
 
 
 def _images(periods, names) -> list[dict]:
@@ -241,11 +254,24 @@ def datacard_section(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN or infinity (a figure with nothing to measure: an empty period, a pair without test
+    documents) as null: they are not JSON, and strict readers (JavaScript, jq, serde) refuse
+    the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def write_report(root: str, out_dir: str, sample: int | None = 2000, seed: int = 0) -> dict:
     report = compute(root, sample, seed)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "drift.json"), "w") as f:
-        json.dump(report, f, indent=1)
+        json.dump(_json_safe(report), f, indent=1, allow_nan=False)
     report["plots"] = render(report, out_dir)
     section = datacard_section(report)
     with open(os.path.join(out_dir, "DATACARD-drift.md"), "w") as f:

@@ -50,6 +50,8 @@ def jensen_shannon(p: Counter, q: Counter) -> float:
     keys = sorted(set(p) | set(q))  # a fixed summation order: the same bits on every run
     a = np.array([p.get(k, 0) for k in keys], np.float64)
     b = np.array([q.get(k, 0) for k in keys], np.float64)
+    if not a.sum() or not b.sum():
+        return float("nan")  # a period without words: undefined
     a, b = a / a.sum(), b / b.sum()
     m = (a + b) / 2
 
@@ -134,10 +136,11 @@ def log_odds_terms(counts: list[Counter], prior_weight: float = 1000.0, top: int
         if not ni or not nj:
             out.append(([], []))
             continue
-        delta = np.log((yi + alpha) / (ni + a0 - yi - alpha)) - np.log(
-            (yj + alpha) / (nj + a0 - yj - alpha)
-        )
-        z = delta / np.sqrt(1 / (yi + alpha) + 1 / (yj + alpha))
+        with np.errstate(divide="ignore", invalid="ignore"):  # tiny corpora: null in drift.json
+            delta = np.log((yi + alpha) / (ni + a0 - yi - alpha)) - np.log(
+                (yj + alpha) / (nj + a0 - yj - alpha)
+            )
+            z = delta / np.sqrt(1 / (yi + alpha) + 1 / (yj + alpha))
         order = np.argsort(z, kind="stable")
         rising = [(vocab[k], round(float(z[k]), 2)) for k in order[::-1][:top]]
         falling = [(vocab[k], round(float(z[k]), 2)) for k in order[:top]]
@@ -213,6 +216,8 @@ def jsd_interval(reference: Counter, docs: list[list[str]], reps: int = 200, see
     sampling error. Equal sample sizes keep the periods' bias alike, so they stay comparable."""
     from scipy.sparse import csr_matrix
 
+    if not any(docs) or not sum(reference.values()):
+        return [float("nan"), float("nan")]  # nothing to resample: undefined, as the point
     vocab = {w: i for i, w in enumerate(sorted(set(reference) | {w for d in docs for w in d}))}
     rows, cols, vals = [], [], []
     for r, d in enumerate(docs):
