@@ -136,18 +136,24 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
 def cmd_train_classifier(args) -> int:
     from curate.core.classifier import labeled_examples, train_classifier
 
-    examples = list(
-        labeled_examples(
-            args.labeled,
-            args.positive,
-            args.negative,
-            label_field=args.label_field,
-            positive_value=args.positive_value,
-            chunk_words=args.chunk_words,
-            exclude_id_prefix=args.exclude_id_prefix,
+    try:
+        examples = list(
+            labeled_examples(
+                args.labeled,
+                args.positive,
+                args.negative,
+                label_field=args.label_field,
+                positive_value=args.positive_value,
+                chunk_words=args.chunk_words,
+                exclude_id_prefix=args.exclude_id_prefix,
+            )
         )
-    )
-    m = train_classifier(examples, args.out, held_out=args.held_out, epoch=args.epoch, lr=args.lr)
+        m = train_classifier(
+            examples, args.out, held_out=args.held_out, epoch=args.epoch, lr=args.lr
+        )
+    except ValueError as e:  # unusable labeled data (UnicodeDecodeError is one), said plainly
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 2
     print(
         f"trained on {m.train:,} examples; threshold {m.threshold:.4f} chosen on {m.validation:,}; "
         f"on {m.test:,} held-out ({m.positives_test:,} positive): precision {m.precision:.4f} "

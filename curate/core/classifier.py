@@ -54,21 +54,53 @@ def labeled_examples(
     sources = [(p, None) for p in labeled] + [(p, True) for p in positive]
     sources += [(p, False) for p in negative]
     for path, fixed in sources:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                if str(r.get("id", "")).startswith(tuple(exclude_id_prefix)):
-                    continue
-                label = fixed if fixed is not None else str(r[label_field]) == positive_value
-                if not chunk_words or len(r["text"].split()) <= chunk_words:
-                    yield r["text"], label
-                    continue
-                for para in r["text"].split("\n\n"):  # short paragraphs (dialogue) stay whole
-                    words = para.split()
-                    for i in range(0, len(words), chunk_words):
-                        if len(words[i : i + chunk_words]) >= 2:
-                            yield " ".join(words[i : i + chunk_words]), label
+        try:
+            yield from _file_examples(
+                path, fixed, label_field, positive_value, chunk_words, exclude_id_prefix
+            )
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 ({e})") from None
+
+
+def _file_examples(
+    path: str,
+    fixed: bool | None,
+    label_field: str,
+    positive_value: str,
+    chunk_words: int,
+    exclude_id_prefix: list[str] | tuple[str, ...],
+) -> Iterator[tuple[str, bool]]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            r = _example(line, path, n, None if fixed is not None else label_field)
+            if str(r.get("id", "")).startswith(tuple(exclude_id_prefix)):
+                continue
+            label = fixed if fixed is not None else str(r[label_field]) == positive_value
+            if not chunk_words or len(r["text"].split()) <= chunk_words:
+                yield r["text"], label
+                continue
+            for para in r["text"].split("\n\n"):  # short paragraphs (dialogue) stay whole
+                words = para.split()
+                for i in range(0, len(words), chunk_words):
+                    if len(words[i : i + chunk_words]) >= 2:
+                        yield " ".join(words[i : i + chunk_words]), label
+
+
+def _example(line: str, path: str, n: int, label_field: str | None) -> dict:
+    """One JSONL line as a labeled example, or a ValueError naming the file and line: a user's
+    labeled data is input like any other."""
+    try:
+        r = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}, line {n}: not JSON ({e})") from None
+    if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+        raise ValueError(f"{path}, line {n}: expected an object with a string 'text'")
+    if label_field is not None and label_field not in r:
+        raise ValueError(f"{path}, line {n}: no {label_field!r} field (--label-field)")
+    return r
 
 
 @dataclass
@@ -128,7 +160,12 @@ def train_classifier(
             sets[_split(line, held_out)].append((line, bool(label)))
     train, val, test = sets
     if not val or not test or len({lb for _, lb in train}) < 2:
-        raise ValueError("need both labels in the training set and non-empty held-out sets")
+        pos = sum(lb for s in sets for _, lb in s)
+        raise ValueError(
+            f"need both labels in the training set and non-empty validation and test sets: "
+            f"{sum(map(len, sets)):,} examples ({pos:,} positive) gave train {len(train):,}, "
+            f"validation {len(val):,}, test {len(test):,}"
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         for line, label in train:
             f.write(f"{POSITIVE if label else NEGATIVE} {line}\n")
