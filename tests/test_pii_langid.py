@@ -35,6 +35,12 @@ def doc(text: str) -> Document:
             "aws [SECRET] gh [SECRET]",
         ),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "[SECRET]"),
+        (  # a BEGIN without its END does not swallow the next key's BEGIN
+            "x -----BEGIN RSA PRIVATE KEY----- cut -----BEGIN EC PRIVATE KEY-----\nabc\n"
+            "-----END EC PRIVATE KEY----- y",
+            "x -----BEGIN RSA PRIVATE KEY----- cut [SECRET] y",
+        ),
+        ("To " + "l" * 64 + "@example.com.", "To [EMAIL]."),  # RFC 5321's longest local part
     ],
 )
 def test_pii_redacted_with_typed_placeholders(text, expected):
@@ -50,6 +56,7 @@ def test_pii_redacted_with_typed_placeholders(text, expected):
         "Order 12345, population 1,234,567, card-like 4111 1111 1111 1112 (bad Luhn).",
         "Not an IBAN: DE89 3704 0044 0532 0130 01 (wrong check digits); 999.1.1.1 is no IP.",
         "Email-ish text: user at example dot com; a@b is not an address.",
+        "Over RFC 5321's bounds: " + "l" * 65 + "@example.com",
     ],
 )
 def test_pii_near_misses_are_left_alone(text):
