@@ -31,8 +31,10 @@ from curate.core.words import split_words
 from filters.base import Decision, Filter
 
 TERMINAL = (".", "!", "?", '"', "”", "’", "»", "。", "！", "？", "।", "؟", "۔")
-_CITATION = re.compile(r"\s*(?:\[\d+\]|\[citation needed\]|\[edit\])", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?。！？।؟۔]+[\"”’»)]*(?=\s|$)")
+# Both start a match only where a run of spaces or of end marks starts: from every position
+# inside a long run, the search rescanned the run, quadratic (16,000 dots before a letter: 2.6 s)
+_CITATION = re.compile(r"(?<!\s)\s*(?:\[\d+\]|\[citation needed\]|\[edit\])", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<![.!?。！？।؟۔])[.!?。！？।؟۔]+[\"”’»)]*(?=\s|$)")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies")
 
 

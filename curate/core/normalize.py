@@ -13,7 +13,9 @@ import unicodedata
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\ufeff]")
 _SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-_TRAILING = re.compile(r"[ \t]+\n")
+# a match starts only where a run of spaces starts: from every position inside a long run, the
+# search scanned to the run's end, quadratic (a run of 40,000 spaces took 0.7 s, 1.2 M ten minutes)
+_TRAILING = re.compile(r"(?<![ \t])[ \t]+\n")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 

@@ -23,13 +23,17 @@ from dataclasses import dataclass, field
 from html import unescape
 
 EXTRACTORS = ("resiliparse", "trafilatura", "fallback")
-_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
-_IMG = re.compile(r"<img\b[^>]*>", re.I)
+_META_CHARSET = re.compile(rb"<meta[^<>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+# tags stop at the next "<": an unclosed "<img" or "<html" repeated made each start scan the
+# rest of the page (quadratic); a title stops at the next "<title"
+_IMG = re.compile(r"<img\b[^<>]*>", re.I)
 _ATTR = re.compile(r"""(?<![\w-])(src|alt)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 MAX_IMAGES = 32
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
+_TITLE = re.compile(r"<title[^<>]*>((?:(?!</?title).)*)</title", re.I | re.S)
 IMAGE_LINE = re.compile(r"!\[([^\]\n]*)\]\((\S+?)\)")  # an image in Trafilatura's text
-_LANG = re.compile(r"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)", re.I)
+_LANG = re.compile(
+    r"<html\b[^<>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)", re.I
+)
 
 
 @dataclass(slots=True)
