@@ -51,3 +51,15 @@ def test_incompatible_tokenizers_fall_back(trained):
     assert Encoder(with_norm, "<|endoftext|>").backend == "tokenizers"
     wordlevel = Tokenizer(models.WordLevel({"<|endoftext|>": 0, "[UNK]": 1}, unk_token="[UNK]"))
     assert Encoder(wordlevel, "<|endoftext|>").backend == "tokenizers"
+
+
+def test_a_million_spaces_do_not_fail_the_fast_path(trained):
+    """Found by probing: tiktoken panics (a Rust stack overflow, a BaseException) on a run of
+    about a million spaces or newlines, which failed the whole build; such a batch now goes
+    through tokenizers, with the same ids."""
+    tok, texts = trained
+    fast, slow = Encoder(tok, "<|endoftext|>"), Encoder(tok, "<|endoftext|>", fast=False)
+    batch = [texts[0], "Words before." + " " * 1_200_000 + "and after.", "\n" * 1_200_000]
+    got, expected = fast.encode_batch(batch), slow.encode_batch(batch)
+    assert [x.tolist() for x in got] == [y.tolist() for y in expected]
+    assert fast.backend == "tiktoken"  # the next batches take the fast path again
