@@ -7,6 +7,7 @@ same order, which the build relies on for byte-identical shards.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -68,6 +69,11 @@ def _check_ids(tokenizer: Tokenizer, size: int) -> None:
         raise TokenizerError(f"vocabulary of {size:,} entries: ids must fit in 32 bits")
 
 
+# a run of white space this long sends its batch to tokenizers (see Encoder._encode); it starts
+# where the run starts, so the search is linear however long the runs
+_LONG_SPACE_RUN = re.compile(r"(?<!\s)\s{100000}")
+
+
 class Encoder:
     """Encodes batches of documents to uint32 ids with EOS appended to each.
 
@@ -104,15 +110,16 @@ class Encoder:
         return "tiktoken" if self.fast is not None else "tokenizers"
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        if self.fast is not None:
+        if self.fast is not None and not any(map(_LONG_SPACE_RUN.search, texts)):
             try:
                 return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
             except BaseException as e:  # a Rust panic is a BaseException
                 if type(e).__name__ != "PanicException":
                     raise
-                # tiktoken's pattern overflows its stack on a run of about a million spaces
-                # or newlines and panics; tokenizers gives the same ids (fast_encoding proved
-                # it), so this batch goes through it instead of failing the build
+                # tiktoken's pattern overflows its stack on a long run of spaces or newlines
+                # (about a million here) and panics, printing a Rust backtrace; the runs found
+                # above never reach it, and tokenizers gives the same ids (fast_encoding
+                # proved it), so a batch goes through tokenizers instead of failing the build
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def count(self, text: str) -> int:
