@@ -89,9 +89,13 @@ class UrlFilter(Filter):
         return Decision(reason is None, reason, {"blocked": float(reason is not None)})
 
     def _reason(self, host: str, full: str, raw: str) -> str | None:
-        labels = host.split(".")
-        if any(".".join(labels[i:]) in self._domains for i in range(len(labels))):
-            return "blocked_domain"
+        suffix = ""  # the host's domains, shortest first, up to DNS's 253 characters: a host
+        for label in reversed(host.split(".")):  # of 200,000 labels took 108 s joined whole
+            suffix = f"{label}.{suffix}" if suffix else label
+            if len(suffix) > 253:
+                break
+            if suffix in self._domains:
+                return "blocked_domain"
         if self._prefixes and full.startswith(self._prefixes):
             return "blocked_url"
         if any(s.lower() in raw for s in self.substrings):

@@ -60,3 +60,14 @@ def test_categories_and_substrings(ut1):
     assert _decide(f, "https://blog.example/wp-login.php") == "blocked_substring"
     with pytest.raises(ValueError, match="block list not found"):
         build_filters([{"url": {"block_lists": [str(ut1 / "missing")]}}])
+
+
+def test_a_host_of_many_labels_is_matched_on_its_domains_only():
+    """Found by probing: every suffix of the host was joined whole, quadratic (a bogus target
+    URI of 200,000 labels took 108 s). Only suffixes a DNS name can have (253 characters) are
+    looked up; a deep subdomain of a blocked domain is still blocked."""
+    (f,) = build_filters([{"url": {"domains": ["bad.example"]}}])
+    deep = "http://" + "a." * 200_000
+    assert _decide(f, deep + "bad.example/x") == "blocked_domain"
+    assert _decide(f, deep + "good.example/x") is None
+    assert _decide(f, "http://" + "x." * 120 + "bad.example") == "blocked_domain"
