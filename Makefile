@@ -92,6 +92,7 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) $(BENCH_EMBED_ENV) corpus  ## s
 	$(BIN)/python bench/build_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/near_dedup_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/filters_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/filters_worst_case.py --out BENCHMARKS.md
 	$(BIN)/python bench/loader_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/loader_fallback.py --corpus out/demo --out BENCHMARKS.md
 	$(BIN)/python bench/image_bench.py --out BENCHMARKS.md

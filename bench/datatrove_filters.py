@@ -3,9 +3,10 @@ FineWeb) applied one document at a time to a JSONL sample: the anchor for curate
 speeds. Runs in the benchmark environment (bench/.venv). DataTrove's language filter would
 download lid.176.bin; it is given the same lid.176 model file curate uses instead.
 
-Usage: bench/.venv/bin/python bench/datatrove_filters.py SAMPLE.jsonl LID_MODEL
+Usage: bench/.venv/bin/python bench/datatrove_filters.py SAMPLE.jsonl LID_MODEL [FILTER]
 Prints JSON: seconds per filter, for the chain of all five (in FineWeb's order; a document
-stops at its first rejection) and for the four heuristic filters alone.
+stops at its first rejection) and for the four heuristic filters alone; with FILTER, that
+filter's seconds only.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def main() -> None:
         "c4": C4QualityFilter(),
         "fineweb_quality": FineWebQualityFilter(),
     }
+    if len(sys.argv) > 3:
+        filters = {sys.argv[3]: filters[sys.argv[3]]}
     for f in filters.values():  # load tokenizers before timing
-        f.filter(Document(text=texts[0], id="warm"))
+        f.filter(Document(text="warm up the tokenizers", id="warm"))
     seconds = {}
     for name, f in filters.items():
         docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
@@ -56,6 +59,9 @@ def main() -> None:
         for d in docs:
             f.filter(d)
         seconds[name] = time.perf_counter() - t0
+    if len(sys.argv) > 3:
+        print(json.dumps({"seconds": seconds}))
+        return
     seconds["chain"] = _chain(list(filters.values()), texts)
     seconds["heuristic chain"] = _chain([f for k, f in filters.items() if k != "langid"], texts)
     print(json.dumps({"seconds": seconds}))
