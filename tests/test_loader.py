@@ -285,6 +285,22 @@ def test_an_epoch_with_no_sample_for_a_rank_is_refused(corpus, setting):
         next(iter(CorpusLoader(ds, batch_size=2)))
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"mix": {"2016-Q1": float("nan")}}, "mix weights must be finite"),
+        ({"samples_per_epoch": 10}, "sizes a mix's epoch"),  # it was ignored without a mix
+        ({"mix": {"2016-Q1": 1.0}, "samples_per_epoch": 0}, "must be positive"),
+        ({"time_range": ("2020-01-01", "2010-01-01")}, "is empty"),
+    ],
+)
+def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, message):
+    """Found by probing: a NaN mix weight failed later with "negative dimensions are not
+    allowed", samples_per_epoch without a mix was ignored, a reversed time range read nothing."""
+    with pytest.raises(ValueError, match=message):
+        CorpusDataset(corpus, seq_len=SEQ, **setting)
+
+
 def test_workers_need_the_batch_size(corpus):
     ds = CorpusDataset(corpus, seq_len=SEQ)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)

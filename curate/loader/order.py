@@ -268,8 +268,8 @@ class MixedOrder:
 def apportion(weights: list[float], total: int) -> np.ndarray:
     """``total`` split in proportion to ``weights`` by largest remainders (ties: first)."""
     w = np.asarray(weights, float)
-    if (w < 0).any() or w.sum() <= 0:
-        raise ValueError("mix weights must be non-negative and not all zero")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"mix weights must be finite, non-negative and not all zero: {weights}")
     exact = w / w.sum() * total
     out = np.floor(exact).astype(np.int64)
     order = np.argsort(-(exact - out), kind="stable")
