@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -68,8 +69,25 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if stats["balance"]["balanced"] else 3
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``low`` (the generators fail below it)."""
+
+    def integer(value: str) -> int:
+        n = int(value)
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
+        return n
+
+    return integer
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from curate.demo.text import generate
+
+    if args.interleaved and not args.pairs:
+        print("curate: error: interleaved documents reuse the pairs' images: --pairs 1 or more",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
     gt = generate(args.dir, n_docs=args.docs, seed=args.seed, by_year=args.by_year)
     print(
@@ -258,11 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(fn=cmd_build)
     d = sub.add_parser("demo-data", help="generate the seeded demo corpus")
     d.add_argument("dir")
-    d.add_argument("--docs", type=int, default=6000)
+    d.add_argument("--docs", type=_at_least(2), default=6000)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--pairs", type=int, default=400, help="image-text pairs (0: none)")
-    d.add_argument("--interleaved", type=int, default=120, help="interleaved documents")
-    d.add_argument("--web", type=int, default=40, help="web pages per crawl in WARC (0: none)")
+    d.add_argument("--pairs", type=_at_least(0), default=400, help="image-text pairs (0: none)")
+    d.add_argument(
+        "--interleaved", type=_at_least(0), default=120, help="interleaved documents (need pairs)"
+    )
+    d.add_argument(
+        "--web", type=_at_least(0), default=40, help="web pages per crawl in WARC (0: none)"
+    )
     d.add_argument("--by-year", action="store_true", help="also one JSONL file per year")
     d.set_defaults(fn=cmd_demo_data)
     r = sub.add_parser("drift", help="drift report of a built corpus (drift.json, index.html)")

@@ -61,3 +61,20 @@ def test_missing_input_is_a_clear_error(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = _curate("build", "c.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "matches no file" in r.stderr
+
+
+def test_demo_data_sizes_it_cannot_generate_are_refused(tmp_path):
+    """Found by probing: --docs 0 or 1, a negative count, or interleaved documents without the
+    pairs whose images they reuse ended in a traceback."""
+    from curate.cli import main
+
+    for args, message in (
+        (["--docs", "1"], "argument --docs: must be at least 2, got 1"),
+        (["--pairs", "-1"], "argument --pairs: must be at least 0"),
+        (["--pairs", "0", "--interleaved", "3", "--web", "0"], "reuse the pairs' images"),
+    ):
+        r = _curate("demo-data", "d", *args, cwd=tmp_path)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    assert main(["demo-data", str(tmp_path / "small"), "--docs", "2", "--pairs", "1",
+                 "--interleaved", "1", "--web", "1"]) == 0  # fmt: skip
