@@ -290,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("drift", help="drift report of a built corpus (drift.json, index.html)")
     r.add_argument("corpus")
     r.add_argument("--out", required=True, help="report directory")
-    r.add_argument("--sample", type=int, default=2000, help="documents per period (at most)")
+    r.add_argument(
+        "--sample", type=_at_least(1), default=2000, help="documents per period (at most)"
+    )
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_drift)
     t = sub.add_parser("train-tokenizer", help="train a byte-level BPE on a config's inputs")

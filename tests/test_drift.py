@@ -236,3 +236,17 @@ def test_a_tiny_corpus_with_a_wordless_period_gets_a_report_of_strict_json(tmp_p
     assert any(r["perplexity"] is None for r in rows)  # a period with no held-out document
     for r in rows:  # a ratio wherever both perplexities exist, else null
         assert (r["ratio"] is None) == (r["perplexity"] is None or base is None), rows
+
+
+def test_a_sample_below_one_document_is_refused(report):
+    """Found by probing: --sample -4 sliced away all but four documents of every period, and
+    --sample 0 wrote a report of empty samples."""
+    from curate.cli import main
+    from curate.drift.report import compute
+
+    _, _, out, root = report
+    for sample in (0, -4):
+        with pytest.raises(ValueError, match="at least 1 document per period"):
+            compute(str(out), sample)
+        with pytest.raises(SystemExit):  # argparse's one-line error
+            main(["drift", str(out), "--out", str(root / "x"), "--sample", str(sample)])

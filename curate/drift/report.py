@@ -31,6 +31,8 @@ def _months(a: datetime, b: datetime) -> float:
 
 
 def compute(root: str, sample: int | None = 2000, seed: int = 0, min_count: int = 3) -> dict:
+    if sample is not None and sample < 1:  # a negative one sliced away all but that many
+        raise ValueError(f"the sample must be at least 1 document per period, got {sample}")
     manifest, periods = load(root)
     if len(periods) < 2:
         raise ValueError(f"{root}: drift needs at least two dated periods, found {len(periods)}")
