@@ -69,16 +69,33 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if stats["balance"]["balanced"] else 3
 
 
-def _at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least ``low`` (the generators fail below it)."""
+def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` (to ``high``), so that a value the command
+    cannot use is one line of usage error, not a traceback or a silent clamp."""
 
     def integer(value: str) -> int:
         n = int(value)
-        if n < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
+        if n < low or (high is not None and n > high):
+            bounds = f"at least {low}" if high is None else f"from {low} to {high:,}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {n}")
         return n
 
     return integer
+
+
+def _fraction(value: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    x = float(value)
+    if not 0 < x < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return x
+
+
+def _positive(value: str) -> float:
+    x = float(value)
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return x
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -298,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train-tokenizer", help="train a byte-level BPE on a config's inputs")
     t.add_argument("config")
     t.add_argument("--out", required=True)
-    t.add_argument("--vocab-size", type=int, default=32000)
-    t.add_argument("--sample-docs", type=int, default=10000)
+    t.add_argument("--vocab-size", type=_at_least(300, 2**24), default=32000)
+    t.add_argument("--sample-docs", type=_at_least(1), default=10000)
     t.set_defaults(fn=cmd_train_tokenizer)
     c = sub.add_parser(
         "train-classifier", help="train a fastText classifier (quality, toxicity) on JSONL"
@@ -310,11 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--negative", action="append", default=[], help="JSONL of negative texts")
     c.add_argument("--label-field", default="label")
     c.add_argument("--positive-value", default="1", help="label value that means positive")
-    c.add_argument("--chunk-words", type=int, default=0, help="cut long texts into chunks")
+    c.add_argument("--chunk-words", type=_at_least(0), default=0, help="cut long texts into chunks")
     c.add_argument("--exclude-id-prefix", action="append", default=[])
-    c.add_argument("--held-out", type=float, default=0.2)
-    c.add_argument("--epoch", type=int, default=10)
-    c.add_argument("--lr", type=float, default=0.2)
+    c.add_argument("--held-out", type=_fraction, default=0.2)
+    c.add_argument("--epoch", type=_at_least(1), default=10)
+    c.add_argument("--lr", type=_positive, default=0.2)
     c.set_defaults(fn=cmd_train_classifier)
     x = sub.add_parser("decontam-index", help="build and save a benchmark decontamination index")
     x.add_argument("files", nargs="*", help="evaluation files (JSONL or Parquet)")

@@ -78,3 +78,23 @@ def test_demo_data_sizes_it_cannot_generate_are_refused(tmp_path):
         assert "Traceback" not in r.stderr
     assert main(["demo-data", str(tmp_path / "small"), "--docs", "2", "--pairs", "1",
                  "--interleaved", "1", "--web", "1"]) == 0  # fmt: skip
+
+
+def test_numbers_a_command_cannot_use_are_one_line_errors(tmp_path, capsys):
+    """Found by probing: train-tokenizer --vocab-size -1 ended in a traceback and 0 trained a
+    257-token vocabulary; train-classifier took --epoch 0 and --lr 0 and trained nothing."""
+    import pytest
+
+    from curate.cli import main
+
+    for args, message in (
+        (["train-tokenizer", "c.yaml", "--out", "t", "--vocab-size", "-1"], "from 300 to"),
+        (["train-tokenizer", "c.yaml", "--out", "t", "--sample-docs", "0"], "at least 1"),
+        (["train-classifier", "--out", "m", "--held-out", "1"], "between 0 and 1"),
+        (["train-classifier", "--out", "m", "--epoch", "0"], "at least 1"),
+        (["train-classifier", "--out", "m", "--lr", "nan"], "must be positive"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and message in err and "Traceback" not in err, err
