@@ -223,7 +223,10 @@ def cmd_decontam_index(args: argparse.Namespace) -> int:
                 max_items_per_ngram=args.max_items_per_ngram,
             )
         except ValidationError as e:
-            raise ConfigError(f"decontam-index: {e.errors()[0]['msg']}") from None
+            err = e.errors()[0]
+            option = "--" + "-".join(str(err["loc"][0]).split("_")) if err["loc"] else ""
+            option = "a file" if option == "--benchmarks" else option
+            raise ConfigError(f"decontam-index: {option}: {err['msg']}") from None
         check_sources(cfg)
     index = build_index(sources(cfg), cfg.ngram, cfg.min_item_words, cfg.max_items_per_ngram)
     info = index.save(args.out)

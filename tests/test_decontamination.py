@@ -319,6 +319,9 @@ def test_saved_index_builds_the_same_corpus(demo, demo_build, tmp_path, capsys):
     cfg["decontamination"] = {"index": str(tmp_path / "i.npz"), "ngram": 8}
     with pytest.raises(ConfigError, match="ngram is 8 but the index"):
         parse_config(cfg)
+    for option in ("--ngram", "--max-items-per-ngram"):  # a value out of range names its option
+        assert main(["decontam-index", *files, "--out", str(tmp_path / "j.npz"), option, "0"]) == 2
+        assert f"decontam-index: {option}: Input should be" in capsys.readouterr().err
 
 
 def test_parquet_evaluation_file_with_a_template(tmp_path):
