@@ -252,7 +252,11 @@ def names(value: Iterable[str] | None, what: str) -> list[str] | None:
 
 
 def check_selection(manifest: dict, sel: Selection) -> None:
-    """Splits and periods must be ones the corpus has: a typo selects nothing, silently."""
+    """Splits and periods must be ones the corpus has, and a time range must hold some time:
+    a typo selects nothing, silently."""
+    lo, hi = sel.bounds()
+    if lo is not None and hi is not None and lo >= hi:
+        raise ValueError(f"time_range {sel.time_range!r} is empty: its start is not before its end")
     shards = manifest["shards"]
     splits = sorted({e["split"] for e in shards})
     if sel.split is not None and sel.split not in splits:

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
+from curate.loader.arguments import positive_int
 from curate.loader.batches import Plan, Wire, pinned
 from curate.loader.dataset import CorpusDataset
 from curate.loader.packing import warm
@@ -22,8 +23,7 @@ class CorpusLoader(DataLoader):
     ``advance``, ``end_epoch``."""
 
     def __init__(self, dataset: CorpusDataset, batch_size: int = 1, **kwargs: Any):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_int("batch_size", batch_size)
         dataset.attach(batch_size)
         kwargs.setdefault("pin_memory", torch.cuda.is_available())
         # the dataset yields whole batches (vectorized); the DataLoader only moves them

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
-from curate.format.manifest import to_us
+from curate.loader.arguments import check_arguments
 from curate.loader.batches import (
     IGNORE_INDEX,
     PLANS_PER_MESSAGE,
@@ -118,45 +118,22 @@ class CorpusDataset(IterableDataset):
         image_decode: str = "cpu",
         increments: int | None = None,
     ):
-        if seq_len < 1 or shuffle_window < 1:
-            raise ValueError("seq_len and shuffle_window must be positive")
-        if image_decode not in ("cpu", "gpu"):
-            raise ValueError("image_decode must be 'cpu' or 'gpu'")
+        check_arguments(
+            seq_len=seq_len,
+            shuffle_window=shuffle_window,
+            image_decode=image_decode,
+            mix=mix,
+            mix_by=mix_by,
+            named=periods if mix_by == "period" else sources,
+            batch_size=batch_size,
+            samples_per_epoch=samples_per_epoch,
+        )
         self.image_size, self.image_decode = image_size, image_decode
-        if mix_by not in ("period", "source"):
-            raise ValueError("mix_by must be 'period' or 'source'")
         if mix is not None:
-            weights = np.asarray(list(mix.values()), float)
-            if (
-                not len(weights)
-                or not np.isfinite(weights).all()
-                or (weights < 0).any()
-                or (weights.sum() <= 0)
-            ):
-                raise ValueError(f"mix weights must be finite, non-negative, not all zero: {mix}")
-            if (periods if mix_by == "period" else sources) is not None:
-                raise ValueError(f"give {mix_by}s or mix (whose keys are the {mix_by}s), not both")
             if mix_by == "period":
                 periods = list(mix)
             else:
                 sources = list(mix)
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if samples_per_epoch is not None:  # it sizes a mix's epoch; alone it would be ignored
-            if mix is None:
-                raise ValueError("samples_per_epoch sizes a mix's epoch: pass mix=... too")
-            if isinstance(samples_per_epoch, bool) or not isinstance(samples_per_epoch, int):
-                raise ValueError(f"samples_per_epoch must be an integer, got {samples_per_epoch!r}")
-            if samples_per_epoch < 1:
-                raise ValueError(f"samples_per_epoch must be positive, got {samples_per_epoch}")
-        if time_range is not None:
-            lo, hi = (to_us(t) for t in time_range)
-            if lo is not None and hi is not None and lo >= hi:
-                raise ValueError(
-                    f"time_range {time_range!r} is empty: its start is not before its end"
-                )
         periods, sources = names(periods, "periods"), names(sources, "sources")
         self.mix, self.mix_by = (dict(mix) if mix is not None else None), mix_by
         self.mix_block, self.samples_per_epoch = mix_block, samples_per_epoch

@@ -265,11 +265,16 @@ class MixedOrder:
         return Pieces.concat(out)
 
 
-def apportion(weights: list[float], total: int) -> np.ndarray:
-    """``total`` split in proportion to ``weights`` by largest remainders (ties: first)."""
+def check_weights(weights: list[float]) -> None:
     w = np.asarray(weights, float)
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"mix weights must be finite, non-negative and not all zero: {weights}")
+
+
+def apportion(weights: list[float], total: int) -> np.ndarray:
+    """``total`` split in proportion to ``weights`` by largest remainders (ties: first)."""
+    check_weights(weights)
+    w = np.asarray(weights, float)
     exact = w / w.sum() * total
     out = np.floor(exact).astype(np.int64)
     order = np.argsort(-(exact - out), kind="stable")

@@ -1,0 +1,46 @@
+"""The loader's arguments, checked before a corpus is opened: a value that cannot mean anything
+is a ValueError naming it, never an empty epoch or a setting silently ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curate.loader.order import check_weights
+
+
+def positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_arguments(
+    *,
+    seq_len: int,
+    shuffle_window: int,
+    image_decode: str,
+    mix: dict[str, float] | None,
+    mix_by: str,
+    named: list[str] | None,
+    batch_size: int | None,
+    samples_per_epoch: int | None,
+) -> None:
+    """``named``: the periods or sources given beside the mix (``mix_by``'s kind)."""
+    if seq_len < 1 or shuffle_window < 1:
+        raise ValueError("seq_len and shuffle_window must be positive")
+    if image_decode not in ("cpu", "gpu"):
+        raise ValueError("image_decode must be 'cpu' or 'gpu'")
+    if mix_by not in ("period", "source"):
+        raise ValueError("mix_by must be 'period' or 'source'")
+    if mix is not None:
+        check_weights(list(mix.values()))
+        if named is not None:
+            raise ValueError(f"give {mix_by}s or mix (whose keys are the {mix_by}s), not both")
+    if batch_size is not None:
+        positive_int("batch_size", batch_size)
+    if samples_per_epoch is not None:  # it sizes a mix's epoch; alone it would be ignored
+        if mix is None:
+            raise ValueError("samples_per_epoch sizes a mix's epoch: pass mix=... too")
+        if isinstance(samples_per_epoch, bool) or not isinstance(samples_per_epoch, int):
+            raise ValueError(f"samples_per_epoch must be an integer, got {samples_per_epoch!r}")
+        if samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be positive, got {samples_per_epoch}")
