@@ -71,7 +71,8 @@ def _check_ids(tokenizer: Tokenizer, size: int) -> None:
 
 # a run of white space this long sends its batch to tokenizers (see Encoder._encode); it starts
 # where the run starts, so the search is linear however long the runs
-_LONG_SPACE_RUN = re.compile(r"(?<!\s)\s{100000}")
+_SPACE_RUN_LIMIT = 100_000
+_LONG_SPACE_RUN = re.compile(rf"(?<!\s)\s{{{_SPACE_RUN_LIMIT}}}")
 
 
 class Encoder:
@@ -110,7 +111,9 @@ class Encoder:
         return "tiktoken" if self.fast is not None else "tokenizers"
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        if self.fast is not None and not any(map(_LONG_SPACE_RUN.search, texts)):
+        if self.fast is not None and not any(
+            len(t) >= _SPACE_RUN_LIMIT and _LONG_SPACE_RUN.search(t) for t in texts
+        ):
             try:
                 return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
             except BaseException as e:  # a Rust panic is a BaseException

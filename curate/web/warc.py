@@ -125,9 +125,9 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     it = ArchiveIterator(
         raw, parse_http=False, record_types=WarcRecordType.any_type, strict_mode=False
     )
+    cap = limit + _HEAD_LIMIT + 1
     for position, rec in enumerate(it, 1):
         headers = {k.lower(): v for k, v in rec.headers.astuples()}
-        cap = limit + _HEAD_LIMIT + 1
         content = rec.reader.read(cap)
         if "content-length" not in headers:
             raise _Truncated(position, None, len(content))
@@ -141,13 +141,13 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
 def _arc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     from warcio.archiveiterator import ArchiveIterator
 
+    cap = limit + _HEAD_LIMIT + 1
     for position, rec in enumerate(ArchiveIterator(raw, arc2warc=True), 1):
         headers = {k.lower(): v for k, v in rec.rec_headers.headers}
         # warcio has parsed the HTTP block of an ARC response: put it back as it was sent
         head = b""
         if rec.http_headers is not None and rec.rec_type == "response":
             head = rec.http_headers.to_bytes()
-        cap = limit + _HEAD_LIMIT + 1
         body = rec.raw_stream.read(cap)
         missing = getattr(rec.raw_stream, "limit", 0)  # warcio's LimitReader: bytes not there
         if missing and len(body) < cap:
