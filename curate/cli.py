@@ -99,12 +99,11 @@ def _positive(value: str) -> float:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
+    from curate.core.errors import ConfigError
     from curate.demo.text import generate
 
     if args.interleaved and not args.pairs:
-        print("curate: error: interleaved documents reuse the pairs' images: --pairs 1 or more",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        raise ConfigError("interleaved documents reuse the pairs' images: --pairs 1 or more")
 
     gt = generate(args.dir, n_docs=args.docs, seed=args.seed, by_year=args.by_year)
     print(
@@ -224,8 +223,10 @@ def cmd_decontam_index(args: argparse.Namespace) -> int:
             )
         except ValidationError as e:
             err = e.errors()[0]
-            option = "--" + "-".join(str(err["loc"][0]).split("_")) if err["loc"] else ""
-            option = "a file" if option == "--benchmarks" else option
+            field = str(err["loc"][0]) if err["loc"] else ""
+            option = {"benchmarks": "a file", "": "the arguments"}.get(
+                field, "--" + field.replace("_", "-")
+            )
             raise ConfigError(f"decontam-index: {option}: {err['msg']}") from None
         check_sources(cfg)
     index = build_index(sources(cfg), cfg.ngram, cfg.min_item_words, cfg.max_items_per_ngram)

@@ -176,7 +176,7 @@ def _perplexity(model, docs) -> tuple[float | None, np.ndarray, np.ndarray]:
     """(perplexity or None when there is no word to score, per-document log-prob sums and
     word counts)."""
     sums, counts = model.doc_log_probs(docs)
-    total = counts.sum() if len(docs) else 0
+    total = counts.sum()
     return (float(np.exp(-sums.sum() / total)) if total else None), sums, counts
 
 

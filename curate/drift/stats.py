@@ -192,10 +192,6 @@ class KneserNeyBigram:
             counts.append(len(toks) - 1)
         return np.array(sums, np.float64), np.array(counts, np.float64)
 
-    def perplexity(self, docs: Iterable[list[str]]) -> float:
-        sums, counts = self.doc_log_probs(docs)
-        return math.exp(-sums.sum() / counts.sum()) if counts.sum() else float("nan")
-
 
 def bootstrap_weights(n: int, reps: int = 200, seed: int = 0) -> np.ndarray:
     """(reps, n) resampling counts: each row draws n documents with replacement."""
