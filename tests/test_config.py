@@ -44,6 +44,13 @@ def test_tokenizer_needs_exactly_one_source():
     assert "exactly one of 'path' or 'train'" in _error(_with(tokenizer={}))
 
 
+def test_year_bounds_are_years_not_epoch_seconds():
+    # `train: [null, 2021]` was epoch second 2021 (1970): every document fell in the next split
+    cfg = parse_config(_with(temporal={"splits": {"train": [None, 2021], "test": ["2021", None]}}))
+    assert cfg.temporal.splits["train"][1].isoformat() == "2021-01-01T00:00:00+00:00"
+    assert cfg.temporal.splits["test"][0] == cfg.temporal.splits["train"][1]
+
+
 def test_overlapping_splits_rejected():
     msg = _error(_with(temporal={"splits": {"a": [None, "2021-01-01"], "b": ["2020-06-01", None]}}))
     assert "overlap" in msg

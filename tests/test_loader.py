@@ -292,6 +292,8 @@ def test_an_epoch_with_no_sample_for_a_rank_is_refused(corpus, setting):
         ({"samples_per_epoch": 10}, "sizes a mix's epoch"),  # it was ignored without a mix
         ({"mix": {"2016-Q1": 1.0}, "samples_per_epoch": 0}, "must be positive"),
         ({"time_range": ("2020-01-01", "2010-01-01")}, "is empty"),
+        ({"time_range": (2021, "2020")}, "is empty"),  # years, read as the build reads them
+        ({"time_range": ("last year", None)}, "unparseable timestamp"),
     ],
 )
 def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, message):

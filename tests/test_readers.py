@@ -84,6 +84,12 @@ def test_bad_lines_are_reported_with_line_numbers(tmp_path):
     assert all(b.raw for b in bad)
 
 
+def test_byte_order_mark_does_not_cost_the_first_record(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + _jsonl(GOOD[:3]).replace(b"\n", b"\r\n"))
+    good, bad = _read(tmp_path / "a.jsonl")
+    assert [r.value for r in good] == GOOD[:3] and not bad
+
+
 def test_huge_line_is_skipped_without_losing_the_next(tmp_path):
     huge = json.dumps({"id": "h", "text": "x" * 3_000_000}).encode()
     (tmp_path / "h.jsonl").write_bytes(huge + b"\n" + _jsonl(GOOD[:3]))

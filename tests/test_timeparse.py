@@ -21,6 +21,20 @@ def us(*args, tz=timezone.utc):
         (1551675967000, us(2019, 3, 4, 5, 6, 7)),  # epoch milliseconds
         ("1551675967", us(2019, 3, 4, 5, 6, 7)),
         (1551675967.5, us(2019, 3, 4, 5, 6, 7) + 500_000),
+        # a year and a compact date are not epoch seconds in 1970 (that read them silently so)
+        ("2019", us(2019, 1, 1)),
+        (2019, us(2019, 1, 1)),
+        ("20190304", us(2019, 3, 4)),
+        (20190304, us(2019, 3, 4)),
+        ("2019-03", us(2019, 3, 1)),
+        ("12345678", 12_345_678_000_000),  # 8 digits that are no date stay epoch seconds
+        # RFC 2822 / HTTP dates (Last-Modified, RSS pubDate, e-mail)
+        ("Mon, 04 Mar 2019 05:06:07 GMT", us(2019, 3, 4, 5, 6, 7)),
+        ("4 Mar 2019 07:06:07 +0200", us(2019, 3, 4, 5, 6, 7)),
+        # RFC 3339: a leap second (read as the second before it) and a lower-case z
+        ("2016-12-31T23:59:60Z", us(2016, 12, 31, 23, 59, 59)),
+        ("2016-12-31 23:59:60.5+00:00", us(2016, 12, 31, 23, 59, 59) + 500_000),
+        ("2019-03-04t05:06:07z", us(2019, 3, 4, 5, 6, 7)),
     ],
 )
 def test_parses_common_forms(value, expected):
@@ -39,6 +53,11 @@ def test_parses_common_forms(value, expected):
         float("nan"),
         float("inf"),
         "0000-01-01",
+        "0000",
+        "2019-13",
+        "Mon, 31 Feb 2019 05:06:07 GMT",
+        "4 Mar 19 05:06:07 GMT",  # a 2-digit year: email.utils would guess the century
+        "2016-12-31T23:60:00Z",
         1e300,
     ],
 )

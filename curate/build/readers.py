@@ -28,6 +28,7 @@ _CHUNK = 1 << 20
 _STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 RAW_SNIPPET = 500
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(slots=True)
@@ -182,6 +183,8 @@ def _read_jsonl(stream: IO[bytes], max_doc_bytes: int) -> Iterator:
                 line_no, "too_large", f"record of {size} bytes is over the limit of {max_doc_bytes}"
             )
             continue
+        if line_no == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]  # Windows tools start UTF-8 text with a byte-order mark
         if not line.strip():
             continue  # blank lines are not records
         try:

@@ -1,12 +1,21 @@
-"""Timestamps from the wild: ISO 8601, plain dates, and epoch seconds or milliseconds."""
+"""Timestamps from the wild: ISO 8601 (and RFC 3339's leap second), years, months, plain and
+compact dates, RFC 2822 / HTTP dates, and epoch seconds or milliseconds."""
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS_THRESHOLD = 100_000_000_000  # epoch seconds this large would be the year 5138: it is ms
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
+# "Tue, 04 Dec 2026 10:00:00 GMT" (HTTP, e-mail, RSS). A 4-digit year only: email.utils reads
+# "1 Jan 01" as 2001.
+_RFC2822 = re.compile(r"(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{4}\s+\d{1,2}:\d{2}.*")
+# RFC 3339 allows second 60 (a leap second); datetime does not
+_LEAP_SECOND = re.compile(r"(\d{2}:\d{2}):60(?=(?:[.,]\d+)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$)")
 
 
 class TimestampError(ValueError):
@@ -33,10 +42,14 @@ def _epoch_to_us(value: float) -> int:
 def parse_timestamp_us(value: object) -> int:
     """Microseconds since the epoch, UTC. Raises TimestampError on anything unreadable.
 
-    Integers and numeric strings are epoch seconds, or milliseconds when at least 1e11.
+    Integers and numeric strings are epoch seconds, or milliseconds when at least 1e11, except
+    4 digits, a year (``2021``), and 8 that form a date (``20210315``): as epoch seconds those
+    would fall in 1970-1973, which no real data means.
     """
     if isinstance(value, bool) or value is None:
         raise TimestampError(f"not a timestamp: {value!r}")
+    if isinstance(value, int) and (dt := _calendar_digits(str(value))) is not None:
+        return datetime_to_us(dt)
     if isinstance(value, int | float):
         return _epoch_to_us(float(value) if isinstance(value, float) else value)
     if isinstance(value, datetime):
@@ -48,14 +61,45 @@ def parse_timestamp_us(value: object) -> int:
     s = value.strip()
     if not s:
         raise TimestampError("empty timestamp")
+    if (dt := _calendar_digits(s)) is not None:
+        return datetime_to_us(dt)
     if _looks_numeric(s):
         return _epoch_to_us(float(s) if any(c in s for c in ".eE") else int(s))
     try:
         return datetime_to_us(datetime.fromisoformat(s.replace(" UTC", "+00:00")))
     except ValueError:
-        raise TimestampError(f"unparseable timestamp {s!r:.80}") from None
+        pass
     except OverflowError:
         raise TimestampError(f"timestamp out of range {s!r:.80}") from None
+    try:
+        return datetime_to_us(_other_forms(s))
+    except (ValueError, OverflowError, IndexError, TypeError):
+        raise TimestampError(f"unparseable timestamp {s!r:.80}") from None
+
+
+def _calendar_digits(s: str) -> datetime | None:
+    """``2021`` as a year, ``20210315`` as a date; None when the digits are neither."""
+    if len(s) not in (4, 8) or not s.isdigit():
+        return None
+    try:
+        return datetime.fromisoformat(s) if len(s) == 8 else datetime(int(s), 1, 1)
+    except ValueError:
+        if len(s) == 4:  # "0000": no year, and no epoch either
+            raise TimestampError(f"unparseable timestamp {s!r}") from None
+        return None
+
+
+def _other_forms(s: str) -> datetime:
+    """What ``fromisoformat`` refuses but a reader of the string would not: a lower-case
+    ``z``, a leap second (read as the second before it), ``2021-03`` and RFC 2822 dates."""
+    if m := _YEAR_MONTH.fullmatch(s):
+        return datetime(int(m[1]), int(m[2]), 1)
+    if len(s) < 100 and _RFC2822.fullmatch(s):
+        return parsedate_to_datetime(s)
+    fixed = _LEAP_SECOND.sub(r"\1:59", s[:-1] + "Z" if s.endswith("z") else s)
+    if fixed == s:
+        raise ValueError(s)
+    return datetime.fromisoformat(fixed.replace(" UTC", "+00:00"))
 
 
 def _looks_numeric(s: str) -> bool:

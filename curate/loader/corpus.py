@@ -21,6 +21,7 @@ from functools import cached_property
 
 import numpy as np
 
+from curate.core.timeparse import parse_timestamp_us
 from curate.format.manifest import CorpusError, parse_manifest, to_us
 from curate.format.shard import VERIFY_MODES, Shard
 from curate.loader.cache import DEFAULT_LIMIT, ShardCache
@@ -51,7 +52,12 @@ class Selection:
         if self.time_range is None:
             return None, None
         start, end = self.time_range
-        return to_us(start), to_us(end)
+        return _bound_us(start), _bound_us(end)
+
+
+def _bound_us(value: str | datetime | None) -> int | None:
+    """A user's time bound, read as the build reads timestamps (``"2021"`` is a year)."""
+    return None if value is None else parse_timestamp_us(value)
 
 
 def _typical(corpus: Corpus) -> int:
