@@ -3,6 +3,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 
 from curate.build.readers import BadRecord, RawRecord, read_file
@@ -110,3 +111,66 @@ def test_deeply_nested_json_is_quarantined(tmp_path):
     (tmp_path / "d.jsonl").write_bytes(b"[" * 100_000 + b"]" * 100_000 + b"\n")
     good, bad = _read(tmp_path / "d.jsonl")
     assert not good and bad[0].kind == "invalid_json"
+
+
+def test_parquet_as_pandas_and_spark_write_it(tmp_path):
+    """Found by probing: one nanosecond timestamp (pandas' default unit) made pyarrow refuse the
+    batch and the file ended as one read_error; text stored as plain binary (old Spark) was a
+    bad_type; a Decimal time was not a timestamp; a NaN in metadata was written as bare NaN."""
+    import numpy as np
+
+    from curate.build.config_file import parse_config
+    from curate.build.parse import RecordError, RecordParser
+    from curate.core.document import metadata_json
+
+    ns = np.array(["2020-03-04T05:06:07.123456789"] * 3, dtype="datetime64[ns]")
+    pq.write_table(
+        pa.table(
+            {
+                "text": pa.array([b"one", b"two", b"\xff bad"], pa.binary()),
+                "timestamp": pa.array(ns),
+                "took": pa.array(np.array([1, 2, 3], dtype="timedelta64[ns]")),
+                "score": [0.5, float("nan"), float("inf")],
+            }
+        ),
+        tmp_path / "a.parquet",
+    )
+    good, bad = _read(tmp_path / "a.parquet")
+    assert not bad and len(good) == 3
+    cfg = parse_config(
+        {"input": {"paths": ["x"]}, "tokenizer": {"train": {}}, "output": {"dir": "o"}}
+    )
+    parser = RecordParser(cfg.input, cfg.temporal)
+    docs = [parser.parse(r.value, f"0:{r.position}") for r in good[:2]]
+    assert [d.text for d in docs] == ["one", "two"]
+    assert {d.timestamp for d in docs} == {1583298367123456}  # cut to the microsecond
+    assert json.loads(metadata_json(docs[1].metadata)) == {"score": None, "took": "0:00:00"}
+    assert "NaN" not in metadata_json(docs[1].metadata)
+    with pytest.raises(RecordError) as e:
+        parser.parse(good[2].value, "0:2")
+    assert e.value.kind == "invalid_utf8"
+    with pytest.raises(RecordError):
+        parser.parse({"text": None}, "0:3")
+    from decimal import Decimal
+
+    assert parser.parse({"text": "x", "timestamp": Decimal("1583298367.5")}, "0:4").timestamp == (
+        1583298367_500000
+    )
+
+
+def test_parquet_batch_python_cannot_hold_is_quarantined_row_by_row(tmp_path):
+    """A nanosecond inside a struct is not cut: its batch's rows are each quarantined (they
+    were one read_error that ended the file) and the next batch is read."""
+    import numpy as np
+
+    n = 1024  # the reader's batch
+    ns = pa.array(np.array(["2020-03-04T05:06:07.123456789"] * n, dtype="datetime64[ns]"))
+    odd = pa.table({"text": ["a"] * n, "meta": pa.StructArray.from_arrays([ns], ["t"])})
+    with pq.ParquetWriter(tmp_path / "a.parquet", odd.schema) as w:
+        w.write_table(odd)
+        whole = pa.array(np.array(["2020-03-04T05:06:07"], dtype="datetime64[ns]"))
+        w.write_table(pa.table({"text": ["d"], "meta": pa.StructArray.from_arrays([whole], ["t"])}))
+    good, bad = _read(tmp_path / "a.parquet")
+    assert [g.value["text"] for g in good] == ["d"] and [g.position for g in good] == [n]
+    assert [b.position for b in bad] == list(range(n))
+    assert {b.kind for b in bad} == {"bad_type"} and "Nanosecond" in bad[0].error

@@ -71,7 +71,12 @@ class RecordParser:
         else:
             text = value.get(inp.text_field)
         if text is None:
-            raise RecordError("missing_text", f"no {inp.text_field!r} field")
+            raise RecordError("missing_text", f"no {inp.text_field!r} field, or it is null")
+        if isinstance(text, bytes):  # Parquet written without a string annotation (old Spark)
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise RecordError("invalid_utf8", f"{inp.text_field!r}: {e}") from None
         if not isinstance(text, str):
             raise RecordError(
                 "bad_type", f"{inp.text_field!r} is a {type(text).__name__}, not a string"

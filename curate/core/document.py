@@ -7,6 +7,7 @@ hash and pickle cheaply, and map one to one onto Arrow's ``timestamp[us, UTC]``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +68,23 @@ def vertex_file(vertex):
 
 
 def metadata_json(metadata: dict[str, Any]) -> str | None:
-    """Canonical JSON so that the same metadata gives the same bytes on every worker."""
+    """Canonical JSON so that the same metadata gives the same bytes on every worker. Strict
+    JSON: a NaN or infinity (pandas' missing float) is null, which jq, JavaScript and serde read."""
     if not metadata:
         return None
-    return json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(
+            metadata, sort_keys=True, ensure_ascii=False, default=str, allow_nan=False
+        )
+    except ValueError:
+        return json.dumps(_finite(metadata), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -50,6 +51,8 @@ def parse_timestamp_us(value: object) -> int:
         raise TimestampError(f"not a timestamp: {value!r}")
     if isinstance(value, int) and (dt := _calendar_digits(str(value))) is not None:
         return datetime_to_us(dt)
+    if isinstance(value, Decimal):  # a Parquet decimal column
+        value = float(value)
     if isinstance(value, int | float):
         return _epoch_to_us(float(value) if isinstance(value, float) else value)
     if isinstance(value, datetime):
