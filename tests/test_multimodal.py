@@ -77,6 +77,57 @@ def test_limits_refuse_bombs_before_decoding_and_oversized_files():
         inspect_image(b"")
 
 
+def test_images_are_hashed_stored_and_decoded_as_displayed():
+    """Found by probing: a phone photo's EXIF orientation was dropped by re-encoding (stored
+    sideways), and Pillow's clipping turned 16-bit PNGs white, so distinct ones shared a
+    pixel hash and all but one were removed as exact duplicates."""
+    from curate.core.images import StorePolicy
+    from curate.loader.image_decode import decode_resize
+
+    im = Image.new("RGB", (400, 200), (255, 0, 0))
+    im.paste((0, 0, 255), (0, 0, 200, 200))  # the left half blue
+    exif = im.getexif()
+    exif[0x0112] = 6  # stored sideways: shown rotated 90 degrees clockwise (blue on top)
+    tagged = _png(im, "JPEG", exif=exif)
+    kept = inspect_image(tagged)
+    stored = inspect_image(tagged, store=StorePolicy(mode="reencode"))
+    assert (kept.width, kept.height) == (200, 400) == (stored.width, stored.height)
+    assert Image.open(io.BytesIO(stored.data)).size == (200, 400)
+    assert kept.pixel_hash == stored.pixel_hash
+    for data in (tagged, stored.data):  # the loader shows both upright too
+        pixels = decode_resize(data, 64)
+        assert pixels[2, 2, 32] > 200 > pixels[0, 2, 32]  # blue on top
+        assert pixels[0, 61, 32] > 200 > pixels[2, 61, 32]  # red below
+    torch = pytest.importorskip("torch")
+    from curate.loader.image_decode import _is_jpeg  # nvJPEG ignores the tag: Pillow decodes it
+
+    as_tensor = lambda d: torch.frombuffer(bytearray(d), dtype=torch.uint8)  # noqa: E731
+    assert not _is_jpeg(as_tensor(tagged)) and _is_jpeg(as_tensor(stored.data))
+
+    rng = np.random.default_rng(0)
+    deep = [
+        _png(Image.fromarray((rng.random((64, 64)) * 60000 + 1000).astype(np.uint16))) for _ in "ab"
+    ]
+    a, b = (inspect_image(d) for d in deep)
+    assert a.mode == "I;16" and a.pixel_hash != b.pixel_hash and hamming(a.phash, b.phash) > 10
+    ramp = _png(Image.fromarray(np.linspace(0, 65535, 4096).reshape(64, 64).astype(np.uint16)))
+    shown = inspect_image(ramp, store=StorePolicy(mode="reencode", format="PNG"))
+    assert 120 < np.asarray(Image.open(io.BytesIO(shown.data)).convert("L")).mean() < 135
+    assert 120 < decode_resize(ramp, 32).mean() < 135
+    half = _png(Image.fromarray(np.full((8, 8), 0.5, np.float32)), "TIFF")
+    assert (
+        120
+        < np.asarray(
+            Image.open(
+                io.BytesIO(
+                    inspect_image(half, store=StorePolicy(mode="reencode", format="PNG")).data
+                )
+            )
+        ).mean()
+        < 135
+    )
+
+
 # -- WebDataset tar reading -----------------------------------------------------------------
 def _tar(path: Path, members: list[tuple[str, bytes | None, str]]) -> None:
     with tarfile.open(path, "w") as tar:

@@ -101,8 +101,10 @@ def inspect_image(
             raise ImageError("image_corrupt", _message(e)) from None
         if width == 0 or height == 0:
             raise ImageError("image_corrupt", f"image is {width}x{height}")
+        mode, fmt, im = im.mode, im.format, as_displayed(im)
+    width, height = im.size
     pixels = canonical_pixels(im)
-    fmt, stored = im.format, data
+    stored = data
     if store.mode == "reencode":
         stored, fmt, (width, height) = _reencode(pixels, store)
     return ImageRecord(
@@ -110,7 +112,7 @@ def inspect_image(
         format=fmt,
         width=width,
         height=height,
-        mode=im.mode,
+        mode=mode,
         pixel_hash=pixel_hash(pixels),
         phash=perceptual_hash(pixels),
         orig_bytes=len(data),
@@ -123,6 +125,49 @@ _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>")
 def _message(e: Exception) -> str:
     """The decoder's error without object addresses (quarantine files must be reproducible)."""
     return f"{type(e).__name__}: {_OBJECT_REPR.sub('the image', str(e))}"
+
+
+_ORIENTATION = 0x0112  # the EXIF tag: 1 is upright; 2-8 flip or rotate
+_HIGH_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def as_displayed(im):
+    """The image as a viewer shows it: EXIF orientation applied (a phone's portrait photo is
+    stored sideways with a tag; re-encoding drops the tag), and 16-bit, 32-bit and float
+    grey scaled to 8 bits (Pillow's ``convert`` clips them: a 16-bit PNG turns white, so
+    distinct images hashed alike and were removed as duplicates)."""
+    from PIL import ImageOps
+
+    try:
+        orientation = im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation, not a bad image
+        orientation = 1
+    if orientation in range(2, 9):
+        im = ImageOps.exif_transpose(im)
+    if im.mode in _HIGH_DEPTH:
+        im = _to_8bit(im)
+    return im
+
+
+def _to_8bit(im):
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(im)
+    if im.mode.startswith("I;16"):
+        return Image.fromarray((a >> 8).astype(np.uint8), "L")
+    a = a.astype(np.float64)
+    lo, hi = float(a.min()), float(a.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(a.min()), float(a.max())
+    if im.mode == "F" and lo >= 0 and hi <= 1:
+        a = a * 255  # float images usually hold [0, 1]
+    elif lo >= 0 and hi <= 65535 and hi > 255:
+        a = a / 257  # 16-bit values in a 32-bit mode (as Pillow reads some PNGs and TIFFs)
+    elif lo < 0 or hi > 255:
+        a = (a - lo) * (255 / (hi - lo))  # anything else: its own range
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
 def canonical_pixels(im):

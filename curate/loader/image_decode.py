@@ -19,9 +19,12 @@ def decode_resize(data, size: int) -> np.ndarray:
     """One encoded image to a (3, size, size) uint8 array."""
     from PIL import Image, ImageOps
 
+    from curate.core.images import as_displayed
+
     im = Image.open(io.BytesIO(data))
     if im.format == "JPEG":
         im.draft("RGB", (size, size))  # DCT scaling: decodes at >= size, not full resolution
+    im = as_displayed(im)  # as the build hashed it: EXIF orientation, 16-bit scaled to 8
     im = ImageOps.fit(im.convert("RGB"), (size, size), Image.Resampling.BICUBIC)
     return np.asarray(im).transpose(2, 0, 1)
 
@@ -82,7 +85,24 @@ def _parts(batch: dict) -> list:
 
 
 def _is_jpeg(part) -> bool:
-    return len(part) > 2 and int(part[0]) == 0xFF and int(part[1]) == 0xD8
+    """A JPEG nvJPEG decodes as the build saw it: one whose EXIF orientation is not upright
+    goes to Pillow (nvJPEG does not apply the tag)."""
+    if not (len(part) > 2 and int(part[0]) == 0xFF and int(part[1]) == 0xD8):
+        return False
+    head = part[:_EXIF_SCAN].numpy().tobytes()
+    return b"Exif\x00\x00" not in head or _orientation(part.numpy().tobytes()) not in range(2, 9)
+
+
+_EXIF_SCAN = 1 << 16  # an APP1 EXIF segment sits in the first 64 KB, after SOI (and APP0)
+
+
+def _orientation(data: bytes) -> int:
+    from PIL import Image
+
+    try:
+        return Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - Pillow's own path will say what is wrong
+        return 1
 
 
 def _decode_host(parts: list, size: int):
