@@ -262,6 +262,22 @@ def test_undated_documents_kept_when_configured(tmp_path):
     assert stats["balance"]["balanced"]
 
 
+def test_texts_without_words_are_not_near_copies_of_each_other(tmp_path):
+    """Found by probing: every text without a shingle ("!!!", an emoji line) had the same
+    MinHash signature, so "!!!" was removed as a near copy of "???" with similarity 1.0."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    texts = ["!!!", "???", "\u2764\ufe0f \u2764\ufe0f", "...", "!!!", "apple", "river"]
+    rows = [{"id": str(i), "text": t, "timestamp": "2020-01-01"} for i, t in enumerate(texts)]
+    (raw / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = demo_config(
+        raw, tmp_path / "o", filters=[], tokenizer={"train": {"vocab_size": 300, "sample_docs": 10}}
+    )
+    stats = build(cfg)
+    assert stats["duplicates"]["exact"] == 1 and stats["duplicates"]["near"] == 0  # the 2nd "!!!"
+    assert stats["kept"]["documents"] == 6
+
+
 def test_corpus_of_bad_records_balances(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

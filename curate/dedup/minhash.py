@@ -295,7 +295,11 @@ class LSHParams:
         return self.sign([d.text for d in docs])
 
     def band_keys(self, sig: np.ndarray) -> list[bytes]:
-        """One key per band: band number and a 64-bit hash of its rows (as MinHashLSH's H)."""
+        """One key per band: band number and a 64-bit hash of its rows (as MinHashLSH's H).
+        No keys for a text without shingles (only punctuation or symbols): every such signature
+        is the same, and "!!!" is no near copy of "???" (exact dedup still applies)."""
+        if np.array_equal(sig, self._template.hashvalues):
+            return []
         b, r = self.bands_rows
         data = np.ascontiguousarray(sig[: b * r]).tobytes()
         step = r * sig.itemsize
