@@ -146,6 +146,13 @@ def test_extractors_keep_the_article_and_drop_the_page_around_it():
         assert (page.title, page.lang) == ("River town", "en")
     text, charset, source = decode_html("<p>Съешь же ещё</p>".encode("cp1251"), "windows-1251")
     assert (text, charset, source) == ("<p>Съешь же ещё</p>", "cp1251", "http")
+    # WHATWG's order, found by probing: a byte-order mark outranks the HTTP header (this page
+    # was mojibake), and a <meta> naming UTF-16 means UTF-8
+    page = "<p>Съешь же ещё</p>"
+    assert decode_html(b"\xef\xbb\xbf" + page.encode(), "iso-8859-1") == (page, "utf-8", "bom")
+    assert decode_html(page.encode("utf-16"), "iso-8859-1")[0] == page
+    meta = '<meta charset="utf-16"><p>Съешь</p>'
+    assert decode_html(meta.encode()) == (meta, "utf-8", "meta")
 
 
 @pytest.mark.parametrize("form", ["per_record_gzip", "whole_file_gzip", "plain"])
