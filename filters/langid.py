@@ -42,6 +42,30 @@ def lid_model():
     return fasttext.load_model(lid_model_path())
 
 
+@cache
+def model_languages() -> frozenset[str]:
+    return frozenset(label.removeprefix("__label__") for label in lid_model().get_labels())
+
+
+def _check_languages(languages: tuple[str, ...]) -> None:
+    """A code the model never predicts removes every document as ``other_language``: refused."""
+    import difflib
+
+    if not languages:
+        raise ValueError("languages: [] keeps no language; leave it out to keep every language")
+    known = model_languages()
+    unknown = [c for c in languages if c not in known]
+    if unknown:
+        hints = {c: difflib.get_close_matches(str(c).lower(), known, n=1) for c in unknown}
+        said = ", ".join(
+            f"{c!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for c, h in hints.items()
+        )
+        raise ValueError(
+            f"languages: {said} not among lid.176's {len(known)} ISO 639 codes "
+            "(en, de, fr, zh, ...; docs/filters.md)"
+        )
+
+
 @dataclass
 class LanguageID(Filter):
     languages: tuple[str, ...] | None = None  # ISO 639 codes to keep; None keeps every language
@@ -55,6 +79,7 @@ class LanguageID(Filter):
     def __post_init__(self) -> None:
         if self.languages is not None:
             self.languages = tuple(self.languages)
+            _check_languages(self.languages)
         if not 0 <= self.min_score <= 1:
             raise ValueError("min_score must be within [0, 1]")
 

@@ -17,7 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from curate.core.classifier import fasttext_lines, load_classifier, positive_scores
+from curate.core.classifier import (
+    check_label,
+    fasttext_lines,
+    load_classifier,
+    positive_scores,
+)
 from curate.core.document import Document
 from filters.base import Decision, Filter, Fraction
 
@@ -31,6 +36,7 @@ class Toxicity(Filter):
     mode: str = "document"  # or "lines": remove toxic lines, keep the rest
     min_lines: int = 2  # document mode: toxic lines that remove a page (0: never by count)
     min_share: Fraction = 0.25  # ... or the share of its characters they hold
+    label: str = "pos"  # the model's label for toxic (a user's model may say "toxic")
 
     name = "toxicity"
     signals = ("max_line_score", "toxic_lines", "toxic_share", "chars_removed")
@@ -41,6 +47,7 @@ class Toxicity(Filter):
             raise ValueError("mode must be 'document' or 'lines'")
         if not os.path.exists(self.model):
             raise ValueError(f"toxicity model not found: {self.model} (run `make models`)")
+        check_label(load_classifier(self.model)[0], self.model, self.label)
 
     def apply(self, doc: Document) -> Decision:
         return self.apply_batch([doc])[0]
@@ -50,7 +57,8 @@ class Toxicity(Filter):
         lines = [d.text.split("\n") for d in docs]
         prepared = [fasttext_lines(d.text) for d in docs]
         flat = [p for doc_prepared in prepared for p in doc_prepared if p]
-        scores = iter(positive_scores(model, flat) if flat else ())
+        positive = f"__label__{self.label}"
+        scores = iter(positive_scores(model, flat, positive) if flat else ())
         out = []
         for doc, doc_lines, doc_prepared in zip(docs, lines, prepared, strict=True):
             line_scores = {i: next(scores) for i, p in enumerate(doc_prepared) if p}

@@ -154,3 +154,27 @@ def test_toxicity_page_rule_two_lines_or_a_quarter_of_the_text():
     short = "\n".join(page[:1] + [TOXIC_LINES[2]])  # a short page: the line is 30% of it
     assert not Toxicity().apply(doc(short)).keep
     assert Toxicity(min_lines=0, min_share=0.5).apply(doc(short)).keep
+
+
+def test_a_model_with_other_labels_is_refused_or_read_by_its_label(prose_docs, tmp_path):
+    """Found by probing: a fastText model whose labels are not pos/neg (DCLM's says hq/cc)
+    scored 0 on every document, so the quality filter removed the whole corpus, and a toxicity
+    model labeled "toxic" never removed anything."""
+    import fasttext
+
+    lines = [f"__label__hq {fasttext_text(t)}" for t in prose_docs[:200]]
+    lines += [f"__label__cc buy cheap {w} now click here best {w} deals" for w in range(200)]
+    lines += [f"__label__spam win {w} free prize casino bonus" for w in range(50)]
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(lines) + "\n")
+    path = str(tmp_path / "dclm_like.bin")
+    fasttext.train_supervised(str(train), epoch=5, seed=0, thread=1).save_model(path)
+    with pytest.raises(ValueError, match=r"labels \[.*'hq'.*\], not 'pos'"):
+        QualityClassifier(model=path)
+    with pytest.raises(ValueError, match="not 'pos'"):
+        Toxicity(model=path)
+    f = QualityClassifier(model=path, label="hq", threshold=0.5)
+    assert f.apply(doc(prose_docs[-1])).signals["score"] > 0.5
+    assert f.apply(doc("buy cheap 7 now click here best 7 deals")).signals["score"] < 0.5
+    spam = Toxicity(model=path, label="spam").apply(doc("win 3 free prize casino bonus"))
+    assert spam.signals["max_line_score"] > 0.5  # a third label is scored too

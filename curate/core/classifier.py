@@ -200,14 +200,26 @@ def train_classifier(
     return metrics
 
 
-def positive_scores(model, lines: list[str]) -> list[float]:
-    """Probability of the positive label for each prepared line."""
-    labels, probs = model.predict(lines, k=2)
+def positive_scores(model, lines: list[str], positive: str = POSITIVE) -> list[float]:
+    """Probability of the ``positive`` label for each prepared line (every label is
+    predicted: a model may have more than two)."""
+    labels, probs = model.predict(lines, k=-1)
     out = []
     for labs, ps in zip(labels, probs, strict=True):
         d = dict(zip(labs, ps, strict=True))
-        out.append(float(d.get(POSITIVE, 1.0 - d.get(NEGATIVE, 1.0))))
+        out.append(float(d.get(positive, 0.0)))
     return out
+
+
+def check_label(model, path: str, label: str) -> None:
+    """The model must predict ``__label__<label>``: with any other name (DCLM's model says
+    ``hq``) every score would be 0, and a quality filter would remove every document."""
+    labels = [lb.removeprefix("__label__") for lb in model.get_labels()]
+    if label not in labels:
+        raise ValueError(
+            f"{path} has labels {labels}, not {label!r}: set label to the one that means "
+            "a positive (for curate's own models, 'pos')"
+        )
 
 
 @cache
