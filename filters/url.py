@@ -49,6 +49,20 @@ def _lines(path: str) -> list[str]:
         return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
 
 
+def _domain_entry(entry: str) -> tuple[str, bool]:
+    """A domain list's entry as (host, False), or (the entry, True) when it is a URL with a
+    path (then a URL prefix, as UT1's ``urls``). Lists in the wild also hold
+    ``*.example.com``, ``http://host/`` and trailing comments, which compared as written
+    would never match."""
+    entry = entry.split(" #", 1)[0].split("\t#", 1)[0].strip().removeprefix("*.")
+    if "/" not in entry and ":" not in entry:
+        return normalize_host(entry), False
+    host, full = normalize_url(entry)
+    if full.rstrip("/") != host:
+        return entry, True
+    return host, False
+
+
 @dataclass
 class UrlFilter(Filter):
     block_lists: tuple[str, ...] = ()  # files of domains, or UT1 directories
@@ -78,7 +92,16 @@ class UrlFilter(Filter):
                 domains.update(_lines(path))
             else:
                 raise ValueError(f"block list not found: {path}")
-        self._domains = {normalize_host(d) for d in domains if d}
+        if any(not s for s in self.substrings):
+            raise ValueError("substrings: an empty one is in every URL and would block them all")
+        hosts = set()
+        for entry in domains:
+            host, is_url = _domain_entry(entry)
+            if is_url:
+                prefixes.append(host)
+            elif host:
+                hosts.add(host)
+        self._domains = hosts
         self._prefixes = tuple(sorted({normalize_url(p)[1] for p in prefixes if p}))
 
     def apply(self, doc: Document) -> Decision:

@@ -71,3 +71,20 @@ def test_a_host_of_many_labels_is_matched_on_its_domains_only():
     assert _decide(f, deep + "bad.example/x") == "blocked_domain"
     assert _decide(f, deep + "good.example/x") is None
     assert _decide(f, "http://" + "x." * 120 + "bad.example") == "blocked_domain"
+
+
+def test_plain_lists_as_found_in_the_wild(tmp_path):
+    """Found by probing: wildcards, whole URLs and trailing comments in a domain list were
+    compared as written and never matched; an empty substring blocked every URL."""
+    lines = ["*.ads.example", "https://www.Tracker.example/", "http://host.example/private/",
+             "casino.example # gambling", "\tbare.example\t"]  # fmt: skip
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    (f,) = build_filters([{"url": {"block_lists": [str(tmp_path / "list.txt")]}}])
+    assert _decide(f, "http://x.ads.example/a") == "blocked_domain"
+    assert _decide(f, "http://tracker.example/pixel") == "blocked_domain"
+    assert _decide(f, "https://host.example/private/page") == "blocked_url"
+    assert _decide(f, "https://host.example/public") is None  # a URL entry is a prefix only
+    assert _decide(f, "https://casino.example/") == "blocked_domain"
+    assert _decide(f, "https://bare.example/") == "blocked_domain"
+    with pytest.raises(Exception, match="empty one"):
+        build_filters([{"url": {"substrings": ["casino", ""]}}])
