@@ -22,7 +22,7 @@ from curate.build.report import build_manifest, build_stats, write_reports
 from curate.build.shards import merge_partition
 from curate.core.fileio import join
 from curate.core.memory import release_unused
-from curate.decontam.stage import benchmark_names
+from curate.decontam.stage import index_for
 from curate.dedup.drops import read_drops, read_removed
 from curate.dedup.lines import (
     read_unit_drops,
@@ -228,7 +228,7 @@ class _Finalize(beam.DoFn):
             Counter(counts),
             shards,
             dec.model_dump(mode="json") if dec else None,
-            benchmark_names(dec) if dec else [],
+            index_for(dec).benchmarks if dec else [],
         )
         manifest = build_manifest(
             cfg.model_dump(mode="json"),

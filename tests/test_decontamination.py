@@ -205,6 +205,14 @@ def test_config_errors_name_the_problem(demo, tmp_path):
     cfg["decontamination"] = {"benchmarks": both}
     with pytest.raises(ConfigError, match="two benchmarks are named 'same'"):
         parse_config(cfg)
+    # found by probing: a benchmark with nothing to index (a wrong field, short questions, an
+    # empty file) screened for nothing and the build said nothing
+    (tmp_path / "short.jsonl").write_text('{"text": "Who wrote Hamlet?"}\n')
+    (tmp_path / "empty.jsonl").write_text("")
+    for name, message in (("short", "none of its 1 items has 8 words"), ("empty", "no items")):
+        cfg["decontamination"] = {"benchmarks": [{"path": str(tmp_path / f"{name}.jsonl")}]}
+        with pytest.raises(ConfigError, match=f"{name} .*: {message}"):
+            parse_config(cfg)
 
 
 def _shares_ngram(text: str, item: str, n: int = 13) -> float:

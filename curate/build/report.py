@@ -27,9 +27,10 @@ def _nest(counts: dict[str, int], prefix: str) -> dict[str, Any]:
     return out
 
 
-def contamination(counts: Counter, cfg: dict | None, benchmarks: list[str]) -> dict[str, Any]:
-    """Per benchmark: documents with a matched item, distinct items matched, documents removed
-    and tokens removed (docs/decontamination.md)."""
+def contamination(counts: Counter, cfg: dict | None, benchmarks: list[dict]) -> dict[str, Any]:
+    """Per benchmark (``benchmarks``: the index's, with their items indexed and too short):
+    documents with a matched item, distinct items matched, documents removed and tokens
+    removed (docs/decontamination.md)."""
     if cfg is None:
         return {}
     found = _nest(counts, "decontamination")
@@ -39,9 +40,12 @@ def contamination(counts: Counter, cfg: dict | None, benchmarks: list[str]) -> d
         if key.startswith("decontamination_items."):
             items[key.split(".", 2)[1]] += 1
     per = {}
-    for name in sorted(set(benchmarks) | set(found) | set(items)):
-        f = found.get(name, {})
+    screened = {b["name"]: b for b in benchmarks}
+    for name in sorted(set(screened) | set(found) | set(items)):
+        f, b = found.get(name, {}), screened.get(name, {})
         per[name] = {
+            "items_indexed": b.get("indexed", 0),
+            "items_too_short": b.get("too_short", 0),
             "documents": f.get("documents", 0),
             "items": items.get(name, 0),
             "documents_removed": removed.get(name, 0),
@@ -256,13 +260,14 @@ def datacard(stats: dict[str, Any], manifest: dict[str, Any]) -> str:
             f"Action `{dec['action']}`: an item matches a document holding at least "
             f"{dec['min_overlap']:.0%} of its {dec['ngram']}-word n-grams.",
             "",
-            "| benchmark | documents | items | documents removed | tokens removed |"
-            " below overlap |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| benchmark | items screened (too short) | documents | items | documents removed |"
+            " tokens removed | below overlap |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, b in dec["benchmarks"].items():
             lines.append(
-                f"| {name} | {b['documents']:,} | {b['items']:,} | {b['documents_removed']:,} "
+                f"| {name} | {b.get('items_indexed', 0):,} ({b.get('items_too_short', 0):,}) "
+                f"| {b['documents']:,} | {b['items']:,} | {b['documents_removed']:,} "
                 f"| {b['tokens_removed']:,} | {b['documents_below_overlap']:,} |"
             )
     lines += ["", "## Quarantined, by error", ""]

@@ -113,6 +113,14 @@ def build_index(
             item_bench.append(b)
             info["items"] += 1
             info["indexed" if len(ws) >= min_item_words else "too_short"] += 1
+        if not info["indexed"]:  # a wrong field or template would screen for nothing, silently
+            what = (
+                f"none of its {info['items']} items has {min_item_words} words or more "
+                "(min_item_words)"
+                if info["items"]
+                else "no items"
+            )
+            raise ConfigError(f"decontamination: {name} ({source.path}): {what}")
         benchmarks.append(info)
     # ids in word order, so that the same files give the same index bytes
     vocab = sorted(provisional)

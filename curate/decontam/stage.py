@@ -49,16 +49,11 @@ def check_sources(cfg: DecontaminationConfig) -> None:
     for src in srcs:
         if not FileSystems.exists(src.path):
             raise ConfigError(f"decontamination: benchmark file not found: {src.path}")
-    if cfg.index:
-        if not FileSystems.exists(cfg.index):
-            raise ConfigError(f"decontamination: index not found: {cfg.index}")
-        index_for(cfg)  # readable, and built with the settings the config names
-
-
-def benchmark_names(cfg: DecontaminationConfig) -> list[str]:
-    if cfg.index is not None:
-        return [b["name"] for b in index_for(cfg).benchmarks]
-    return resolved_names(sources(cfg))
+    if cfg.index and not FileSystems.exists(cfg.index):
+        raise ConfigError(f"decontamination: index not found: {cfg.index}")
+    # the index is readable and built with the config's settings, and every benchmark has
+    # items to screen for (built once per process: the build reuses it)
+    index_for(cfg)
 
 
 @lru_cache(maxsize=2)
