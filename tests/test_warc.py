@@ -133,6 +133,31 @@ def test_a_compressed_body_that_expands_without_bound_is_refused(tmp_path):
     assert isinstance(rec, BadRecord) and rec.kind == "too_large"
 
 
+@pytest.mark.parametrize("encoding", ["br", "zstd"])
+def test_brotli_and_zstd_bodies_are_decoded_bounded_and_checked(tmp_path, encoding):
+    """Found by probing: browser-based crawlers store what the server sent, often Brotli; such
+    a page was decoded as text from compressed bytes. Now: decoded when the bytes are that
+    encoding (a body stored decoded is kept as is), bounded, and a cut-off stream is named."""
+    import brotli
+    import zstandard
+
+    pack = brotli.compress if encoding == "br" else zstandard.ZstdCompressor().compress
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    html = page_html("Packed", "Words of the packed page stand in this paragraph. " * 12).encode()
+    bodies = [pack(html), html, pack(b"<p>" + b"a" * 5_000_000), pack(html)[:-8]]
+    path = tmp_path / "packed.warc.gz"
+    path.write_bytes(
+        b"".join(
+            record("response", rng, when, http_response(b, Content_Encoding=encoding))
+            for b in bodies
+        )
+    )
+    recs = list(read_file(str(path), max_doc_bytes=1_000_000))
+    assert [type(r).__name__ for r in recs] == ["RawRecord", "RawRecord", "BadRecord", "BadRecord"]
+    assert all("Words of the packed page" in r.value["text"] for r in recs[:2])
+    assert recs[2].kind == "too_large" and recs[3].kind in ("body_error", "too_large")
+
+
 def test_extractors_keep_the_article_and_drop_the_page_around_it():
     article = "\n\n".join(
         f"Paragraph {i} tells the story of the river town and its autumn fair in some detail."

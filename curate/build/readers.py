@@ -100,7 +100,7 @@ _ZSTD_FEED = 1024  # compressed bytes per decompress call: a zstd block (>= 4 by
 # at most 128 KB, so one call yields at most 32 MB whatever the input (bombs stay bounded)
 
 
-class _ZstdReader(io.RawIOBase):
+class ZstdReader(io.RawIOBase):
     """Streaming zstd that raises on a truncated frame (zstandard's stream_reader does not)
     and bounds its memory: input is fed in small pieces, never a whole bomb at once."""
 
@@ -146,7 +146,7 @@ def _decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
     if name.endswith((".gz", ".tgz")):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if name.endswith(".zst") or name.endswith(".zstd"):
-        return io.BufferedReader(_ZstdReader(raw), buffer_size=_CHUNK)
+        return io.BufferedReader(ZstdReader(raw), buffer_size=_CHUNK)
     return raw
 
 

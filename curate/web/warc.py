@@ -341,9 +341,10 @@ def _known(charset: str | None) -> bool:
 
 
 def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
-    """Chunked transfer and gzip / deflate content encodings undone, each only when the bytes
-    are what the header says (crawlers often store bodies already decoded), never past
-    ``limit`` bytes: a small compressed body that expands without bound is refused."""
+    """Chunked transfer and gzip, deflate, Brotli and zstd content encodings undone, each only
+    when the bytes are what the header says (crawlers often store bodies already decoded),
+    never past ``limit`` bytes: a small compressed body that expands without bound is refused.
+    Browser-based crawlers (Browsertrix, webrecorder) store what the server sent, often ``br``."""
     if len(body) > limit:
         raise _TooLarge(f"body of {len(body)} bytes or more is over the limit of {limit}")
     if "chunked" in http.get("transfer-encoding", "").lower():
@@ -356,7 +357,46 @@ def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
             body = _inflate(body, zlib.MAX_WBITS, limit)
         except _BadBody:
             body = _inflate(body, -zlib.MAX_WBITS, limit)
+    elif encoding == "br" and body:
+        body = _unbrotli(body, limit)
+    elif encoding == "zstd" and body[:4] == b"\x28\xb5\x2f\xfd":
+        body = _unzstd(body, limit)
     return body
+
+
+def _unbrotli(data: bytes, limit: int) -> bytes:
+    """Brotli has no magic number: a body that is no Brotli stream was stored decoded (HTML
+    fails on its first bytes); one that decodes but stops short was cut off."""
+    import brotli  # FastWARC's own dependency
+
+    d = brotli.Decompressor()
+    try:
+        out = d.process(data, output_buffer_limit=limit + 1)
+        while len(out) <= limit and not d.can_accept_more_data():
+            out += d.process(b"", output_buffer_limit=limit + 1 - len(out))
+    except brotli.error:
+        return data
+    if len(out) > limit:
+        raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
+    if not d.is_finished():
+        raise _BadBody("br body ends before the end of its stream (truncated)")
+    return out
+
+
+def _unzstd(data: bytes, limit: int) -> bytes:
+    import io
+
+    import zstandard
+
+    from curate.build.readers import ZstdReader  # raises on a cut-off frame, memory bounded
+
+    try:
+        out = io.BufferedReader(ZstdReader(io.BytesIO(data))).read(limit + 1)
+    except (zstandard.ZstdError, EOFError) as e:
+        raise _BadBody(f"zstd body does not decompress: {e}") from None
+    if len(out) > limit:
+        raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
+    return out
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
