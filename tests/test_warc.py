@@ -133,6 +133,21 @@ def test_a_compressed_body_that_expands_without_bound_is_refused(tmp_path):
     assert isinstance(rec, BadRecord) and rec.kind == "too_large"
 
 
+def test_plain_text_without_a_charset_is_detected_not_assumed_utf8(tmp_path):
+    """Found by probing: a text/plain response without a charset was decoded as UTF-8, so a
+    Latin-1 .txt lost every accented letter to U+FFFD."""
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    text = "Le café de la gare était fermé. Les élèves étudiaient près du théâtre. " * 5
+    path = tmp_path / "txt.warc.gz"
+    path.write_bytes(
+        record(
+            "response", rng, when, http_response(text.encode("latin-1"), Content_Type="text/plain")
+        )
+    )
+    (rec,) = list(read_file(str(path)))
+    assert rec.value["text"].startswith("Le café de la gare était fermé.")
+
+
 @pytest.mark.parametrize("encoding", ["br", "zstd"])
 def test_brotli_and_zstd_bodies_are_decoded_bounded_and_checked(tmp_path, encoding):
     """Found by probing: browser-based crawlers store what the server sent, often Brotli; such

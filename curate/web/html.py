@@ -48,16 +48,20 @@ class Extracted:
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
 
 
-def decode_html(body: bytes, http_charset: str | None = None) -> tuple[str, str, str]:
+def decode_html(
+    body: bytes, http_charset: str | None = None, meta: bool = True
+) -> tuple[str, str, str]:
     """(text, charset, where the charset came from: bom, http, meta or detected), in the order
     of WHATWG's encoding sniffing: a byte-order mark overrides the HTTP header, and a ``<meta>``
-    naming UTF-16 means UTF-8 (a tag readable as ASCII is not UTF-16)."""
+    naming UTF-16 means UTF-8 (a tag readable as ASCII is not UTF-16). ``meta=False`` for
+    plain text, which has no ``<meta>`` of its own."""
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
     for bom, name in _BOMS:
         if body.startswith(bom):
             return bytes_to_str(body, name, fallback_encodings=()), name, "bom"
-    for charset, source in ((http_charset, "http"), (_meta_charset(body), "meta")):
+    in_page = _meta_charset(body) if meta else None
+    for charset, source in ((http_charset, "http"), (in_page, "meta")):
         name = map_encoding_to_html5(charset) if charset else None
         if name and source == "meta" and name.startswith("utf-16"):
             name = "utf-8"

@@ -236,11 +236,12 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
     if side is not None and side.modality == "image_text":  # the first pass read its alt texts
         return SkippedRecord(position, "warc.page", nbytes, info)
     meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
-    if ctype == "text/plain":
-        charset = charset if _known(charset) else "utf-8"
-        text, meta["charset"] = body.decode(charset, "replace"), charset
+    from curate.web.html import decode_html
+
+    if ctype == "text/plain":  # a .txt without a charset is as often Latin-1 as UTF-8
+        text, meta["charset"], meta["charset_source"] = decode_html(body, charset, meta=False)
     else:
-        from curate.web.html import decode_html, extract
+        from curate.web.html import extract
 
         html, meta["charset"], meta["charset_source"] = decode_html(body, charset)
         with_images = side is not None  # interleaved
@@ -329,15 +330,6 @@ def _content_type(value: str) -> tuple[str, str | None]:
         if key.strip().lower() == "charset":
             charset = v.strip().strip("\"'") or None
     return main.strip().lower(), charset
-
-
-def _known(charset: str | None) -> bool:
-    import codecs
-
-    try:
-        return charset is not None and codecs.lookup(charset) is not None
-    except LookupError:
-        return False
 
 
 def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
