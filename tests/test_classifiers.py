@@ -160,15 +160,23 @@ def test_a_model_with_other_labels_is_refused_or_read_by_its_label(prose_docs, t
     """Found by probing: a fastText model whose labels are not pos/neg (DCLM's says hq/cc)
     scored 0 on every document, so the quality filter removed the whole corpus, and a toxicity
     model labeled "toxic" never removed anything."""
-    import fasttext
+    import subprocess
+    import sys
 
-    lines = [f"__label__hq {fasttext_text(t)}" for t in prose_docs[:200]]
+    lines = [f"__label__hq {' '.join(fasttext_text(t).split()[:80])}" for t in prose_docs[:200]]
     lines += [f"__label__cc buy cheap {w} now click here best {w} deals" for w in range(200)]
     lines += [f"__label__spam win {w} free prize casino bonus" for w in range(50)]
     train = tmp_path / "train.txt"
     train.write_text("\n".join(lines) + "\n")
     path = str(tmp_path / "dclm_like.bin")
-    fasttext.train_supervised(str(train), epoch=5, seed=0, thread=1).save_model(path)
+    # in a fresh process: after an in-process Beam run (earlier tests), fastText's training
+    # can hit "Encountered NaN" on its first call (reproduced outside curate; the CLI trains
+    # in its own process)
+    train_it = (
+        "import fasttext, sys; fasttext.train_supervised(sys.argv[1], epoch=10, lr=0.2, dim=50,"
+        " wordNgrams=2, minCount=2, seed=0, thread=1, verbose=0).save_model(sys.argv[2])"
+    )
+    subprocess.run([sys.executable, "-c", train_it, str(train), path], check=True)
     with pytest.raises(ValueError, match=r"labels \[.*'hq'.*\], not 'pos'"):
         QualityClassifier(model=path)
     with pytest.raises(ValueError, match="not 'pos'"):
