@@ -294,13 +294,17 @@ def test_an_epoch_with_no_sample_for_a_rank_is_refused(corpus, setting):
         ({"time_range": ("2020-01-01", "2010-01-01")}, "is empty"),
         ({"time_range": (2021, "2020")}, "is empty"),  # years, read as the build reads them
         ({"time_range": ("last year", None)}, "unparseable timestamp"),
+        ({"sources": ["news", "nwes"]}, r"sources \['nwes'\] are not in the selection"),
+        ({"increments": 2}, r"the corpus has 1 \(its build and 0 appends\)"),
     ],
 )
 def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, message):
     """Found by probing: a NaN mix weight failed later with "negative dimensions are not
-    allowed", samples_per_epoch without a mix was ignored, a reversed time range read nothing."""
+    allowed", samples_per_epoch without a mix was ignored, a reversed time range read nothing,
+    a misspelt source narrowed the selection silently, and increments past the corpus's own
+    read all of it. (Sources are checked when the selection is first read.)"""
     with pytest.raises(ValueError, match=message):
-        CorpusDataset(corpus, seq_len=SEQ, **setting)
+        CorpusDataset(corpus, seq_len=SEQ, **setting).epoch_info()
 
 
 def test_workers_need_the_batch_size(corpus):
@@ -517,7 +521,7 @@ def test_mixing_is_exact_in_every_block_and_across_resumption(demo_build, corpus
         assert got == single[16 + rank :: 3][: (len(single) - 16) // 3]
     with pytest.raises(ValueError, match="not both"):
         CorpusDataset(corpus, **{**settings, f"{mix_by}s": [a]})
-    with pytest.raises(ValueError, match="nothing selected|not in the corpus"):
+    with pytest.raises(ValueError, match="nothing selected|not in the corpus|not in the selection"):
         CorpusDataset(corpus, **{**settings, "mix": {a: 1, "no-such": 1}}).order()
 
 

@@ -142,6 +142,10 @@ class Shard:
         ]
         return np.concatenate(parts) if parts else np.zeros(0, bool)
 
+    def sources(self) -> set[str]:
+        """The distinct sources of the shard's documents."""
+        return {v for b in self.batches for v in pc.unique(b.column("source")).to_pylist() if v}
+
     def id_fractions(self, seed: int) -> np.ndarray:
         """Per document, ``curate.build.temporal.stable_fraction`` of its id."""
         from curate.build.temporal import stable_fraction

@@ -113,7 +113,8 @@ class Corpus:
         held = None
         if role == "train":
             held = (self.manifest["config"]["temporal"].get("held_out") or {}).get("split")
-        out = []
+        out: list[dict] = []
+        seen: set[str] = set()  # the sources of the shards read for a source selection
         for entry in self.manifest["shards"]:
             if sel.split is not None and entry["split"] != sel.split:
                 continue
@@ -146,6 +147,7 @@ class Corpus:
                         ok &= ts < hi
                 if sel.sources is not None:
                     ok &= shard.has_source(sel.sources)
+                    seen |= shard.sources()
                 if control is not None:
                     ok &= shard.id_fractions(control["seed"]) < control["fraction"]
                 keep = np.flatnonzero(ok)
@@ -154,6 +156,12 @@ class Corpus:
                     self._keep_open(len(out), shard)
             if e["documents"]:
                 out.append(e)
+        missing = sorted(set(sel.sources or ()) - seen)
+        if missing:  # a typo would select nothing, or less than asked, silently
+            raise ValueError(
+                f"sources {missing} are not in the selection; its documents' sources are "
+                f"{sorted(seen)[:20]}"
+            )
         return out
 
     def _size_cache(self) -> None:
@@ -264,6 +272,13 @@ def check_selection(manifest: dict, sel: Selection) -> None:
     if lo is not None and hi is not None and lo >= hi:
         raise ValueError(f"time_range {sel.time_range!r} is empty: its start is not before its end")
     shards = manifest["shards"]
+    if sel.increments is not None:
+        built = len(manifest.get("increments") or [None])
+        if not 1 <= sel.increments <= built:
+            raise ValueError(
+                f"increments={sel.increments}: the corpus has {built} (its build and "
+                f"{built - 1} appends); use 1 to {built}"
+            )
     splits = sorted({e["split"] for e in shards})
     if sel.split is not None and sel.split not in splits:
         raise ValueError(f"split {sel.split!r} is not in the corpus; it has {splits}")
