@@ -133,6 +133,28 @@ def test_a_compressed_body_that_expands_without_bound_is_refused(tmp_path):
     assert isinstance(rec, BadRecord) and rec.kind == "too_large"
 
 
+def test_zstd_archives_read_as_gzip_ones(web, tmp_path):
+    """Found by probing: a .warc.zst was taken for JSONL, every line quarantined as
+    invalid_json. Frames per record, as gzip members: a cut archive keeps what precedes it."""
+    import zlib
+
+    import zstandard
+
+    root, _ = web
+    src = sorted((root / "warc").glob("*.warc.gz"))[0]
+    data, members = src.read_bytes(), []
+    while data:
+        d = zlib.decompressobj(31)
+        members.append(d.decompress(data))
+        data = d.unused_data
+    packed = b"".join(zstandard.ZstdCompressor().compress(m) for m in members)
+    (tmp_path / "a.warc.zst").write_bytes(packed)
+    assert _read([tmp_path / "a.warc.zst"]) == _read([src])
+    (tmp_path / "cut.warc.zst").write_bytes(packed[: len(packed) // 2])
+    counts, _ = _read([tmp_path / "cut.warc.zst"])
+    assert counts["bad.read_error"] == 1 and 0 < counts["document"] < _read([src])[0]["document"]
+
+
 def test_plain_text_without_a_charset_is_detected_not_assumed_utf8(tmp_path):
     """Found by probing: a text/plain response without a charset was decoded as UTF-8, so a
     Latin-1 .txt lost every accented letter to U+FFFD."""

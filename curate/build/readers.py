@@ -63,6 +63,8 @@ def detect_format(path: str, fmt: str = "auto") -> str:
         return "webdataset"
     if name.removesuffix(".gz").endswith((".warc", ".arc", ".wet", ".wat")):
         return "warc"
+    if name.removesuffix(".zst").endswith((".warc", ".wet", ".wat")):
+        return "warc"  # FastWARC reads zstd too (warcio, for ARC, does not)
     return "jsonl"
 
 
