@@ -1,5 +1,7 @@
+import bz2
 import gzip
 import json
+import lzma
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,11 +31,19 @@ def test_plain_gzip_zstd_parquet_read_the_same(tmp_path):
     (tmp_path / "a.jsonl").write_bytes(_jsonl(GOOD))
     (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(_jsonl(GOOD)))
     (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(_jsonl(GOOD)))
+    (tmp_path / "a.jsonl.bz2").write_bytes(bz2.compress(_jsonl(GOOD)))  # were read as raw
+    (tmp_path / "a.jsonl.xz").write_bytes(lzma.compress(_jsonl(GOOD)))  # bytes: all invalid
     pq.write_table(pa.Table.from_pylist(GOOD), tmp_path / "a.parquet")
-    for name in ("a.jsonl", "a.jsonl.gz", "a.jsonl.zst", "a.parquet"):
+    for name in ("a.jsonl", "a.jsonl.gz", "a.jsonl.zst", "a.jsonl.bz2", "a.jsonl.xz", "a.parquet"):
         good, bad = _read(tmp_path / name)
         assert not bad, name
         assert [r.value for r in good] == GOOD, name
+    for name in ("a.jsonl.bz2", "a.jsonl.xz"):  # a cut stream says so
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut.{name}").write_bytes(data[: len(data) // 2])
+        good, bad = _read(tmp_path / f"cut.{name}")
+        assert [b.kind for b in bad] == ["read_error"] and "ended before" in bad[0].error, name
+        assert [r.value for r in good] == GOOD[: len(good)], name
 
 
 def test_multi_frame_zstd(tmp_path):

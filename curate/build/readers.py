@@ -1,10 +1,10 @@
-"""Read raw records from JSONL (plain, gzip, zstd), Parquet and WebDataset tar files, never
-raising on bad data.
+"""Read raw records from JSONL and WebDataset tar files (plain, gzip, zstd, bzip2, xz) and
+Parquet, never raising on bad data.
 
 Every record becomes either a ``RawRecord`` (a decoded JSON object or Parquet row) or a
 ``BadRecord`` naming the position and the error, so the caller can quarantine it. A broken
-stream (truncated gzip or zstd, unreadable Parquet) ends the file with one ``BadRecord``; the
-records read before the break are kept.
+stream (truncated gzip, zstd, bzip2 or xz, unreadable Parquet) ends the file with one
+``BadRecord``; the records read before the break are kept.
 
 Files are opened as raw bytes through Beam's FileSystems (so ``gs://`` and ``s3://`` work) and
 decompressed here: Beam's own gzip reader stops silently at a truncated stream.
@@ -12,9 +12,11 @@ decompressed here: Beam's own gzip reader stops silently at a truncated stream.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
+import lzma
 import re
 import zlib
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ import zstandard
 
 _CHUNK = 1 << 20
 # what a broken compressed stream raises: zlib.error is not an OSError (found by fuzzing)
-_STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError)
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, zstandard.ZstdError, lzma.LZMAError)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 RAW_SNIPPET = 500
 _BOM = b"\xef\xbb\xbf"
@@ -59,7 +61,7 @@ def detect_format(path: str, fmt: str = "auto") -> str:
     name = path.lower()
     if name.endswith(".parquet") or name.endswith(".pq"):
         return "parquet"
-    if name.endswith((".tar", ".tar.gz", ".tgz")):
+    if name.endswith((".tar", ".tgz", ".tar.gz", ".tar.zst", ".tar.bz2", ".tar.xz")):
         return "webdataset"
     if name.removesuffix(".gz").endswith((".warc", ".arc", ".wet", ".wat")):
         return "warc"
@@ -149,6 +151,10 @@ def _decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if name.endswith(".zst") or name.endswith(".zstd"):
         return io.BufferedReader(ZstdReader(raw), buffer_size=_CHUNK)
+    if name.endswith(".bz2"):  # Wikipedia's dumps; both raise EOFError on a cut stream
+        return bz2.BZ2File(raw, mode="rb")
+    if name.endswith(".xz"):
+        return lzma.LZMAFile(raw, mode="rb")
     return raw
 
 
