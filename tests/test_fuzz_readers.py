@@ -5,12 +5,15 @@ runs the same properties with many more cases and writes RELIABILITY.md."""
 from __future__ import annotations
 
 import base64
+import bz2
 import gzip
 import io
 import json
+import lzma
 import math
 import tarfile
 import tempfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -145,18 +148,31 @@ def _warc(compress: bool) -> bytes:
     return data if compress else gzip.decompress(data)
 
 
+def _zstd_members(gzipped: bytes) -> bytes:
+    """The same gzip members as zstd frames (a .warc.zst: one frame per record)."""
+    out = []
+    while gzipped:
+        d = zlib.decompressobj(31)
+        out.append(zstandard.ZstdCompressor().compress(d.decompress(gzipped)))
+        gzipped = d.unused_data
+    return b"".join(out)
+
+
 SEEDS = {  # valid files of every format, the starting points for mutation
     "jsonl": _jsonl(GOOD),
     "jsonl.gz": gzip.compress(_jsonl(GOOD), mtime=0),
     "jsonl.zst": zstandard.ZstdCompressor().compress(_jsonl(GOOD)),
+    "jsonl.bz2": bz2.compress(_jsonl(GOOD)),
+    "jsonl.xz": lzma.compress(_jsonl(GOOD)),
     "parquet": _parquet(GOOD),
     "tar": _tar(GOOD),
     "tar.gz": gzip.compress(_tar(GOOD), mtime=0),
     "interleaved.jsonl": _jsonl(INTERLEAVED),
     "warc.gz": _warc(True),
     "warc": _warc(False),
+    "warc.zst": _zstd_members(_warc(True)),
 }
-DOCUMENTS = {"warc.gz": 2, "warc": 2, "interleaved.jsonl": len(INTERLEAVED)}
+DOCUMENTS = {"warc.gz": 2, "warc": 2, "warc.zst": 2, "interleaved.jsonl": len(INTERLEAVED)}
 MODALITY = {
     "tar": "image_text",
     "tar.gz": "image_text",
@@ -310,12 +326,18 @@ def test_absurd_timestamps_are_quarantined_with_a_reason(timestamp, kind, tmp_pa
     assert consume(path) == Counter({f"quarantine.{kind}": 1})
 
 
-@pytest.mark.parametrize("fmt", ["gz", "zst"])
+@pytest.mark.parametrize("fmt", ["gz", "zst", "bz2", "xz"])
 def test_compression_bombs_are_bounded_records(fmt, tmp_path):
     """200 MB of one line expands from a few hundred KB: the reader streams it, reports one
     record over the limit and never holds more than the limit."""
     raw = b"x" * 200_000_000
-    data = gzip.compress(raw, 9, mtime=0) if fmt == "gz" else zstandard.compress(raw, 19)
+    pack = {
+        "gz": lambda b: gzip.compress(b, 9, mtime=0),
+        "zst": lambda b: zstandard.compress(b, 19),
+        "bz2": bz2.compress,
+        "xz": lambda b: lzma.compress(b, preset=1),
+    }
+    data = pack[fmt](raw)
     assert len(data) < 1_000_000
     path = tmp_path / f"bomb.jsonl.{fmt}"
     path.write_bytes(data)
