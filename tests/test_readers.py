@@ -184,3 +184,30 @@ def test_parquet_batch_python_cannot_hold_is_quarantined_row_by_row(tmp_path):
     assert [g.value["text"] for g in good] == ["d"] and [g.position for g in good] == [n]
     assert [b.position for b in bad] == list(range(n))
     assert {b.kind for b in bad} == {"bad_type"} and "Nanosecond" in bad[0].error
+
+
+def test_dotted_field_names_reach_into_nested_objects():
+    """Found by probing: The Pile keeps its source in meta.pile_set_name; source_field
+    'meta.pile_set_name' found nothing and every document got the default source."""
+    from curate.build.config_file import parse_config
+    from curate.build.parse import RecordParser
+
+    cfg = parse_config(
+        {
+            "input": {"paths": ["x"], "source_field": "meta.set", "time_field": "meta.when"},
+            "tokenizer": {"train": {}},
+            "output": {"dir": "o"},
+        }
+    )
+    parser = RecordParser(cfg.input, cfg.temporal)
+    doc = parser.parse({"text": "t", "meta": {"set": "ArXiv", "when": "2020-03-04"}}, "0:1")
+    assert doc.source == "ArXiv" and doc.timestamp == 1583280000_000000
+    assert parser.parse(
+        {"text": "t", "meta.set": "flat", "meta": {"when": 2020}}, "0:2"
+    ).source == (
+        "flat"  # a key with a dot in it is taken as it is
+    )
+    assert (
+        parser.parse({"text": "t", "meta": "not an object", "timestamp": 2020}, "0:3").source
+        is None
+    )

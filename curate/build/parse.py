@@ -62,14 +62,14 @@ class RecordParser:
             )
         images: list[ImageRecord] = []
         if inp.modality == "image_text":
-            text = value.get(inp.text_field)
+            text = lookup(value, inp.text_field)
             if text is None:
                 text = value.get("txt", value.get("caption"))
             images.append(self._image(self._image_bytes(value, source_path)))
         elif inp.modality == "interleaved":
-            text = self._segments(value.get(inp.segments_field), source_path, images)
+            text = self._segments(lookup(value, inp.segments_field), source_path, images)
         else:
-            text = value.get(inp.text_field)
+            text = lookup(value, inp.text_field)
         if text is None:
             raise RecordError("missing_text", f"no {inp.text_field!r} field, or it is null")
         if isinstance(text, bytes):  # Parquet written without a string annotation (old Spark)
@@ -83,8 +83,8 @@ class RecordParser:
             )
         if len(text) * 4 > inp.max_doc_bytes and len(text.encode("utf-8")) > inp.max_doc_bytes:
             raise RecordError("too_large", f"text is over the limit of {inp.max_doc_bytes} bytes")
-        timestamp = self._timestamp(value.get(inp.time_field))
-        doc_id = value.get(inp.id_field)
+        timestamp = self._timestamp(lookup(value, inp.time_field))
+        doc_id = lookup(value, inp.id_field)
         if doc_id is None:
             h = hashlib.blake2b(text.encode("utf-8"), digest_size=12)
             for im in images:
@@ -123,7 +123,7 @@ class RecordParser:
     def _image_bytes(self, value: dict, source_path: str | None) -> bytes:
         """The image of an image-text record: ``image_field`` as bytes, a relative path, or a
         ``{bytes, path}`` struct (Hugging Face's Image feature); else a WebDataset member."""
-        ref = value.get(self.inp.image_field)
+        ref = lookup(value, self.inp.image_field)
         if ref is None:
             ref = next((value[e] for e in IMAGE_EXTS if e in value), None)
         if isinstance(ref, dict):
@@ -211,8 +211,21 @@ class RecordParser:
         return us_to_iso(us) or ""
 
 
-def _optional_str(value: dict, key: str) -> str | None:
+def lookup(value: dict, key: str) -> Any:
+    """``value[key]``; a key with dots that is not itself a key walks nested objects
+    (``meta.pile_set_name``: The Pile keeps its source there), else None."""
     v = value.get(key)
+    if v is None and "." in key and key not in value:
+        v = value
+        for part in key.split("."):
+            if not isinstance(v, dict):
+                return None
+            v = v.get(part)
+    return v
+
+
+def _optional_str(value: dict, key: str) -> str | None:
+    v = lookup(value, key)
     if v is None:
         return None
     if not isinstance(v, str):
