@@ -190,7 +190,7 @@ def test_dotted_field_names_reach_into_nested_objects():
     """Found by probing: The Pile keeps its source in meta.pile_set_name; source_field
     'meta.pile_set_name' found nothing and every document got the default source."""
     from curate.build.config_file import parse_config
-    from curate.build.parse import RecordParser
+    from curate.build.parse import RecordError, RecordParser
 
     cfg = parse_config(
         {
@@ -207,7 +207,6 @@ def test_dotted_field_names_reach_into_nested_objects():
     ).source == (
         "flat"  # a key with a dot in it is taken as it is
     )
-    assert (
-        parser.parse({"text": "t", "meta": "not an object", "timestamp": 2020}, "0:3").source
-        is None
-    )
+    with pytest.raises(RecordError) as e:  # a path through a string finds nothing
+        parser.parse({"text": "t", "meta": "not an object"}, "0:3")
+    assert e.value.kind == "timestamp_missing" and "'meta.when'" in str(e.value)
