@@ -114,6 +114,8 @@ def test_images_are_hashed_stored_and_decoded_as_displayed():
     shown = inspect_image(ramp, store=StorePolicy(mode="reencode", format="PNG"))
     assert 120 < np.asarray(Image.open(io.BytesIO(shown.data)).convert("L")).mean() < 135
     assert 120 < decode_resize(ramp, 32).mean() < 135
+    for flat in (-1.0, 1e6):  # a flat image outside [0, 255] (no range to scale by)
+        inspect_image(_png(Image.fromarray(np.full((8, 8), flat, np.float32)), "TIFF"))
     half = _png(Image.fromarray(np.full((8, 8), 0.5, np.float32)), "TIFF")
     assert (
         120

@@ -165,8 +165,8 @@ def _to_8bit(im):
         a = a * 255  # float images usually hold [0, 1]
     elif lo >= 0 and hi <= 65535 and hi > 255:
         a = a / 257  # 16-bit values in a 32-bit mode (as Pillow reads some PNGs and TIFFs)
-    elif lo < 0 or hi > 255:
-        a = (a - lo) * (255 / (hi - lo))  # anything else: its own range
+    elif hi > lo and (lo < 0 or hi > 255):
+        a = (a - lo) * (255 / (hi - lo))  # anything else: its own range (a flat one: clipped)
     return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
