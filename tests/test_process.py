@@ -50,3 +50,35 @@ def test_filter_exception_is_quarantined_and_the_rest_processed(tmp_path):
     assert sum(count for *_, count in res.exact_slices) == 9
     entry = json.loads((tmp_path / "out" / "quarantine" / "part-00000.jsonl").read_text())
     assert entry["position"] == 4 and "ZeroDivisionError" in entry["error"]
+
+
+def test_parser_exception_is_quarantined_and_the_rest_parsed(tmp_path):
+    """The same dead letter for parsing: a bug that one record triggers (an image library's
+    error on an odd file, say) is that record's quarantine entry, not a failed build."""
+    from curate.build.parse import RecordParser, parse_file
+
+    class ExplodesOnMarkerParser(RecordParser):
+        def parse(self, value, origin, source_path=None):
+            if "BOOM" in str(value.get("text")):
+                raise KeyError("a bug in parsing")
+            return super().parse(value, origin, source_path)
+
+    rows = [
+        {"text": ("BOOM " if i == 1 else str(i)) + TEXT, "timestamp": "2020-05-05"}
+        for i in range(3)
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = parse_config(
+        {"input": {"paths": ["x"]}, "tokenizer": {"path": "t.json"}, "output": {"dir": "o"}}
+    )
+    parsed = list(
+        parse_file(
+            ExplodesOnMarkerParser(cfg.input, cfg.temporal),
+            0,
+            str(tmp_path / "in.jsonl"),
+            cfg.input,
+        )
+    )
+    assert [p.doc is not None for p in parsed] == [True, False, True]
+    kind, error, raw = parsed[1].error
+    assert kind == "processing_error" and "KeyError" in error and "BOOM" in raw

@@ -266,6 +266,12 @@ def parse_file(
             raw = json.dumps(rec.value, ensure_ascii=False, default=_raw_value)[:500]
             yield Parsed(rec.position, rec.nbytes, None, (e.kind, str(e), raw))
             continue
+        except Exception as e:  # noqa: BLE001 - a bug some record triggers: a dead letter, as
+            # for filters, not a failed build
+            raw = json.dumps(rec.value, ensure_ascii=False, default=_raw_value)[:500]
+            error = f"{type(e).__name__}: {e}"[:500]
+            yield Parsed(rec.position, rec.nbytes, None, ("processing_error", error, raw))
+            continue
         yield Parsed(rec.position, rec.nbytes, doc)
 
 
