@@ -5,7 +5,8 @@ Every candidate is validated before it is redacted, so that near-misses survive:
 must pass the Luhn check and start like a card (so ISBN-13s, which start 978/979, do not);
 IBANs must pass the ISO 13616 mod-97 check; IP addresses must parse with ``ipaddress`` and a
 dotted quad after "v" or "version" is a version number; phone numbers need 8-15 digits and a
-leading "+" or a typical grouping, and dates (2021-03-04, 04.03.2021) are not phones.
+leading "+" or a typical grouping, and dates (2021-03-04, 04.03.2021, with a time after
+them) are not phones.
 The filter never removes a document; its signals count the redactions per type.
 """
 
@@ -42,7 +43,7 @@ _PHONE = re.compile(
     r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,8}){1,5}(?![\w-])"  # +CC ...
     r"|(?<![\w+])(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])"  # national
 )
-_DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
+_DATE = re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})|(\d{1,2})[-./](\d{1,2})[-./]\d{2,4}")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9])|35|62)")
 
 TYPES = ("secret", "email", "iban", "card", "ipv6", "ipv4", "phone")
@@ -96,10 +97,22 @@ def _is_ipv4(m: re.Match) -> bool:
         return False
 
 
+def _is_date(part: str) -> bool:
+    """2021-03-04, 04.03.2021 or 3/4/21 (a timestamp's date beside its time, "2020-01-01 12"
+    of "2020-01-01 12:30", is no phone either)."""
+    m = _DATE.fullmatch(part)
+    if m is None:
+        return False
+    if m[1]:
+        return 1 <= int(m[2]) <= 12 and 1 <= int(m[3]) <= 31
+    a, b = int(m[4]), int(m[5])
+    return 1 <= min(a, b) <= 12 and max(a, b) <= 31
+
+
 def _is_phone(m: re.Match) -> bool:
     s = m.group()
     digits = sum(c.isdigit() for c in s)
-    if not 8 <= digits <= 15 or _DATE.match(s):
+    if not 8 <= digits <= 15 or any(_is_date(part) for part in re.split(r"[ T]", s)):
         return False
     grouped = s.startswith(("+", "(")) or len(re.split(r"[ .-]", s)) >= 3
     return grouped and not re.fullmatch(r"[\d.]+", s)  # 3.14159.2653 is not a phone

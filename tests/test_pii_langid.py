@@ -41,6 +41,7 @@ def doc(text: str) -> Document:
             "x -----BEGIN RSA PRIVATE KEY----- cut [SECRET] y",
         ),
         ("To " + "l" * 64 + "@example.com.", "To [EMAIL]."),  # RFC 5321's longest local part
+        ("Moscow +7 495 12-34-56, +7 (495) 123-45-67.", "Moscow [PHONE], [PHONE]."),  # no dates
     ],
 )
 def test_pii_redacted_with_typed_placeholders(text, expected):
@@ -57,6 +58,8 @@ def test_pii_redacted_with_typed_placeholders(text, expected):
         "Not an IBAN: DE89 3704 0044 0532 0130 01 (wrong check digits); 999.1.1.1 is no IP.",
         "Email-ish text: user at example dot com; a@b is not an address.",
         "Over RFC 5321's bounds: " + "l" * 65 + "@example.com",
+        # found by probing: a date beside its time was a phone ("Date [PHONE]:30:45")
+        "Posted 2020-01-01 12:30:45, edited 04.03.2021 14.30, at 12:30 2020-01-01, 3/4/21 9:15.",
     ],
 )
 def test_pii_near_misses_are_left_alone(text):
