@@ -60,6 +60,7 @@ def test_pii_redacted_with_typed_placeholders(text, expected):
         "Over RFC 5321's bounds: " + "l" * 65 + "@example.com",
         # found by probing: a date beside its time was a phone ("Date [PHONE]:30:45")
         "Posted 2020-01-01 12:30:45, edited 04.03.2021 14.30, at 12:30 2020-01-01, 3/4/21 9:15.",
+        "doi: 10.1111/j.1475-6773.2012.01401.x and /files/2012-0140-5566 are no phones.",
     ],
 )
 def test_pii_near_misses_are_left_alone(text):
