@@ -12,6 +12,8 @@ Published defaults, each a parameter:
   the paper; pass ``stop_words`` for another language or ``min_stop_words: 0`` to disable)
 
 Words are split with ``curate.core.words.split_words`` so CJK and Thai text is not one long "word".
+Its characters are "words" for the counts, but not for the mean word length, which is taken over
+the other words and applies only where they are at least half of the words.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from curate.core.document import Document
-from curate.core.words import document_words
+from curate.core.words import document_words, has_unspaced, unspaced_words
 from filters.base import Decision, Filter, Fraction
 
 _ALPHA = re.compile(r"[^\W\d_]")
@@ -78,7 +80,11 @@ class GopherQuality(Filter):
         words = document_words(text)
         n = len(words)
         lines = [ln for ln in text.split("\n") if ln.strip()] or [""]
-        mean_len = sum(map(len, words)) / n if n else 0.0
+        # a character of Chinese, Japanese or Thai is a "word" here but no word in the rule's
+        # sense: the mean is over the other words, and the rule holds where they are most
+        unspaced = unspaced_words(words) if has_unspaced(text) else 0
+        spaced = n - unspaced
+        mean_len = (sum(map(len, words)) - unspaced) / spaced if spaced else 0.0
         symbols = text.count("#") + text.count("...") + text.count("…")
         bullet = sum(1 for ln in lines if ln.lstrip().startswith(_BULLETS)) / len(lines)
         ellipsis = sum(1 for ln in lines if ln.rstrip().endswith(_ELLIPSES)) / len(lines)
@@ -104,15 +110,16 @@ class GopherQuality(Filter):
             "alpha_words_ratio": alpha,
             "stop_words": float(stop),
         }
-        reason = self._reason(signals)
+        reason = self._reason(signals, word_rule=spaced * 2 >= n)
         return Decision(keep=reason is None, reason=reason, signals=signals)
 
-    def _reason(self, s: dict[str, float]) -> str | None:
+    def _reason(self, s: dict[str, float], word_rule: bool = True) -> str | None:
         if s["n_words"] < self.min_words:
             return "too_few_words"
         if s["n_words"] > self.max_words:
             return "too_many_words"
-        if not self.min_mean_word_length <= s["mean_word_length"] <= self.max_mean_word_length:
+        mean = s["mean_word_length"]
+        if word_rule and not self.min_mean_word_length <= mean <= self.max_mean_word_length:
             return "mean_word_length"
         if s["symbol_word_ratio"] > self.max_symbol_word_ratio:
             return "symbol_word_ratio"

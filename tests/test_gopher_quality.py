@@ -55,8 +55,18 @@ def test_signals_are_reported_for_kept_documents():
     assert d.keep and d.signals["n_words"] == 80.0 and d.signals["stop_words"] == 30.0
 
 
-def test_cjk_text_is_not_one_giant_word():
-    text = "市政府今天公布了新的预算。" * 20
-    d = GopherQuality(min_stop_words=0).apply(_doc(text))
-    assert d.signals["n_words"] == len(text)
-    assert d.reason == "mean_word_length"  # one character per word, as counted for CJK
+def test_cjk_text_is_not_one_giant_word_and_its_characters_are_no_short_words():
+    """Found by probing: every Chinese and Japanese document was removed for its mean word
+    length, a character counting as a word of length 1 (the rule's 3 to 10 is for words)."""
+    chinese = "市政府今天公布了新的预算，议员们讨论了道路和公园的开支。" * 5
+    japanese = (
+        "市役所は今日、新しい予算を発表し、議員たちは道路と公園の支出について話し合った。" * 5
+    )
+    for text in (chinese, japanese):
+        d = GopherQuality(min_stop_words=0).apply(_doc(text))
+        assert d.signals["n_words"] >= len(text) * 0.9  # a character is a word for the counts
+        assert d.keep, d.reason
+    assert GopherQuality(min_stop_words=0).apply(_doc(chinese[:30])).reason == "too_few_words"
+    # English with a few Chinese names: the rule still holds, over the English words
+    mixed = "a b c d e f g h 北京 上海 " * 10
+    assert GopherQuality(min_stop_words=0).apply(_doc(mixed)).reason == "mean_word_length"

@@ -25,6 +25,15 @@ _WORD = re.compile(rf"[{_UNSPACED}]|[^\s{_UNSPACED}]+")
 _HAS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
 
 
+def has_unspaced(text: str) -> bool:
+    return not text.isascii() and _HAS_UNSPACED.search(text) is not None
+
+
+def unspaced_words(words: tuple[str, ...] | list[str]) -> int:
+    """How many of ``split_words``' words are one character of an unspaced script."""
+    return sum(1 for w in words if len(w) == 1 and _HAS_UNSPACED.match(w))
+
+
 def split_words(text: str) -> list[str]:
     if text.isascii() or not _HAS_UNSPACED.search(text):
         return text.split()
