@@ -42,12 +42,20 @@ def lid_model():
     return fasttext.load_model(lid_model_path())
 
 
+def detect(texts: list[str], max_chars: int = 2000) -> list[tuple[str, float]]:
+    """(language, probability) of each text's first ``max_chars`` characters."""
+    labels, probs = lid_model().predict([" ".join(t[:max_chars].split()) for t in texts], k=1)
+    return [
+        (lb[0].removeprefix("__label__"), float(p[0])) for lb, p in zip(labels, probs, strict=True)
+    ]
+
+
 @cache
 def model_languages() -> frozenset[str]:
     return frozenset(label.removeprefix("__label__") for label in lid_model().get_labels())
 
 
-def _check_languages(languages: tuple[str, ...]) -> None:
+def check_languages(languages: tuple[str, ...]) -> None:
     """A code the model never predicts removes every document as ``other_language``: refused."""
     import difflib
 
@@ -79,7 +87,7 @@ class LanguageID(Filter):
     def __post_init__(self) -> None:
         if self.languages is not None:
             self.languages = tuple(self.languages)
-            _check_languages(self.languages)
+            check_languages(self.languages)
         if not 0 <= self.min_score <= 1:
             raise ValueError("min_score must be within [0, 1]")
 

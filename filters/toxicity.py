@@ -9,7 +9,9 @@ Gab, Reddit, Wikipedia talk pages and adversarial and implicit hate collections 
 "toxic", "offensive", "hateful" or "sexist" count as positive), with public-domain prose cut
 into short chunks as extra negatives. It detects insults, slurs, profanity-laden abuse and much
 explicit hate speech; it misses most implicit or politely worded hostility (BENCHMARKS.md,
-"Toxicity across platforms").
+"Toxicity across platforms"). Its sources are English, and on other languages it misfires (a
+German news sentence scores 0.99), so by default only English pages are scored (``languages``:
+the language langid found, else detected here); the others are kept with null signals.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Toxicity(Filter):
     min_lines: int = 2  # document mode: toxic lines that remove a page (0: never by count)
     min_share: Fraction = 0.25  # ... or the share of its characters they hold
     label: str = "pos"  # the model's label for toxic (a user's model may say "toxic")
+    # the model's languages: a page in another is not scored (signals null); None scores all
+    languages: tuple[str, ...] | None = ("en",)
 
     name = "toxicity"
     signals = ("max_line_score", "toxic_lines", "toxic_share", "chars_removed")
@@ -48,11 +52,42 @@ class Toxicity(Filter):
         if not os.path.exists(self.model):
             raise ValueError(f"toxicity model not found: {self.model} (run `make models`)")
         check_label(load_classifier(self.model)[0], self.model, self.label)
+        if self.languages is not None:
+            from filters.langid import check_languages
+
+            self.languages = tuple(self.languages)
+            check_languages(self.languages)
 
     def apply(self, doc: Document) -> Decision:
         return self.apply_batch([doc])[0]
 
     def apply_batch(self, docs: list[Document]) -> list[Decision]:
+        if self.languages is not None:
+            langs = self._languages(docs)
+            other = [i for i, lang in enumerate(langs) if lang not in self.languages]
+            if other:
+                out = [Decision(True, None, {}) for _ in docs]
+                scored = [i for i in range(len(docs)) if langs[i] in self.languages]
+                for i, d in zip(scored, self._scored([docs[i] for i in scored]), strict=True):
+                    out[i] = d
+                return out
+        return self._scored(docs)
+
+    def _languages(self, docs: list[Document]) -> list[str | None]:
+        """The language langid put in a document's metadata, else detected here. A guess
+        under 0.5 is taken as the model's language: a short or mixed text is scored."""
+        from filters.langid import detect
+
+        langs = [d.metadata.get("language") for d in docs]
+        unknown = [i for i, lang in enumerate(langs) if not isinstance(lang, str)]
+        if unknown:
+            for i, (lang, p) in zip(unknown, detect([docs[i].text for i in unknown]), strict=True):
+                langs[i] = lang if p >= 0.5 else self.languages[0]
+        return langs
+
+    def _scored(self, docs: list[Document]) -> list[Decision]:
+        if not docs:
+            return []
         model, _ = load_classifier(self.model)
         lines = [d.text.split("\n") for d in docs]
         prepared = [fasttext_lines(d.text) for d in docs]

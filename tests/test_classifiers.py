@@ -186,3 +186,25 @@ def test_a_model_with_other_labels_is_refused_or_read_by_its_label(prose_docs, t
     assert f.apply(doc("buy cheap 7 now click here best 7 deals")).signals["score"] < 0.5
     spam = Toxicity(model=path, label="spam").apply(doc("win 3 free prize casino bonus"))
     assert spam.signals["max_line_score"] > 0.5  # a third label is scored too
+
+
+def test_pages_in_languages_the_model_never_saw_are_not_scored():
+    """Found by probing: the English-trained model misfires on clean German (a news sentence
+    at 0.99), and on the shared langid set it removed 12 of 20 German pages of 60 lines. Pages
+    in another language are now kept unscored; English abuse is still caught."""
+    from curate.core.classifier import load_classifier, positive_scores
+
+    rows = [json.loads(line) for line in evaldata("langid/langid.jsonl").open()]
+    german = [r["text"] for r in rows if r["lang"] == "de"]
+    model, _ = load_classifier(DEFAULT_MODEL)
+    scores = positive_scores(model, [fasttext_text(t) for t in german])
+    worst = max(range(len(german)), key=scores.__getitem__)
+    assert scores[worst] >= 0.5  # the misfire the rule guards against
+    page = doc("\n".join([german[worst], *german[worst + 1 : worst + 3]]))
+    assert not Toxicity(languages=None).apply(page).keep  # scored, it is removed
+    d = Toxicity().apply(page)
+    assert d.keep and d.signals == {}  # not scored: signals stay null
+    abuse = doc("The council met on Monday.\n" + "\n".join(TOXIC_LINES[:2]))
+    assert not Toxicity().apply(abuse).keep
+    with pytest.raises(ValueError, match="not among lid.176"):
+        Toxicity(languages=["english"])
