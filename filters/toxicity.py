@@ -74,14 +74,17 @@ class Toxicity(Filter):
         return self._scored(docs)
 
     def _languages(self, docs: list[Document]) -> list[str | None]:
-        """The language langid put in a document's metadata, else detected here. A guess
-        under 0.5 is taken as the model's language: a short or mixed text is scored."""
+        """The language langid put in a document's metadata, else detected here from the
+        first 500 characters (a quarter of langid's cost). A guess under 0.5 is taken as the
+        model's language: a short or mixed text is scored."""
         from filters.langid import detect
 
         langs = [d.metadata.get("language") for d in docs]
         unknown = [i for i, lang in enumerate(langs) if not isinstance(lang, str)]
         if unknown:
-            for i, (lang, p) in zip(unknown, detect([docs[i].text for i in unknown]), strict=True):
+            for i, (lang, p) in zip(
+                unknown, detect([docs[i].text for i in unknown], 500), strict=True
+            ):
                 langs[i] = lang if p >= 0.5 else self.languages[0]
         return langs
 
