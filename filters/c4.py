@@ -3,8 +3,9 @@ Unified Text-to-Text Transformer", section 2.2), line-level then page-level.
 
 Lines removed (the text keeps the rest):
 - lines that do not end in terminal punctuation (paper: period, exclamation mark, question
-  mark or end quotation mark; here also the full-width and Devanagari/Arabic/Urdu sentence
-  ends, so that non-English pages are not emptied)
+  mark or end quotation mark; here also the sentence ends of other scripts, ``SENTENCE_ENDS``,
+  so that non-English pages are not emptied; Thai and Lao write none, so this rule empties
+  their pages: leave it out for them)
 - lines with fewer than 5 words (paper: "at least 5 words"; DataTrove's C4 filter uses 3, and 5
   for the sentence rule below: the two numbers are swapped there, we follow the paper)
 - lines containing the word "javascript"
@@ -30,11 +31,16 @@ from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.words import split_words
 from filters.base import Decision, Filter
 
-TERMINAL = (".", "!", "?", '"', "”", "’", "»", "。", "！", "？", "।", "؟", "۔")
+# sentence ends: Latin, CJK full and half width, Devanagari (danda, double danda), Arabic,
+# Urdu, Myanmar, Ethiopic, Armenian, Khmer and Tibetan (without the last six, every page in
+# those scripts lost all its lines and was removed)
+SENTENCE_ENDS = ".!?。！？｡．।॥؟۔။።։។།"
+TERMINAL = (*SENTENCE_ENDS, '"', "”", "’", "»")
+_ENDS = re.escape(SENTENCE_ENDS)
 # Both start a match only where a run of spaces or of end marks starts: from every position
 # inside a long run, the search rescanned the run, quadratic (16,000 dots before a letter: 2.6 s)
 _CITATION = re.compile(r"(?<!\s)\s*(?:\[\d+\]|\[citation needed\]|\[edit\])", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<![.!?。！？।؟۔])[.!?。！？।؟۔]+[\"”’»)]*(?=\s|$)")
+_SENTENCE_END = re.compile(rf"(?<![{_ENDS}])[{_ENDS}]+[\"”’»)]*(?=\s|$)")
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies")
 
 

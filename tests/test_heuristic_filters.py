@@ -160,3 +160,28 @@ def test_fineweb_rules(prose, sentences):
     expected = 2 * len("This line is repeated over and over again.") / len(dup.replace("\n", ""))
     assert d.signals["dup_line_char_ratio"] == pytest.approx(expected)
     assert d.reason == "dup_line_char_ratio"
+
+
+@pytest.mark.parametrize(
+    "script, first, last, stop",
+    [
+        ("Myanmar", 0x1000, 0x102A, "\u104b"),
+        ("Khmer", 0x1780, 0x17B3, "\u17d4"),
+        ("Ethiopic", 0x1200, 0x1350, "\u1362"),
+        ("Armenian", 0x0561, 0x0586, "\u0589"),
+        ("Tibetan", 0x0F40, 0x0F6C, "\u0f0d"),
+        ("Devanagari, double danda", 0x0915, 0x0939, "\u0965"),
+    ],
+)
+def test_sentence_ends_of_other_scripts_keep_their_pages(script, first, last, stop):
+    """Found by probing: C4 knew no Myanmar, Khmer, Ethiopic, Armenian or Tibetan full stop,
+    dropped every line of such a page and removed it; FineWeb's punctuation rule would too."""
+    rng = random.Random(0)
+
+    def word() -> str:
+        return "".join(chr(rng.randint(first, last)) for _ in range(rng.randint(3, 7)))
+
+    text = "\n".join(" ".join(word() for _ in range(12)) + stop for _ in range(15))
+    d = C4().apply(Document("d", text, 0))
+    assert d.keep and d.signals["lines_removed"] == 0 and d.signals["sentences"] == 15, script
+    assert FineWebQuality().apply(Document("d", text, 0)).keep, script

@@ -32,9 +32,9 @@ CASES = {  # pattern, the plain pattern it replaced, its flags, an alphabet, wha
     ),
     "sentence ends": (
         c4._SENTENCE_END,
-        r"[.!?。！？।؟۔]+[\"”’»)]*(?=\s|$)",
+        rf"[{re.escape(c4.SENTENCE_ENDS)}]+[\"”’»)]*(?=\s|$)",
         0,
-        [" ", "\n", ".", "!", "?", "。", '"', "”", ")", "a", "x."],
+        [" ", "\n", ".", "!", "?", "。", "။", '"', "”", ")", "a", "x."],
         ALWAYS,
     ),
     "img tags": (  # a "<" before the tag's ">"
