@@ -62,16 +62,14 @@ class Toxicity(Filter):
         return self.apply_batch([doc])[0]
 
     def apply_batch(self, docs: list[Document]) -> list[Decision]:
-        if self.languages is not None:
-            langs = self._languages(docs)
-            other = [i for i, lang in enumerate(langs) if lang not in self.languages]
-            if other:
-                out = [Decision(True, None, {}) for _ in docs]
-                scored = [i for i in range(len(docs)) if langs[i] in self.languages]
-                for i, d in zip(scored, self._scored([docs[i] for i in scored]), strict=True):
-                    out[i] = d
-                return out
-        return self._scored(docs)
+        if self.languages is None:
+            return self._scored(docs)
+        langs = self._languages(docs)
+        scored = [i for i, lang in enumerate(langs) if lang in self.languages]
+        out = [Decision(True, None, {}) for _ in docs]  # kept unscored: signals stay null
+        for i, d in zip(scored, self._scored([docs[i] for i in scored]), strict=True):
+            out[i] = d
+        return out
 
     def _languages(self, docs: list[Document]) -> list[str | None]:
         """The language langid put in a document's metadata, else detected here from the
