@@ -357,17 +357,21 @@ def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
 
 
 def _unbrotli(data: bytes, limit: int) -> bytes:
-    """Brotli has no magic number: a body that is no Brotli stream was stored decoded (HTML
-    fails on its first bytes); one that decodes but stops short was cut off."""
+    """Brotli has no magic number: a body whose first bytes are no Brotli stream was stored
+    decoded (HTML fails at once); one that fails later, or stops short, is broken."""
     import brotli  # FastWARC's own dependency
 
+    try:
+        brotli.Decompressor().process(data[:64], output_buffer_limit=1)
+    except brotli.error:
+        return data  # not Brotli at all
     d = brotli.Decompressor()
     try:
         out = d.process(data, output_buffer_limit=limit + 1)
         while len(out) <= limit and not d.can_accept_more_data():
             out += d.process(b"", output_buffer_limit=limit + 1 - len(out))
-    except brotli.error:
-        return data
+    except brotli.error as e:
+        raise _BadBody(f"br body does not decompress: {e}") from None
     if len(out) > limit:
         raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
     if not d.is_finished():
