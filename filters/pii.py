@@ -111,10 +111,21 @@ def _is_date(part: str) -> bool:
     return 1 <= min(a, b) <= 12 and max(a, b) <= 31
 
 
+# not phones either: an amount grouped in thousands ("12 000 000", "1.234.567"; a phone's
+# first group is not 1-2 digits before groups of exactly 3), a year and a time ("2012 14.35",
+# Wikipedia's signatures in several languages), a number after a numero or hash sign
+_THOUSANDS = re.compile(r"\d{1,2}(?:([ .])\d{3})(?:\1\d{3})*")
+_YEAR_TIME = re.compile(r"(?:19|20)\d\d (?:[01]?\d|2[0-3])[.:][0-5]\d")
+
+
 def _is_phone(m: re.Match) -> bool:
     s = m.group()
     digits = sum(c.isdigit() for c in s)
     if not 8 <= digits <= 15 or any(_is_date(part) for part in re.split(r"[ T]", s)):
+        return False
+    if _THOUSANDS.fullmatch(s) or _YEAR_TIME.fullmatch(s):
+        return False
+    if any(c in "№#" for c in m.string[max(0, m.start() - 3) : m.start()]):
         return False
     grouped = s.startswith(("+", "(")) or len(re.split(r"[ .-]", s)) >= 3
     return grouped and not re.fullmatch(r"[\d.]+", s)  # 3.14159.2653 is not a phone

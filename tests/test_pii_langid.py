@@ -42,6 +42,7 @@ def doc(text: str) -> Document:
         ),
         ("To " + "l" * 64 + "@example.com.", "To [EMAIL]."),  # RFC 5321's longest local part
         ("Moscow +7 495 12-34-56, +7 (495) 123-45-67.", "Moscow [PHONE], [PHONE]."),  # no dates
+        ("Madrid 612 345 678, Paris 06 12 34 56 78.", "Madrid [PHONE], Paris [PHONE]."),
     ],
 )
 def test_pii_redacted_with_typed_placeholders(text, expected):
@@ -61,6 +62,10 @@ def test_pii_redacted_with_typed_placeholders(text, expected):
         # found by probing: a date beside its time was a phone ("Date [PHONE]:30:45")
         "Posted 2020-01-01 12:30:45, edited 04.03.2021 14.30, at 12:30 2020-01-01, 3/4/21 9:15.",
         "doi: 10.1111/j.1475-6773.2012.01401.x and /files/2012-0140-5566 are no phones.",
+        # found on the langid set's sentences: an amount, a signature's year and time, a
+        # registration number
+        "ofer pe loc 12 000 000 de lei; 1.234.567 people; 13 September 2012 14.35 (UTC).",
+        "Заявка № 01-23-4567, order #555-123-4567.",
     ],
 )
 def test_pii_near_misses_are_left_alone(text):
