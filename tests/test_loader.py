@@ -307,6 +307,16 @@ def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, messag
         CorpusDataset(corpus, seq_len=SEQ, **setting).epoch_info()
 
 
+def test_a_pathlib_path_is_a_corpus_root(corpus):
+    """Found by probing: CorpusDataset(Path(...)), as trainers' configs hold paths, raised
+    "argument of type 'PosixPath' is not iterable"."""
+    from pathlib import Path
+
+    by_path = CorpusDataset(Path(corpus), seq_len=SEQ)
+    assert by_path.state_dict() == CorpusDataset(corpus, seq_len=SEQ).state_dict()
+    assert by_path.epoch_info()["samples"] > 0
+
+
 def test_workers_need_the_batch_size(corpus):
     ds = CorpusDataset(corpus, seq_len=SEQ)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)

@@ -69,15 +69,18 @@ def _typical(corpus: Corpus) -> int:
 class Corpus:
     """The manifest of a built corpus and the shards of a selection, in manifest order."""
 
-    root: str
+    root: str | os.PathLike
     selection: Selection = field(default_factory=Selection)
     verify: str = "checksum"
-    cache_dir: str | None = None  # remote corpora (URIs) only
+    cache_dir: str | os.PathLike | None = None  # remote corpora (URIs) only
     cache_limit: int = DEFAULT_LIMIT
 
     def __post_init__(self) -> None:
         if self.verify not in VERIFY_MODES:
             raise ValueError(f"verify must be one of {VERIFY_MODES}")
+        self.root = os.fspath(self.root)  # a pathlib.Path, as trainers' configs hold, too
+        if self.cache_dir is not None:
+            self.cache_dir = os.fspath(self.cache_dir)
         self.cache = (
             ShardCache(self.root, self.cache_dir, self.cache_limit) if "://" in self.root else None
         )

@@ -10,6 +10,7 @@ epoch and start through a small shared-memory tensor, the one way to reach persi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -92,7 +93,7 @@ class CorpusDataset(IterableDataset):
 
     def __init__(
         self,
-        root: str,
+        root: str | os.PathLike,
         split: str | None = "train",
         periods: Iterable[str] | None = None,
         time_range: tuple[str | datetime | None, str | datetime | None] | None = None,
@@ -111,7 +112,7 @@ class CorpusDataset(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         verify: str = "checksum",
-        cache_dir: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
         cache_limit: int = DEFAULT_LIMIT,
         view: str | None = None,
         image_size: int = 224,
