@@ -296,6 +296,7 @@ def test_an_epoch_with_no_sample_for_a_rank_is_refused(corpus, setting):
         ({"time_range": ("last year", None)}, "unparseable timestamp"),
         ({"sources": ["news", "nwes"]}, r"sources \['nwes'\] are not in the selection"),
         ({"increments": 2}, r"the corpus has 1 \(its build and 0 appends\)"),
+        ({"seq_len": 64.0}, "seq_len must be a positive integer"),  # made fractional counts
     ],
 )
 def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, message):
@@ -304,10 +305,10 @@ def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, messag
     a misspelt source narrowed the selection silently, and increments past the corpus's own
     read all of it. (Sources are checked when the selection is first read.)"""
     with pytest.raises(ValueError, match=message):
-        CorpusDataset(corpus, seq_len=SEQ, **setting).epoch_info()
+        CorpusDataset(corpus, **{"seq_len": SEQ, **setting}).epoch_info()
 
 
-def test_a_pathlib_path_is_a_corpus_root(corpus):
+def test_a_pathlib_path_and_numpy_integers_are_taken(corpus):
     """Found by probing: CorpusDataset(Path(...)), as trainers' configs hold paths, raised
     "argument of type 'PosixPath' is not iterable"."""
     from pathlib import Path
@@ -315,6 +316,10 @@ def test_a_pathlib_path_is_a_corpus_root(corpus):
     by_path = CorpusDataset(Path(corpus), seq_len=SEQ)
     assert by_path.state_dict() == CorpusDataset(corpus, seq_len=SEQ).state_dict()
     assert by_path.epoch_info()["samples"] > 0
+    # and NumPy integers, as computed sizes are (batch_size=np.int64(4) was refused)
+    ds = CorpusDataset(corpus, seq_len=np.int64(SEQ), shuffle_window=np.int32(8))
+    batch = next(iter(CorpusLoader(ds, batch_size=np.int64(4))))
+    assert tuple(batch["input_ids"].shape) == (4, SEQ)
 
 
 def test_workers_need_the_batch_size(corpus):

@@ -3,14 +3,18 @@ is a ValueError naming it, never an empty epoch or a setting silently ignored.""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from curate.loader.order import check_weights
 
 
-def positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int: any integer type (a NumPy one, as computed batch sizes are), never a
+    bool or a float (``seq_len=64.0`` made fractional sample counts)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def check_arguments(
@@ -25,8 +29,8 @@ def check_arguments(
     samples_per_epoch: int | None,
 ) -> None:
     """``named``: the periods or sources given beside the mix (``mix_by``'s kind)."""
-    if seq_len < 1 or shuffle_window < 1:
-        raise ValueError("seq_len and shuffle_window must be positive")
+    positive_int("seq_len", seq_len)
+    positive_int("shuffle_window", shuffle_window)
     if image_decode not in ("cpu", "gpu"):
         raise ValueError("image_decode must be 'cpu' or 'gpu'")
     if mix_by not in ("period", "source"):

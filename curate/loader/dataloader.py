@@ -23,7 +23,7 @@ class CorpusLoader(DataLoader):
     ``advance``, ``end_epoch``."""
 
     def __init__(self, dataset: CorpusDataset, batch_size: int = 1, **kwargs: Any):
-        positive_int("batch_size", batch_size)
+        batch_size = positive_int("batch_size", batch_size)
         dataset.attach(batch_size)
         kwargs.setdefault("pin_memory", torch.cuda.is_available())
         # the dataset yields whole batches (vectorized); the DataLoader only moves them

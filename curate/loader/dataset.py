@@ -129,6 +129,8 @@ class CorpusDataset(IterableDataset):
             batch_size=batch_size,
             samples_per_epoch=samples_per_epoch,
         )
+        seq_len, shuffle_window = int(seq_len), int(shuffle_window)  # NumPy ints are checked
+        batch_size = None if batch_size is None else int(batch_size)
         self.image_size, self.image_decode = image_size, image_decode
         if mix is not None:
             if mix_by == "period":
