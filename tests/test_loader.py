@@ -290,13 +290,15 @@ def test_an_epoch_with_no_sample_for_a_rank_is_refused(corpus, setting):
     [
         ({"mix": {"2016-Q1": float("nan")}}, "mix weights must be finite"),
         ({"samples_per_epoch": 10}, "sizes a mix's epoch"),  # it was ignored without a mix
-        ({"mix": {"2016-Q1": 1.0}, "samples_per_epoch": 0}, "must be positive"),
+        ({"mix": {"2016-Q1": 1.0}, "samples_per_epoch": 0}, "must be a positive integer"),
         ({"time_range": ("2020-01-01", "2010-01-01")}, "is empty"),
         ({"time_range": (2021, "2020")}, "is empty"),  # years, read as the build reads them
         ({"time_range": ("last year", None)}, "unparseable timestamp"),
         ({"sources": ["news", "nwes"]}, r"sources \['nwes'\] are not in the selection"),
         ({"increments": 2}, r"the corpus has 1 \(its build and 0 appends\)"),
         ({"seq_len": 64.0}, "seq_len must be a positive integer"),  # made fractional counts
+        # an epoch is whole mix blocks: 2500 samples silently became 2000
+        ({"mix": {"2016-Q1": 1.0}, "samples_per_epoch": 2500}, "use 2000 or 3000"),
     ],
 )
 def test_arguments_that_cannot_mean_anything_are_refused(corpus, setting, message):

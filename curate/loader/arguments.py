@@ -27,6 +27,7 @@ def check_arguments(
     named: list[str] | None,
     batch_size: int | None,
     samples_per_epoch: int | None,
+    mix_block: int = 1000,
 ) -> None:
     """``named``: the periods or sources given beside the mix (``mix_by``'s kind)."""
     positive_int("seq_len", seq_len)
@@ -44,7 +45,11 @@ def check_arguments(
     if samples_per_epoch is not None:  # it sizes a mix's epoch; alone it would be ignored
         if mix is None:
             raise ValueError("samples_per_epoch sizes a mix's epoch: pass mix=... too")
-        if isinstance(samples_per_epoch, bool) or not isinstance(samples_per_epoch, int):
-            raise ValueError(f"samples_per_epoch must be an integer, got {samples_per_epoch!r}")
-        if samples_per_epoch < 1:
-            raise ValueError(f"samples_per_epoch must be positive, got {samples_per_epoch}")
+        positive_int("samples_per_epoch", samples_per_epoch)
+        blocks, rest = divmod(samples_per_epoch, positive_int("mix_block", mix_block))
+        if rest:  # an epoch is whole blocks (exact proportions): 2500 was silently 2000
+            near = sorted({max(1, blocks) * mix_block, (blocks + 1) * mix_block})
+            raise ValueError(
+                f"samples_per_epoch {samples_per_epoch} is not a whole number of mix_block "
+                f"({mix_block}) blocks: use {' or '.join(map(str, near))}, or another mix_block"
+            )

@@ -128,9 +128,11 @@ class CorpusDataset(IterableDataset):
             named=periods if mix_by == "period" else sources,
             batch_size=batch_size,
             samples_per_epoch=samples_per_epoch,
+            mix_block=mix_block,
         )
         seq_len, shuffle_window = int(seq_len), int(shuffle_window)  # NumPy ints are checked
         batch_size = None if batch_size is None else int(batch_size)
+        samples_per_epoch = None if samples_per_epoch is None else int(samples_per_epoch)
         self.image_size, self.image_decode = image_size, image_decode
         if mix is not None:
             if mix_by == "period":
