@@ -318,10 +318,19 @@ def test_a_pathlib_path_and_numpy_integers_are_taken(corpus):
     by_path = CorpusDataset(Path(corpus), seq_len=SEQ)
     assert by_path.state_dict() == CorpusDataset(corpus, seq_len=SEQ).state_dict()
     assert by_path.epoch_info()["samples"] > 0
-    # and NumPy integers, as computed sizes are (batch_size=np.int64(4) was refused)
+    # and NumPy integers, as computed sizes are (batch_size=np.int64(4) was refused, and so
+    # was set_epoch in `for epoch in np.arange(n)`), with the same batches as Python's
     ds = CorpusDataset(corpus, seq_len=np.int64(SEQ), shuffle_window=np.int32(8))
+    ds.set_epoch(np.int64(1))
     batch = next(iter(CorpusLoader(ds, batch_size=np.int64(4))))
-    assert tuple(batch["input_ids"].shape) == (4, SEQ)
+    same = CorpusDataset(corpus, seq_len=SEQ, shuffle_window=8)
+    same.set_epoch(1)
+    assert torch.equal(
+        batch["input_ids"], next(iter(CorpusLoader(same, batch_size=4)))["input_ids"]
+    )
+    state = {k: np.int64(v) if isinstance(v, int) else v for k, v in ds.state_dict().items()}
+    same.load_state_dict(state)
+    assert same.state_dict() == ds.state_dict()
 
 
 def test_workers_need_the_batch_size(corpus):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ class LoaderSettings:
 
 
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A non-negative integer of any integer type (``for epoch in np.arange(n)``), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
 
 
 class Position:
@@ -69,7 +71,7 @@ class Position:
     def set_epoch(self, epoch: int) -> None:
         if not _count(epoch):
             raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
-        self.epoch = epoch
+        self.epoch = int(epoch)
         self.consumed = self.start = self.local = 0
 
     def state_dict(self, fingerprint: str) -> dict[str, Any]:
@@ -97,6 +99,7 @@ class Position:
         epoch, consumed = state.get("epoch"), state.get("consumed")
         if not (_count(epoch) and _count(consumed)):
             raise ValueError(f"state epoch and consumed must be non-negative integers: {state!r}")
+        epoch, consumed = int(epoch), int(consumed)
         samples = samples_of(epoch)
         if consumed > samples:
             raise ValueError(
