@@ -77,14 +77,16 @@ def metadata_json(metadata: dict[str, Any]) -> str | None:
             metadata, sort_keys=True, ensure_ascii=False, default=str, allow_nan=False
         )
     except ValueError:
-        return json.dumps(_finite(metadata), sort_keys=True, ensure_ascii=False, default=str)
+        return json.dumps(json_safe(metadata), sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity, at any depth, as None: they are not JSON, and
+    strict readers (JavaScript, jq, serde) refuse a file that holds one."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

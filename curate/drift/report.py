@@ -6,14 +6,13 @@ section in the corpus's DATACARD.md. Offline and CPU-only; the figures are ``cur
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter, defaultdict
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
+from curate.core.document import json_safe
 from curate.drift import stats as drift
 from curate.drift.contamination import contamination_rows
 from curate.drift.periods import (
@@ -256,24 +255,11 @@ def datacard_section(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN or infinity (a figure with nothing to measure: an empty period, a pair without test
-    documents) as null: they are not JSON, and strict readers (JavaScript, jq, serde) refuse
-    the file."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_report(root: str, out_dir: str, sample: int | None = 2000, seed: int = 0) -> dict:
     report = compute(root, sample, seed)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "drift.json"), "w") as f:
-        json.dump(_json_safe(report), f, indent=1, allow_nan=False)
+        json.dump(json_safe(report), f, indent=1, allow_nan=False)  # n/a figures: null
     report["plots"] = render(report, out_dir)
     section = datacard_section(report)
     with open(os.path.join(out_dir, "DATACARD-drift.md"), "w") as f:
