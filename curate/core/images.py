@@ -138,15 +138,20 @@ def as_displayed(im):
     distinct images hashed alike and were removed as duplicates)."""
     from PIL import ImageOps
 
-    try:
-        orientation = im.getexif().get(_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation, not a bad image
-        orientation = 1
-    if orientation in range(2, 9):
+    if exif_orientation(im) in range(2, 9):
         im = ImageOps.exif_transpose(im)
     if im.mode in _HIGH_DEPTH:
         im = _to_8bit(im)
     return im
+
+
+def exif_orientation(im) -> int:
+    """The EXIF orientation tag (1: upright); a broken EXIF block is no orientation, not a bad
+    image."""
+    try:
+        return im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - Pillow raises many types for malformed EXIF
+        return 1
 
 
 def _to_8bit(im):

@@ -35,7 +35,7 @@ def unspaced_words(words: tuple[str, ...] | list[str]) -> int:
 
 
 def split_words(text: str) -> list[str]:
-    if text.isascii() or not _HAS_UNSPACED.search(text):
+    if not has_unspaced(text):
         return text.split()
     return _WORD.findall(text)
 

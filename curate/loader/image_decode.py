@@ -99,9 +99,11 @@ _EXIF_SCAN = 1 << 16  # an APP1 EXIF segment sits in the first 64 KB, after SOI 
 def _orientation(data: bytes) -> int:
     from PIL import Image
 
+    from curate.core.images import exif_orientation
+
     try:
-        return Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
-    except Exception:  # noqa: BLE001 - Pillow's own path will say what is wrong
+        return exif_orientation(Image.open(io.BytesIO(data)))
+    except Exception:  # noqa: BLE001 - not an image Pillow opens: its own path will say why
         return 1
 
 
