@@ -37,7 +37,6 @@ class QualityClassifier(Filter):
 
     def apply(self, doc: Document) -> Decision:
         model, _ = load_classifier(self.model)
-        positive = f"__label__{self.label}"
-        (score,) = positive_scores(model, [fasttext_text(doc.text)], positive)
+        (score,) = positive_scores(model, [fasttext_text(doc.text)], self.label)
         keep = score >= self.threshold
         return Decision(keep, None if keep else "low_score", {"score": score})

@@ -93,8 +93,7 @@ class Toxicity(Filter):
         lines = [d.text.split("\n") for d in docs]
         prepared = [fasttext_lines(d.text) for d in docs]
         flat = [p for doc_prepared in prepared for p in doc_prepared if p]
-        positive = f"__label__{self.label}"
-        scores = iter(positive_scores(model, flat, positive) if flat else ())
+        scores = iter(positive_scores(model, flat, self.label) if flat else ())
         out = []
         for doc, doc_lines, doc_prepared in zip(docs, lines, prepared, strict=True):
             line_scores = {i: next(scores) for i, p in enumerate(doc_prepared) if p}

@@ -200,9 +200,10 @@ def train_classifier(
     return metrics
 
 
-def positive_scores(model, lines: list[str], positive: str = POSITIVE) -> list[float]:
-    """Probability of the ``positive`` label for each prepared line (every label is
-    predicted: a model may have more than two)."""
+def positive_scores(model, lines: list[str], label: str = "pos") -> list[float]:
+    """Probability of ``label`` (``__label__<label>``: curate's positive is ``pos``) for each
+    prepared line (every label is predicted: a model may have more than two)."""
+    positive = f"__label__{label}"
     labels, probs = model.predict(lines, k=-1)
     out = []
     for labs, ps in zip(labels, probs, strict=True):
