@@ -28,10 +28,11 @@ def check_arguments(
     batch_size: int | None,
     samples_per_epoch: int | None,
     mix_block: int = 1000,
-) -> None:
-    """``named``: the periods or sources given beside the mix (``mix_by``'s kind)."""
-    positive_int("seq_len", seq_len)
-    positive_int("shuffle_window", shuffle_window)
+) -> tuple[int, int, int | None, int | None]:
+    """``named``: the periods or sources given beside the mix (``mix_by``'s kind). Returns
+    seq_len, shuffle_window, batch_size and samples_per_epoch as Python ints."""
+    seq_len = positive_int("seq_len", seq_len)
+    shuffle_window = positive_int("shuffle_window", shuffle_window)
     if image_decode not in ("cpu", "gpu"):
         raise ValueError("image_decode must be 'cpu' or 'gpu'")
     if mix_by not in ("period", "source"):
@@ -41,11 +42,11 @@ def check_arguments(
         if named is not None:
             raise ValueError(f"give {mix_by}s or mix (whose keys are the {mix_by}s), not both")
     if batch_size is not None:
-        positive_int("batch_size", batch_size)
+        batch_size = positive_int("batch_size", batch_size)
     if samples_per_epoch is not None:  # it sizes a mix's epoch; alone it would be ignored
         if mix is None:
             raise ValueError("samples_per_epoch sizes a mix's epoch: pass mix=... too")
-        positive_int("samples_per_epoch", samples_per_epoch)
+        samples_per_epoch = positive_int("samples_per_epoch", samples_per_epoch)
         blocks, rest = divmod(samples_per_epoch, positive_int("mix_block", mix_block))
         if rest:  # an epoch is whole blocks (exact proportions): 2500 was silently 2000
             near = sorted({max(1, blocks) * mix_block, (blocks + 1) * mix_block})
@@ -53,3 +54,4 @@ def check_arguments(
                 f"samples_per_epoch {samples_per_epoch} is not a whole number of mix_block "
                 f"({mix_block}) blocks: use {' or '.join(map(str, near))}, or another mix_block"
             )
+    return seq_len, shuffle_window, batch_size, samples_per_epoch

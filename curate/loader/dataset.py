@@ -119,7 +119,7 @@ class CorpusDataset(IterableDataset):
         image_decode: str = "cpu",
         increments: int | None = None,
     ):
-        check_arguments(
+        seq_len, shuffle_window, batch_size, samples_per_epoch = check_arguments(
             seq_len=seq_len,
             shuffle_window=shuffle_window,
             image_decode=image_decode,
@@ -130,9 +130,6 @@ class CorpusDataset(IterableDataset):
             samples_per_epoch=samples_per_epoch,
             mix_block=mix_block,
         )
-        seq_len, shuffle_window = int(seq_len), int(shuffle_window)  # NumPy ints are checked
-        batch_size = None if batch_size is None else int(batch_size)
-        samples_per_epoch = None if samples_per_epoch is None else int(samples_per_epoch)
         self.image_size, self.image_decode = image_size, image_decode
         if mix is not None:
             if mix_by == "period":
