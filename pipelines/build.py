@@ -22,7 +22,6 @@ from curate.build.report import build_manifest, build_stats, write_reports
 from curate.build.shards import merge_partition
 from curate.core.fileio import join
 from curate.core.memory import release_unused
-from curate.decontam.stage import index_for
 from curate.dedup.drops import read_drops, read_removed
 from curate.dedup.lines import (
     read_unit_drops,
@@ -53,6 +52,9 @@ class BuildPlan:
     # an append: the input files before ``prior.first_new`` are earlier increments', known by
     # their saved dedup state (curate.dedup.state); only the files after it are read
     prior: PriorState | None = None
+    # the decontamination index's benchmarks (items indexed and too short), for stats.json:
+    # the driver built the index when it read the config; a worker would build it again
+    benchmarks: tuple[dict, ...] = ()
 
     @property
     def first_file(self) -> int:
@@ -228,7 +230,7 @@ class _Finalize(beam.DoFn):
             Counter(counts),
             shards,
             dec.model_dump(mode="json") if dec else None,
-            index_for(dec).benchmarks if dec else [],
+            list(self.plan.benchmarks),
         )
         manifest = build_manifest(
             cfg.model_dump(mode="json"),

@@ -204,6 +204,7 @@ def _build(
     import apache_beam as beam
 
     from curate.core.memory import trimming
+    from curate.decontam.stage import index_for
     from pipelines.build import BuildCorpus, BuildPlan
 
     paths = [f.path for f in files]
@@ -212,6 +213,7 @@ def _build(
         write_bytes(join(stage, "tokenizer.json"), tok_json.encode())
     else:
         tok_json, tok_info = tokenizer
+    dec = cfg.decontamination
     plan = BuildPlan(
         cfg=cfg,
         files=(*known, *paths),
@@ -220,6 +222,7 @@ def _build(
         work_dir=work_dir,
         out_dir=stage,
         prior=prior,
+        benchmarks=tuple(index_for(dec).benchmarks) if dec else (),
     )
     options = beam_options(list(beam_args) if beam_args else default_beam_args())
     sizes = [0] * len(known) + [f.size for f in files]
