@@ -2,9 +2,10 @@
 
 WARC (1.0, 1.1 and ClueWeb's 0.18; plain or gzip per record) is read with FastWARC, the fastest
 maintained reader (Resiliparse's project, C++); legacy ARC (``.arc``, ``.arc.gz``) with warcio,
-which FastWARC does not read. FastWARC's own HTTP parsing is off: the HTTP block is split here,
-leniently, because real archives break the rules (ClueWeb separates headers with bare ``\\n``
-and keeps ``Content-Encoding: gzip`` on bodies already decoded).
+which FastWARC does not read. FastWARC's own HTTP parsing is off: the HTTP block is split and
+its body decoded leniently (``curate.web.http_block``), because real archives break the rules
+(ClueWeb separates headers with bare ``\\n`` and keeps ``Content-Encoding: gzip`` on bodies
+already decoded).
 
 A ``response`` (or ``resource``) record of HTML or plain text with HTTP status 200, and a WET
 ``conversion`` record, becomes a document: its text (HTML through ``curate.web.html``), the
@@ -16,14 +17,20 @@ as metadata. Every other record is a ``SkippedRecord`` with a named reason, coun
 
 from __future__ import annotations
 
-import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from curate.build.readers import BadRecord, RawRecord
 from curate.web.crawl_images import CrawlImages
+from curate.web.http_block import (
+    HEAD_LIMIT,
+    BadBody,
+    TooLarge,
+    content_type,
+    decoded_body,
+    split_http,
+)
 from curate.web.sandbox import ExtractTimeout, sandbox
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
@@ -37,8 +44,6 @@ RECORD_TYPES = {  # WARC 1.1's record types; any other is warc.unknown_type
     "conversion",
     "continuation",
 }
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_HEAD_LIMIT = 65536  # an HTTP header block longer than this is not one
 
 
 @dataclass(slots=True)
@@ -83,11 +88,11 @@ def read_warc(
                 crawl = _warcinfo_field(content, "isPartOf") or crawl
             try:
                 yield _record(position, rtype, headers, content, nbytes, crawl, options, side)
-            except _TooLarge as e:
+            except TooLarge as e:
                 yield BadRecord(position, "too_large", str(e))
             except ExtractTimeout as e:
                 yield BadRecord(position, "extract_timeout", str(e))
-            except _BadBody as e:
+            except BadBody as e:
                 yield BadRecord(position, "body_error", str(e))
             except Exception as e:  # noqa: BLE001 - one page's failure is its own entry
                 yield BadRecord(position, "extract_error", f"{type(e).__name__}: {e}"[:500])
@@ -95,14 +100,6 @@ def read_warc(
         yield BadRecord(e.position, "read_error", f"{path}: {e}")
     except Exception as e:  # noqa: BLE001 - a broken archive ends here, reported
         yield BadRecord(0, "read_error", f"{path}: {type(e).__name__}: {e}"[:500])
-
-
-class _TooLarge(ValueError):
-    pass
-
-
-class _BadBody(ValueError):
-    """A compressed body that does not inflate."""
 
 
 class _Truncated(EOFError):
@@ -125,7 +122,7 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     it = ArchiveIterator(
         raw, parse_http=False, record_types=WarcRecordType.any_type, strict_mode=False
     )
-    cap = limit + _HEAD_LIMIT + 1
+    cap = limit + HEAD_LIMIT + 1
     for position, rec in enumerate(it, 1):
         headers = {k.lower(): v for k, v in rec.headers.astuples()}
         content = rec.reader.read(cap)
@@ -141,7 +138,7 @@ def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
 def _arc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
     from warcio.archiveiterator import ArchiveIterator
 
-    cap = limit + _HEAD_LIMIT + 1
+    cap = limit + HEAD_LIMIT + 1
     for position, rec in enumerate(ArchiveIterator(raw, arc2warc=True), 1):
         headers = {k.lower(): v for k, v in rec.rec_headers.headers}
         # warcio has parsed the HTTP block of an ARC response: put it back as it was sent
@@ -186,9 +183,9 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
                     if status != 200 or not url:
                         continue
                     if interleaved and ctype.startswith("image/"):
-                        side.add_image(url, _decoded_body(body, http, limit))
+                        side.add_image(url, decoded_body(body, http, limit))
                     elif not interleaved and ctype in ("text/html", "application/xhtml+xml"):
-                        html, _, _ = decode_html(_decoded_body(body, http, limit), charset)
+                        html, _, _ = decode_html(decoded_body(body, http, limit), charset)
                         side.add_page(url, html)
                 except (ValueError, LookupError):
                     continue
@@ -201,8 +198,8 @@ def _http_parts(rtype: str, headers: dict[str, str], content: bytes) -> tuple:
     """(status, HTTP headers, body, content type, charset) of a response or resource record:
     a ``resource`` has no HTTP block, and the HTTP header's content type wins over the
     record's."""
-    status, http, body = _split_http(content) if rtype == "response" else (200, {}, content)
-    ctype, charset = _content_type(http.get("content-type") or headers.get("content-type") or "")
+    status, http, body = split_http(content) if rtype == "response" else (200, {}, content)
+    ctype, charset = content_type(http.get("content-type") or headers.get("content-type") or "")
     return status, http, body, ctype, charset
 
 
@@ -227,12 +224,12 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return SkippedRecord(position, "warc.http_status", nbytes, info)
     info["content_type"] = ctype
     if side is not None and ctype.startswith("image/"):
-        body = _decoded_body(body, http, options.max_doc_bytes)
+        body = decoded_body(body, http, options.max_doc_bytes)
         when = _timestamp(headers.get("warc-date"), http.get("date"))
         return side.image(position, nbytes, info, body, when)
     if ctype not in DOCUMENT_TYPES:
         return SkippedRecord(position, "warc.not_text", nbytes, info)
-    body = _decoded_body(body, http, options.max_doc_bytes)
+    body = decoded_body(body, http, options.max_doc_bytes)
     if side is not None and side.modality == "image_text":  # the first pass read its alt texts
         return SkippedRecord(position, "warc.page", nbytes, info)
     meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
@@ -304,128 +301,3 @@ def _timestamp(warc_date: str | None, http_date: str | None) -> str | None:
         except (TypeError, ValueError):
             pass
     return warc_date
-
-
-def _split_http(content: bytes) -> tuple[int | None, dict[str, str], bytes]:
-    """Status, lower-cased headers and body of an HTTP response block."""
-    m = _BLANK_LINE.search(content, 0, _HEAD_LIMIT)
-    if not content.startswith(b"HTTP/") or m is None:
-        return None, {}, content
-    lines = content[: m.start()].decode("latin-1").splitlines()
-    parts = lines[0].split()
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-    headers = {}
-    for line in lines[1:]:
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            headers[key.strip().lower()] = value.strip()
-    return status, headers, content[m.end() :]
-
-
-def _content_type(value: str) -> tuple[str, str | None]:
-    main, *params = value.split(";")
-    charset = None
-    for p in params:
-        key, _, v = p.partition("=")
-        if key.strip().lower() == "charset":
-            charset = v.strip().strip("\"'") or None
-    return main.strip().lower(), charset
-
-
-def _decoded_body(body: bytes, http: dict[str, str], limit: int) -> bytes:
-    """Chunked transfer and gzip, deflate, Brotli and zstd content encodings undone, each only
-    when the bytes are what the header says (crawlers often store bodies already decoded),
-    never past ``limit`` bytes: a small compressed body that expands without bound is refused.
-    Browser-based crawlers (Browsertrix, webrecorder) store what the server sent, often ``br``."""
-    if len(body) > limit:
-        raise _TooLarge(f"body of {len(body)} bytes or more is over the limit of {limit}")
-    if "chunked" in http.get("transfer-encoding", "").lower():
-        body = _dechunked(body)
-    encoding = http.get("content-encoding", "").lower()
-    if encoding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
-        body = _inflate(body, zlib.MAX_WBITS | 16, limit)
-    elif encoding == "deflate" and body:
-        try:
-            body = _inflate(body, zlib.MAX_WBITS, limit)
-        except _BadBody:
-            body = _inflate(body, -zlib.MAX_WBITS, limit)
-    elif encoding == "br" and body:
-        body = _unbrotli(body, limit)
-    elif encoding == "zstd" and body[:4] == b"\x28\xb5\x2f\xfd":
-        body = _unzstd(body, limit)
-    return body
-
-
-def _unbrotli(data: bytes, limit: int) -> bytes:
-    """Brotli has no magic number: a body whose first bytes are no Brotli stream was stored
-    decoded (HTML fails at once); one that fails later, or stops short, is broken."""
-    import brotli  # FastWARC's own dependency
-
-    try:
-        brotli.Decompressor().process(data[:64], output_buffer_limit=1)
-    except brotli.error:
-        return data  # not Brotli at all
-    d = brotli.Decompressor()
-    try:
-        out = d.process(data, output_buffer_limit=limit + 1)
-        while len(out) <= limit and not d.can_accept_more_data():
-            out += d.process(b"", output_buffer_limit=limit + 1 - len(out))
-    except brotli.error as e:
-        raise _BadBody(f"br body does not decompress: {e}") from None
-    if len(out) > limit:
-        raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
-    if not d.is_finished():
-        raise _BadBody("br body ends before the end of its stream (truncated)")
-    return out
-
-
-def _unzstd(data: bytes, limit: int) -> bytes:
-    import io
-
-    import zstandard
-
-    from curate.build.readers import ZstdReader  # raises on a cut-off frame, memory bounded
-
-    try:
-        out = io.BufferedReader(ZstdReader(io.BytesIO(data))).read(limit + 1)
-    except (zstandard.ZstdError, EOFError) as e:
-        raise _BadBody(f"zstd body does not decompress: {e}") from None
-    if len(out) > limit:
-        raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
-    return out
-
-
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    d = zlib.decompressobj(wbits)
-    try:
-        out = d.decompress(data, limit + 1)
-    except zlib.error as e:
-        raise _BadBody(f"{_encoding_name(wbits)} body does not inflate: {e}") from None
-    if len(out) > limit:
-        raise _TooLarge(f"compressed body expands past the limit of {limit} bytes")
-    return out
-
-
-def _encoding_name(wbits: int) -> str:
-    return "gzip" if wbits > zlib.MAX_WBITS else "deflate"
-
-
-def _dechunked(body: bytes) -> bytes:
-    """The chunks of a chunked body joined; the body as stored if it is not chunked."""
-    out, i = [], 0
-    while i < len(body):
-        end = body.find(b"\n", i)
-        if end < 0:
-            return body
-        size_field = body[i:end].split(b";")[0].strip()
-        try:
-            size = int(size_field, 16)
-        except ValueError:
-            return body
-        if size == 0:
-            break
-        out.append(body[end + 1 : end + 1 + size])
-        i = end + 1 + size
-        while i < len(body) and body[i : i + 1] in (b"\r", b"\n"):
-            i += 1
-    return b"".join(out)
