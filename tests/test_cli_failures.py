@@ -5,6 +5,7 @@ exit status 2, the traceback only with ``-v``."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,9 +44,18 @@ def _run(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.
     )  # fmt: skip
 
 
+PROGRESS = re.compile(r"curate: .*, \d+:\d\d:\d\d elapsed(, ETA .*)?")
+
+
 def _one_line_failure(r: subprocess.CompletedProcess) -> str:
+    """The error line; besides it, at most the line naming Beam's log. Progress lines (one
+    every 10 s of a build that is not on a terminal) are not part of the failure's output: a
+    slow machine prints more of them before the build gives up."""
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    lines = r.stderr.strip().splitlines()
+    lines = [
+        ln for ln in r.stderr.strip().splitlines()
+        if not PROGRESS.fullmatch(ln)
+    ]  # fmt: skip
     assert lines and lines[-1].startswith("curate: error: "), r.stderr[-2000:]
     assert "Traceback" not in r.stderr and len(lines) <= 2, r.stderr[-2000:]
     return lines[-1]
