@@ -97,7 +97,7 @@ class LanguageID(Filter):
     def apply_batch(self, docs: list[Document]) -> list[Decision]:
         model = lid_model()
         windows = [d.text[: self.max_chars] for d in docs]
-        labels, probs = model.predict([" ".join(w.split()) for w in windows], k=1)
+        found = detect(windows, self.max_chars)
         lines = [
             [ln.strip() for ln in w.split("\n") if len(ln.strip()) >= self.min_line_chars]
             for w in windows
@@ -105,8 +105,7 @@ class LanguageID(Filter):
         flat = [ln for doc_lines in lines if len(doc_lines) > 1 for ln in doc_lines]
         line_labels = iter(model.predict(flat, k=1)[0] if flat else ())
         out = []
-        for label, prob, doc_lines in zip(labels, probs, lines, strict=True):
-            lang, score = label[0].removeprefix("__label__"), float(prob[0])
+        for (lang, score), doc_lines in zip(found, lines, strict=True):
             fraction = 1.0
             if len(doc_lines) > 1:
                 same = sum(len(ln) for ln in doc_lines if next(line_labels)[0][9:] == lang)
