@@ -45,6 +45,21 @@ MULTI_PROCESS = [
 ]
 
 
+def zstd_members(gzipped: bytes) -> bytes:
+    """The same gzip members as zstd frames, one per member (a .warc.zst: one frame per
+    record, so that a cut archive keeps the records before the cut)."""
+    import zlib
+
+    import zstandard
+
+    out = []
+    while gzipped:
+        d = zlib.decompressobj(31)
+        out.append(zstandard.ZstdCompressor().compress(d.decompress(gzipped)))
+        gzipped = d.unused_data
+    return b"".join(out)
+
+
 def demo_config(raw_dir: Path, out_dir: Path, **overrides) -> dict:
     cfg = {
         "input": {"paths": [str(raw_dir / "*")], "max_doc_bytes": 2_000_000, "batch_size": 64},

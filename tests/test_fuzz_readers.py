@@ -13,7 +13,6 @@ import lzma
 import math
 import tarfile
 import tempfile
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from curate.build.config_file import parse_config
 from curate.build.parse import RecordError, RecordParser
 from curate.build.readers import BadRecord, RawRecord, read_file
 from curate.web.warc import SkippedRecord
+from tests.conftest import zstd_members
 
 CASES = settings(
     max_examples=60,
@@ -148,16 +148,6 @@ def _warc(compress: bool) -> bytes:
     return data if compress else gzip.decompress(data)
 
 
-def _zstd_members(gzipped: bytes) -> bytes:
-    """The same gzip members as zstd frames (a .warc.zst: one frame per record)."""
-    out = []
-    while gzipped:
-        d = zlib.decompressobj(31)
-        out.append(zstandard.ZstdCompressor().compress(d.decompress(gzipped)))
-        gzipped = d.unused_data
-    return b"".join(out)
-
-
 SEEDS = {  # valid files of every format, the starting points for mutation
     "jsonl": _jsonl(GOOD),
     "jsonl.gz": gzip.compress(_jsonl(GOOD), mtime=0),
@@ -170,7 +160,7 @@ SEEDS = {  # valid files of every format, the starting points for mutation
     "interleaved.jsonl": _jsonl(INTERLEAVED),
     "warc.gz": _warc(True),
     "warc": _warc(False),
-    "warc.zst": _zstd_members(_warc(True)),
+    "warc.zst": zstd_members(_warc(True)),
 }
 DOCUMENTS = {"warc.gz": 2, "warc": 2, "warc.zst": 2, "interleaved.jsonl": len(INTERLEAVED)}
 MODALITY = {

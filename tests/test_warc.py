@@ -23,6 +23,7 @@ from tests.conftest import (
     evaldata,
     read_jsonl_dir,
     read_shards,
+    zstd_members,
 )
 
 
@@ -136,18 +137,9 @@ def test_a_compressed_body_that_expands_without_bound_is_refused(tmp_path):
 def test_zstd_archives_read_as_gzip_ones(web, tmp_path):
     """Found by probing: a .warc.zst was taken for JSONL, every line quarantined as
     invalid_json. Frames per record, as gzip members: a cut archive keeps what precedes it."""
-    import zlib
-
-    import zstandard
-
     root, _ = web
     src = sorted((root / "warc").glob("*.warc.gz"))[0]
-    data, members = src.read_bytes(), []
-    while data:
-        d = zlib.decompressobj(31)
-        members.append(d.decompress(data))
-        data = d.unused_data
-    packed = b"".join(zstandard.ZstdCompressor().compress(m) for m in members)
+    packed = zstd_members(src.read_bytes())
     (tmp_path / "a.warc.zst").write_bytes(packed)
     assert _read([tmp_path / "a.warc.zst"]) == _read([src])
     (tmp_path / "cut.warc.zst").write_bytes(packed[: len(packed) // 2])
