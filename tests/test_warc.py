@@ -162,6 +162,53 @@ def test_plain_text_without_a_charset_is_detected_not_assumed_utf8(tmp_path):
     assert rec.value["text"].startswith("Le café de la gare était fermé.")
 
 
+def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
+    """Found by probing: a page whose server sent no Content-Type, or
+    application/octet-stream, was removed as warc.not_text. Common Crawl's own detection
+    (WARC-Identified-Payload-Type) or the body's first bytes now say what it is, and the
+    document says which did; an image stays an image. A payload Common Crawl cut short
+    (WARC-Truncated) is marked as partial."""
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    html = page_html("Untyped", "Words of a page sent without a type stand here. " * 8).encode()
+    untyped = "application/octet-stream"
+    path = tmp_path / "untyped.warc.gz"
+    path.write_bytes(
+        b"".join(
+            [
+                record("response", rng, when, http_response(html, Content_Type=untyped)),
+                record(
+                    "response",
+                    rng,
+                    when,
+                    http_response(html, Content_Type=untyped),
+                    WARC_Identified_Payload_Type="text/html",
+                ),
+                record(
+                    "response",
+                    rng,
+                    when,
+                    http_response(b"\x89PNG\r\n<html>", Content_Type=""),
+                    WARC_Identified_Payload_Type="image/png",
+                ),
+                record("response", rng, when, http_response(b"\x00<html>" + html, Content_Type="")),
+                record("response", rng, when, http_response(html), WARC_Truncated="length"),
+            ]
+        )
+    )
+    recs = list(read_file(str(path)))
+    assert [getattr(r, "reason", "document") for r in recs] == [
+        "document",
+        "document",
+        "warc.not_text",
+        "warc.not_text",
+        "document",
+    ]
+    docs = [r.value for r in recs if not isinstance(r, SkippedRecord)]
+    assert [d.get("content_type_source") for d in docs] == ["sniffed", "identified", None]
+    assert all("Words of a page sent without a type" in d["text"] for d in docs)
+    assert [d.get("warc_truncated") for d in docs] == [None, None, "length"]
+
+
 @pytest.mark.parametrize("encoding", ["br", "zstd"])
 def test_brotli_and_zstd_bodies_are_decoded_bounded_and_checked(tmp_path, encoding):
     """Found by probing: browser-based crawlers store what the server sent, often Brotli; such

@@ -17,6 +17,7 @@ as metadata. Every other record is a ``SkippedRecord`` with a named reason, coun
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -178,7 +179,7 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
                 if rtype not in ("response", "resource"):
                     continue
                 try:
-                    status, http, body, ctype, charset = _http_parts(rtype, headers, content)
+                    status, http, body, ctype, charset, _ = _http_parts(rtype, headers, content)
                     url = _uri(headers.get("warc-target-uri"))
                     if status != 200 or not url:
                         continue
@@ -194,13 +195,28 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
     return side
 
 
+_UNTYPED = ("", "application/octet-stream", "unknown/unknown", "binary/octet-stream")
+_HTML_START = re.compile(
+    rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+
+
 def _http_parts(rtype: str, headers: dict[str, str], content: bytes) -> tuple:
-    """(status, HTTP headers, body, content type, charset) of a response or resource record:
-    a ``resource`` has no HTTP block, and the HTTP header's content type wins over the
-    record's."""
+    """(status, HTTP headers, body, content type, charset, where the type came from) of a
+    response or resource record: a ``resource`` has no HTTP block, and the HTTP header's content
+    type wins over the record's. Servers often send none, or ``application/octet-stream``, for a
+    page: then Common Crawl's ``WARC-Identified-Payload-Type`` (its Tika detection), else the
+    body's first bytes (``<!doctype html>``, ``<html>``) say what it is."""
     status, http, body = split_http(content) if rtype == "response" else (200, {}, content)
     ctype, charset = content_type(http.get("content-type") or headers.get("content-type") or "")
-    return status, http, body, ctype, charset
+    source = "http"
+    if ctype in _UNTYPED or "/" not in ctype:
+        identified = content_type(headers.get("warc-identified-payload-type") or "")[0]
+        if identified not in _UNTYPED and "/" in identified:
+            ctype, source = identified, "identified"
+        elif _HTML_START.match(body[:1024]):
+            ctype, source = "text/html", "sniffed"
+    return status, http, body, ctype, charset, source
 
 
 def _record(position, rtype, headers, content, nbytes, crawl, options, side=None) -> Any:
@@ -218,7 +234,7 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return side.text_page(record) if side is not None else record
     if rtype not in ("response", "resource"):
         return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
-    status, http, body, ctype, charset = _http_parts(rtype, headers, content)
+    status, http, body, ctype, charset, type_source = _http_parts(rtype, headers, content)
     info["http_status"] = status
     if status != 200:
         return SkippedRecord(position, "warc.http_status", nbytes, info)
@@ -233,6 +249,10 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
     if side is not None and side.modality == "image_text":  # the first pass read its alt texts
         return SkippedRecord(position, "warc.page", nbytes, info)
     meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
+    if type_source != "http":
+        meta["content_type_source"] = type_source
+    if headers.get("warc-truncated"):  # Common Crawl cuts payloads at 1 MiB: a partial page
+        meta["warc_truncated"] = headers["warc-truncated"].strip()
     from curate.web.html import decode_html
 
     if ctype == "text/plain":  # a .txt without a charset is as often Latin-1 as UTF-8
