@@ -107,6 +107,42 @@ def _one(tmp_path: Path, *records: bytes) -> dict:
     return next(iter(docs.values()))
 
 
+def test_crawls_named_out_of_time_order_are_ordered_by_their_dates(tmp_path):
+    """Found by probing: windows and the drift report put crawl periods in name order, which
+    for crawls not named like Common Crawl's is not time order. They follow the dates now."""
+    from curate.drift.report import compute
+
+    rng, words = random.Random(3), "river stone cloud lamp field story garden window".split()
+    for crawl, year in (("zulu", 2019), ("alpha", 2020), ("mike", 2021)):
+        info = f"isPartOf: {crawl}\r\n".encode()
+        recs = [record("warcinfo", rng, datetime(year, 1, 1, tzinfo=timezone.utc), info)]
+        for i in range(6):
+            para = " ".join(rng.choice(words) for _ in range(80)) + "."
+            when = datetime(year, 3, 1 + i, tzinfo=timezone.utc)
+            html = page_html(f"{crawl} {i}", para).encode()
+            uri = f"http://{crawl}.test/{i}"
+            recs.append(record("response", rng, when, http_response(html), WARC_Target_URI=uri))
+        (tmp_path / f"{crawl}.warc.gz").write_bytes(b"".join(recs))
+    cfg = {
+        "input": {"paths": [str(tmp_path / "*.warc.gz")]},
+        "filters": [],
+        "tokenizer": {"train": {"vocab_size": 300, "sample_docs": 20}},
+        "temporal": {
+            "period": "crawl",
+            "splits": {"train": [None, "2021-01-01"], "test": ["2021-01-01", None]},
+            "windows": {"kind": "rolling", "train_periods": 1, "eval_periods": 1},
+        },
+        "output": {"dir": str(tmp_path / "out")},
+    }
+    build(cfg, IN_MEMORY)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [(w["train"], w["eval"]) for w in manifest["views"]["windows"]] == [
+        (["zulu"], ["alpha"]),
+        (["alpha"], ["mike"]),
+    ]
+    assert compute(str(tmp_path / "out"), sample=None)["periods"] == ["zulu", "alpha", "mike"]
+
+
 def test_lenient_http_and_dates(tmp_path):
     """ClueWeb09's quirks: headers split by bare newlines, a Content-Encoding the stored body
     no longer has, an unreadable WARC-Date (the HTTP Date is used)."""

@@ -192,14 +192,20 @@ def split_views(temporal: dict, shards: list[dict]) -> dict[str, Any]:
     windows over the periods, and the training split's size-matched control."""
     from types import SimpleNamespace
 
-    from curate.build.temporal import training_split, windows
+    from curate.build.temporal import in_time_order, training_split, windows
     from curate.core.document import UNDATED
+    from curate.core.timeparse import parse_timestamp_us
 
     held = (temporal.get("held_out") or {}).get("split")
     pool = [s for s in shards if s["split"] != held and s["period"] != UNDATED]
     views: dict[str, Any] = {}
     if temporal.get("windows"):
-        periods = sorted({s["period"] for s in pool})
+        first: dict[str, int] = {}
+        for s in pool:
+            if s.get("min_time"):
+                t = parse_timestamp_us(s["min_time"])
+                first[s["period"]] = min(first.get(s["period"], t), t)
+        periods = in_time_order({s["period"] for s in pool}, first)
         views["windows"] = windows(periods, SimpleNamespace(**temporal["windows"]))
     if temporal.get("control"):
         splits = temporal["splits"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from curate.build.config import TemporalConfig
 from curate.core.document import UNDATED
@@ -90,8 +92,17 @@ def training_split(splits: dict) -> str:
     return "train" if "train" in splits else min(splits, key=lambda n: splits[n][0] or "")
 
 
+def in_time_order(periods: Iterable[str], first: Mapping[str, Any]) -> list[str]:
+    """Periods by their earliest document (``first``: a datetime or microseconds; a period
+    without one goes last), then by name. Calendar periods come out in name order either way;
+    crawl periods (``period: crawl``) come out in the order of their dates, whatever their
+    names (Common Crawl's sort by name, other crawlers' need not)."""
+    return sorted(periods, key=lambda p: (first.get(p) is None, first.get(p) or 0, p))
+
+
 def windows(periods: list[str], cfg) -> list[dict]:
-    """The evaluation windows over the corpus's periods (in time order)."""
+    """The evaluation windows over the corpus's periods, given in time order
+    (``in_time_order``)."""
     out = []
     first = cfg.train_periods
     for k, end in enumerate(range(first, len(periods) - cfg.eval_periods + 1, cfg.step)):

@@ -104,7 +104,10 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
                 strict=True,
             ):
                 pd.images.append((w, h, fmt, ph))
-    return manifest, dict(sorted(periods.items()))
+    from curate.build.temporal import in_time_order
+
+    order = in_time_order(periods, {p: d.first for p, d in periods.items()})
+    return manifest, {p: periods[p] for p in order}
 
 
 def training_cutoff(manifest: dict) -> datetime | None:
