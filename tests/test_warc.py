@@ -203,10 +203,12 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
     application/octet-stream, was removed as warc.not_text. Common Crawl's own detection
     (WARC-Identified-Payload-Type) or the body's first bytes now say what it is, and the
     document says which did; an image stays an image. A payload Common Crawl cut short
-    (WARC-Truncated) is marked as partial."""
+    (WARC-Truncated) is marked as partial. A response of another protocol (Heritrix's dns:
+    records) is warc.not_text, not a page with an unreadable HTTP status."""
     rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
     html = page_html("Untyped", "Words of a page sent without a type stand here. " * 8).encode()
     untyped = "application/octet-stream"
+    dns = {"Content_Type": "text/dns", "WARC_Target_URI": "dns:example.test"}  # Heritrix
     path = tmp_path / "untyped.warc.gz"
     path.write_bytes(
         b"".join(
@@ -228,6 +230,7 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
                 ),
                 record("response", rng, when, http_response(b"\x00<html>" + html, Content_Type="")),
                 record("response", rng, when, http_response(html), WARC_Truncated="length"),
+                record("response", rng, when, b"example.test. 300 IN A 192.0.2.1\n", **dns),
             ]
         )
     )
@@ -238,7 +241,9 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
         "warc.not_text",
         "warc.not_text",
         "document",
+        "warc.not_text",
     ]
+    assert recs[-1].info["content_type"] == "text/dns" and recs[-1].info["http_status"] is None
     docs = [r.value for r in recs if not isinstance(r, SkippedRecord)]
     assert [d.get("content_type_source") for d in docs] == ["sniffed", "identified", None]
     assert all("Words of a page sent without a type" in d["text"] for d in docs)

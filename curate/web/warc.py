@@ -236,6 +236,10 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
     status, http, body, ctype, charset, type_source = _http_parts(rtype, headers, content)
     info["http_status"] = status
+    declared = content_type(headers.get("content-type") or "")[0]
+    if status is None and declared and declared != "application/http":
+        info["content_type"] = declared  # another protocol's response: Heritrix's dns: records
+        return SkippedRecord(position, "warc.not_text", nbytes, info)
     if status != 200:
         return SkippedRecord(position, "warc.http_status", nbytes, info)
     info["content_type"] = ctype
