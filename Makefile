@@ -8,7 +8,9 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-.PHONY: append-demo install corpus test test-clone wheel lint bench bench-scale models clean drift-example reliability
+URL_LISTS := filters/lists/ut1_adult.hosts.npy
+
+.PHONY: append-demo install url-lists corpus test test-clone wheel lint bench bench-scale models clean drift-example reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +18,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(URL_LISTS)
 
-corpus: $(STAMP)  ## generate the demo corpora (text, image-text, interleaved) and build them
+# the url filter's shipped list: the UT1 blacklist from DataTrove's wheel on PyPI (hash-pinned,
+# downloaded, never installed), compiled to hashed domains (filters/url_lists.py)
+$(URL_LISTS): filters/url-lists.txt filters/url_lists.py $(STAMP)
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+	  --dest build/url-lists -r filters/url-lists.txt
+	$(BIN)/python -m filters.url_lists build/url-lists/datatrove-0.10.1-py3-none-any.whl
+
+url-lists: $(URL_LISTS)  ## the url filter's shipped block list (UT1, CC BY-SA 4.0)
+
+corpus: $(STAMP) $(URL_LISTS)  ## generate the demo corpora (text, image-text, interleaved) and build them
 	$(BIN)/curate demo-data data/demo --docs $(DEMO_DOCS)
 	$(BIN)/curate build configs/demo.yaml --overwrite
 	$(BIN)/curate verify out/demo
@@ -52,16 +63,16 @@ drift-example: $(STAMP)  ## the drift report on real dated text (git commit mess
 	$(BIN)/curate build configs/temporal-commits.yaml --overwrite
 	$(BIN)/curate drift out/commits --out out/commits-drift
 
-test: $(STAMP)  ## lint and the whole test suite
+test: $(STAMP) $(URL_LISTS)  ## lint and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 # the tests that read real data, with ../shared hidden, as on a user's clone: they must pass on
 # the samples in tests/fixtures (CI runs this after `make test`)
-test-clone: $(STAMP)
+test-clone: $(STAMP) $(URL_LISTS)
 	CURATE_EVALDATA=/nonexistent $(BIN)/pytest -q $$(grep -l 'evaldata(' tests/test_*.py)
 
-wheel: $(STAMP)  ## dist/curate-<version>-py3-none-any.whl, models included (cluster workers, docker/Dockerfile)
+wheel: $(STAMP) $(URL_LISTS)  ## dist/curate-<version>-py3-none-any.whl, models included (cluster workers, docker/Dockerfile)
 	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 lint: $(STAMP)

