@@ -8,7 +8,7 @@ DEMO_DOCS ?= 6000
 # torch would pull a multi-GB CUDA build). Override, e.g. TORCH='torch==2.13.0+cu128', on GPUs.
 TORCH  ?= torch==2.13.0
 
-URL_LISTS := filters/lists/ut1_adult.hosts.npy
+URL_LISTS := filters/lists/ut1_fineweb.hosts.npy
 
 .PHONY: append-demo install url-lists corpus test test-clone wheel lint bench bench-scale models clean drift-example reliability
 

@@ -1,15 +1,17 @@
 """URL block lists: a document whose URL is on one is removed (``url.blocked_domain``,
-``url.blocked_url``, ``url.blocked_substring``).
+``blocked_url``, ``blocked_substring``, and for the word rules ``blocked_word``,
+``blocked_soft_words``, ``blocked_subword``).
 
-Lists come shipped, inline or from files. Shipped: ``ut1_adult``, the UT1 blacklist as the
-DataTrove package ships it for FineWeb's URL filter (4.6M domains, CC BY-SA 4.0), compiled by
-``make url-lists`` (``filters/url_lists.py``); used unless ``shipped: []``. Files: plain lists
-(one entry per line, ``#`` comments) and the UT1 blacklist directory format (one folder per
-category, each with ``domains`` and ``urls`` files; ``categories`` picks folders, all by
-default). A domain blocks itself and every subdomain; a ``urls`` entry (``host/path``) blocks
-the URLs that start with it; a substring blocks any URL that contains it. URLs and entries are
-compared normalized: scheme dropped, host lowercased, ``www.`` dropped, internationalized names
-in punycode. Documents without a URL are kept.
+Lists come shipped, inline or from files. Shipped (``make url-lists``, from the DataTrove
+package's FineWeb URL filter; used unless ``shipped: []``): ``ut1_fineweb``, the UT1 blacklist
+as FineWeb used it (4.6M domains, mostly adult sites; CC BY-SA 4.0), and ``fineweb_url_words``,
+its word rules (``UrlWords``). Files: plain lists (one entry per line, ``#`` comments) and the
+UT1 blacklist directory format (one folder per category, each with ``domains`` and ``urls``
+files; ``categories`` picks folders, all by default). A domain blocks itself and every
+subdomain; a ``urls`` entry (``host/path``) blocks the URLs that start with it; a substring
+blocks any URL that contains it. URLs and entries are compared normalized: scheme dropped, host
+lowercased, ``www.`` dropped, internationalized names in punycode. Documents without a URL are
+kept.
 
 Domains are held as sorted 64-bit hashes (``HostSet``): 8 bytes a domain, where a set of
 strings takes about 110 (509 MB for UT1's 4.6M, measured), so the lists fit every worker; the
@@ -19,7 +21,9 @@ filter's first document, not when a config is checked.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,11 @@ from curate.core.document import Document
 from filters.base import Decision, Filter
 
 LISTS_DIR = Path(__file__).resolve().parent / "lists"
-SHIPPED = ("ut1_adult",)
+SHIPPED = {  # name -> its files in LISTS_DIR (filters/url_lists.py writes them)
+    "ut1_fineweb": ("ut1_fineweb.hosts.npy", "ut1_fineweb.urls.txt"),
+    "fineweb_url_words": ("fineweb_url_words.json",),
+}
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def normalize_host(host: str) -> str:
@@ -109,9 +117,46 @@ def list_lines(path: str | Path) -> list[str]:
         return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-def shipped_paths(name: str) -> tuple[Path, Path]:
-    """The compiled domains (hashes) and URL prefixes of a shipped list."""
-    return LISTS_DIR / f"{name}.hosts.npy", LISTS_DIR / f"{name}.urls.txt"
+def shipped_paths(name: str) -> list[Path]:
+    """The compiled files of a shipped list: domains (hashes) and URL prefixes, or words."""
+    return [LISTS_DIR / f for f in SHIPPED[name]]
+
+
+def url_words_key(text: str) -> str:
+    """A word list's entry as FineWeb's URL filter compares it: letters and digits only."""
+    return _NOT_ALNUM.sub("", text.lower())
+
+
+@dataclass(frozen=True)
+class UrlWords:
+    """FineWeb's URL word rules (DataTrove's ``URLFilter`` lists): a URL is blocked when one of
+    its words (runs of letters and digits) is a banned word, when two are soft-banned words, or
+    when its letters and digits, run together, contain a banned subword (``pornhub`` in
+    ``free-pornhub-videos``). Catches domains no block list has seen yet."""
+
+    banned: frozenset[str]
+    soft: frozenset[str]
+    subwords: tuple[str, ...]
+    soft_needed: int = 2
+
+    @classmethod
+    def load(cls, path: str | Path) -> UrlWords:
+        lists = json.loads(Path(path).read_text())
+        return cls(
+            frozenset(lists["banned"]), frozenset(lists["soft"]), tuple(sorted(lists["subwords"]))
+        )
+
+    def reason(self, url: str) -> str | None:
+        low = url.lower()
+        words = set(_NOT_ALNUM.split(low))
+        if not words.isdisjoint(self.banned):
+            return "blocked_word"
+        if len(words & self.soft) >= self.soft_needed:
+            return "blocked_soft_words"
+        joined = _NOT_ALNUM.sub("", low)
+        if any(w in joined for w in self.subwords):
+            return "blocked_subword"
+        return None
 
 
 @dataclass
@@ -120,8 +165,9 @@ class UrlFilter(Filter):
     categories: tuple[str, ...] = ()  # UT1 categories to use (default: every one)
     domains: tuple[str, ...] = ()
     substrings: tuple[str, ...] = ()
-    shipped: tuple[str, ...] = SHIPPED  # lists that ship with curate (make url-lists)
+    shipped: tuple[str, ...] = tuple(SHIPPED)  # lists that ship with curate (make url-lists)
     _hosts: list[HostSet] | None = field(default=None, init=False, repr=False)
+    _words: list[UrlWords] = field(default_factory=list, init=False, repr=False)
     _prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
 
     name = "url"
@@ -150,7 +196,8 @@ class UrlFilter(Filter):
             raise ValueError("substrings: an empty one is in every URL and would block them all")
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_hosts": None, "_prefixes": {}}  # read again where unpickled
+        # the lists are read again where it is unpickled
+        return {**self.__dict__, "_hosts": None, "_prefixes": {}, "_words": []}
 
     def _load(self) -> list[HostSet]:
         entries = set(self.domains)
@@ -174,6 +221,9 @@ class UrlFilter(Filter):
                 hosts.add(host)
         sets = [HostSet.of(hosts)]
         for name in self.shipped:
+            if name == "fineweb_url_words":
+                self._words.append(UrlWords.load(*shipped_paths(name)))
+                continue
             hashes, urls = shipped_paths(name)
             sets.append(HostSet.load(hashes))
             prefixes.extend(list_lines(urls))
@@ -207,4 +257,7 @@ class UrlFilter(Filter):
             return "blocked_url"
         if any(s.lower() in raw for s in self.substrings):
             return "blocked_substring"
+        for words in self._words:
+            if reason := words.reason(full):
+                return reason
         return None

