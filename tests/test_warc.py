@@ -143,6 +143,20 @@ def test_crawls_named_out_of_time_order_are_ordered_by_their_dates(tmp_path):
     assert compute(str(tmp_path / "out"), sample=None)["periods"] == ["zulu", "alpha", "mike"]
 
 
+def test_language_hints_of_older_pages_and_of_the_server_are_kept(tmp_path):
+    """Found by probing: a page that names its language only in HTML 4's
+    <meta http-equiv="Content-Language"> had no language hint, and the server's
+    Content-Language header was dropped."""
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    html = page_html("Seite", "Ein Absatz mit genug Wörtern für eine Seite. " * 8)
+    html = html.replace(' lang="en"', "").replace(
+        "<head>", '<head><meta content="de-AT" http-equiv="Content-Language">'
+    )
+    block = http_response(html.encode(), Content_Language="de")
+    doc = _one(tmp_path, record("response", rng, when, block))
+    assert (doc["html_lang"], doc["http_content_language"]) == ("de-AT", "de")
+
+
 def test_lenient_http_and_dates(tmp_path):
     """ClueWeb09's quirks: headers split by bare newlines, a Content-Encoding the stored body
     no longer has, an unreadable WARC-Date (the HTTP Date is used)."""

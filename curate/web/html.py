@@ -34,13 +34,19 @@ IMAGE_LINE = re.compile(r"!\[([^\]\n]*)\]\((\S+?)\)")  # an image in Trafilatura
 _LANG = re.compile(
     r"<html\b[^<>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)", re.I
 )
+# older pages name their language only here (HTML 4's http-equiv; attributes in either order)
+_META_LANG = re.compile(
+    r"<meta\b(?=[^<>]*\bhttp-equiv\s*=\s*[\"']?content-language\b)[^<>]*?\bcontent\s*=\s*"
+    r"[\"']?\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)",
+    re.I,
+)
 
 
 @dataclass(slots=True)
 class Extracted:
     text: str
     title: str | None = None
-    lang: str | None = None  # the page's <html lang>
+    lang: str | None = None  # the page's <html lang>, else its http-equiv Content-Language
     extractor: str = ""
     images: list[dict[str, str]] = field(default_factory=list)  # <img> src and alt, in order
 
@@ -85,6 +91,8 @@ def extract(
     head = html[:65536]
     title_m, lang_m = _TITLE.search(head), _LANG.search(head)
     title = " ".join(unescape(title_m.group(1)).split()) or None if title_m else None
+    if lang_m is None:
+        lang_m = _META_LANG.search(head)
     lang = lang_m.group(1) if lang_m else None
     if extractor == "resiliparse":
         text, used = _resiliparse(html), "resiliparse"

@@ -276,6 +276,8 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
             meta["images"] = page.images
     if http.get("date"):
         meta["http_date"] = http["date"]
+    if http.get("content-language"):  # the server's language hint, beside the page's own
+        meta["http_content_language"] = http["content-language"][:100]
     record = _document(position, nbytes, headers, info, text, meta)
     return side.page(record) if side is not None else record
 
