@@ -218,7 +218,8 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
     (WARC-Identified-Payload-Type) or the body's first bytes now say what it is, and the
     document says which did; an image stays an image. A payload Common Crawl cut short
     (WARC-Truncated) is marked as partial. A response of another protocol (Heritrix's dns:
-    records) is warc.not_text, not a page with an unreadable HTTP status."""
+    records) is warc.not_text, not a page with an unreadable HTTP status; so is a PDF sent as
+    text/html, whose bytes were extracted as its text."""
     rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
     html = page_html("Untyped", "Words of a page sent without a type stand here. " * 8).encode()
     untyped = "application/octet-stream"
@@ -245,6 +246,7 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
                 record("response", rng, when, http_response(b"\x00<html>" + html, Content_Type="")),
                 record("response", rng, when, http_response(html), WARC_Truncated="length"),
                 record("response", rng, when, b"example.test. 300 IN A 192.0.2.1\n", **dns),
+                record("response", rng, when, http_response(b"%PDF-1.7\n<html>" + html)),
             ]
         )
     )
@@ -256,8 +258,11 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
         "warc.not_text",
         "document",
         "warc.not_text",
+        "warc.not_text",
     ]
-    assert recs[-1].info["content_type"] == "text/dns" and recs[-1].info["http_status"] is None
+    assert recs[-2].info["content_type"] == "text/dns" and recs[-2].info["http_status"] is None
+    assert recs[-1].info["content_type"] == "application/pdf"  # sent as text/html
+    assert recs[-1].info["declared_content_type"] == "text/html"
     docs = [r.value for r in recs if not isinstance(r, SkippedRecord)]
     assert [d.get("content_type_source") for d in docs] == ["sniffed", "identified", None]
     assert all("Words of a page sent without a type" in d["text"] for d in docs)

@@ -250,6 +250,10 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
     if ctype not in DOCUMENT_TYPES:
         return SkippedRecord(position, "warc.not_text", nbytes, info)
     body = decoded_body(body, http, options.max_doc_bytes)
+    binary = _binary_type(body)
+    if binary is not None:  # a PDF or an image sent as text/html: its bytes would be the text
+        info.update(content_type=binary, declared_content_type=ctype)
+        return SkippedRecord(position, "warc.not_text", nbytes, info)
     if side is not None and side.modality == "image_text":  # the first pass read its alt texts
         return SkippedRecord(position, "warc.page", nbytes, info)
     meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
@@ -280,6 +284,35 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         meta["http_content_language"] = http["content-language"][:100]
     record = _document(position, nbytes, headers, info, text, meta)
     return side.page(record) if side is not None else record
+
+
+_MAGIC = (  # formats servers send with a text type, by their first bytes
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\x1f\x8b\x08", "application/gzip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),  # .doc, .xls
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"\x00asm", "application/wasm"),
+)
+
+
+def _binary_type(body: bytes) -> str | None:
+    """The type a body's magic number names, for bodies that are no text (text never starts
+    with these bytes); RIFF (WebP, WAV, AVI) and ISO media (MP4) by their brand."""
+    head = body[:16]
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI "):
+        return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}[head[8:12]]
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    return None
 
 
 def _document(position, nbytes, headers, info, text, meta) -> RawRecord:
