@@ -296,7 +296,8 @@ _MAGIC = (  # formats servers send with a text type, by their first bytes
     (b"\x1f\x8b\x08", "application/gzip"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),  # .doc, .xls
     (b"OggS", "audio/ogg"),
-    (b"ID3", "audio/mpeg"),
+    (b"ID3\x03\x00", "audio/mpeg"),  # ID3v2.3 and v2.4, with the version bytes: a text may
+    (b"ID3\x04\x00", "audio/mpeg"),  # start with "ID3"
     (b"\x00asm", "application/wasm"),
 )
 
