@@ -110,6 +110,7 @@ bench: $(STAMP) $(BENCH_ENV) $(BENCH_LOADER_ENV) $(BENCH_EMBED_ENV) corpus  ## s
 	$(BIN)/python bench/decontam_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/extraction_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/warc_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/url_filter_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/append_bench.py --out BENCHMARKS.md
 	$(BIN)/python bench/toxicity_lodo.py --out BENCHMARKS.md
 	$(BIN)/python bench/toxicity_documents.py --out BENCHMARKS.md

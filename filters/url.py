@@ -41,6 +41,7 @@ SHIPPED = {  # name -> its files in LISTS_DIR (filters/url_lists.py writes them)
     "fineweb_url_words": ("fineweb_url_words.json",),
 }
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_MAX_SEEN = 65536  # hosts whose verdict a filter remembers
 
 
 def normalize_host(host: str) -> str:
@@ -139,6 +140,18 @@ class UrlWords:
     subwords: tuple[str, ...]
     soft_needed: int = 2
 
+    def __post_init__(self) -> None:
+        """The subwords in one Aho-Corasick automaton (pyahocorasick, as DataTrove): one pass
+        over a URL, 0.6 µs, where testing each of FineWeb's 134 took 4.9."""
+        import ahocorasick
+
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for i, w in enumerate(self.subwords):
+            automaton.add_word(w, i)
+        if self.subwords:
+            automaton.make_automaton()
+        object.__setattr__(self, "_automaton", automaton)
+
     @classmethod
     def load(cls, path: str | Path) -> UrlWords:
         lists = json.loads(Path(path).read_text())
@@ -153,8 +166,7 @@ class UrlWords:
             return "blocked_word"
         if len(words & self.soft) >= self.soft_needed:
             return "blocked_soft_words"
-        joined = _NOT_ALNUM.sub("", low)
-        if any(w in joined for w in self.subwords):
+        if self.subwords and next(self._automaton.iter(_NOT_ALNUM.sub("", low)), None):
             return "blocked_subword"
         return None
 
@@ -169,6 +181,7 @@ class UrlFilter(Filter):
     _hosts: list[HostSet] | None = field(default=None, init=False, repr=False)
     _words: list[UrlWords] = field(default_factory=list, init=False, repr=False)
     _prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
+    _seen: dict[str, bool] = field(default_factory=dict, init=False, repr=False)  # host: blocked
 
     name = "url"
     signals = ("blocked",)
@@ -197,9 +210,9 @@ class UrlFilter(Filter):
 
     def __getstate__(self) -> dict:
         # the lists are read again where it is unpickled
-        return {**self.__dict__, "_hosts": None, "_prefixes": {}, "_words": []}
+        return {**self.__dict__, "_hosts": None, "_prefixes": {}, "_words": [], "_seen": {}}
 
-    def _load(self) -> list[HostSet]:
+    def _load(self) -> None:
         entries = set(self.domains)
         prefixes: list[str] = []
         for path in self.block_lists:
@@ -234,7 +247,6 @@ class UrlFilter(Filter):
                 by_host.setdefault(host, set()).add(full)
         self._prefixes = {h: tuple(sorted(v)) for h, v in by_host.items()}
         self._hosts = [s for s in sets if len(s)]
-        return self._hosts
 
     def apply(self, doc: Document) -> Decision:
         if not doc.url:
@@ -243,15 +255,27 @@ class UrlFilter(Filter):
         reason = self._reason(host, full, doc.url.lower())
         return Decision(reason is None, reason, {"blocked": float(reason is not None)})
 
+    def _host_blocked(self, host: str) -> bool:
+        """Whether the host or one of its domains is listed; remembered per host (a crawl
+        holds many pages of each site), forgetting all past ``_MAX_SEEN`` hosts."""
+        blocked = self._seen.get(host)
+        if blocked is None:
+            suffixes, suffix = [], ""  # the host's domains, up to DNS's 253 characters: a
+            for label in reversed(host.split(".")):  # host of 200,000 labels took 108 s
+                suffix = f"{label}.{suffix}" if suffix else label  # joined whole
+                if len(suffix) > 253:
+                    break
+                suffixes.append(suffix)
+            blocked = any(s.any_of(suffixes) for s in self._hosts or ())
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.clear()
+            self._seen[host] = blocked
+        return blocked
+
     def _reason(self, host: str, full: str, raw: str) -> str | None:
-        sets = self._hosts if self._hosts is not None else self._load()
-        suffixes, suffix = [], ""  # the host's domains, up to DNS's 253 characters: a host of
-        for label in reversed(host.split(".")):  # 200,000 labels took 108 s joined whole
-            suffix = f"{label}.{suffix}" if suffix else label
-            if len(suffix) > 253:
-                break
-            suffixes.append(suffix)
-        if any(s.any_of(suffixes) for s in sets):
+        if self._hosts is None:
+            self._load()
+        if self._host_blocked(host):
             return "blocked_domain"
         if full.startswith(self._prefixes.get(host, ())):
             return "blocked_url"
