@@ -157,6 +157,25 @@ def test_language_hints_of_older_pages_and_of_the_server_are_kept(tmp_path):
     assert (doc["html_lang"], doc["http_content_language"]) == ("de-AT", "de")
 
 
+def test_warc_headers_ended_by_bare_newlines_are_read(tmp_path):
+    """Found by probing: a WARC whose record headers end lines with a bare newline (against
+    the standard, but written by some tools) was one read_error and nothing else: FastWARC
+    finds no Content-Length there. warcio, which reads them, takes over for such a file."""
+    rng, when = random.Random(0), datetime(2020, 1, 1, tzinfo=timezone.utc)
+    html = page_html("Bare", "Words of a page with bare newlines stand here. " * 8).encode()
+    records = []
+    for i in range(3):
+        rec = gzip.decompress(
+            record("response", rng, when, http_response(html), WARC_Target_URI=f"http://b.test/{i}")
+        )
+        head, _, block = rec.partition(b"\r\n\r\n")
+        records.append(head.replace(b"\r\n", b"\n") + b"\n\n" + block)
+    (tmp_path / "bare.warc").write_bytes(b"".join(records))
+    counts, docs = _read([tmp_path / "bare.warc"])
+    assert counts == {"document": 3}
+    assert all("Words of a page with bare newlines" in d["text"] for d in docs.values())
+
+
 def test_lenient_http_and_dates(tmp_path):
     """ClueWeb09's quirks: headers split by bare newlines, a Content-Encoding the stored body
     no longer has, an unreadable WARC-Date (the HTTP Date is used)."""

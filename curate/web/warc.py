@@ -81,7 +81,7 @@ def read_warc(
     side = None
     if options.modality != "text" and reopen is not None:
         side = _first_pass(reopen, path, options)
-    records = _arc_records(raw, limit) if is_arc(path) else _warc_records(raw, limit)
+    records = _records(raw, path, limit, reopen)
     crawl = None
     try:
         for position, rtype, headers, content, nbytes in records:
@@ -115,6 +115,26 @@ class _Truncated(EOFError):
             f"ends after {got}"
         )
         self.position = position
+        self.declared = declared
+
+
+def _records(raw: IO[bytes], path: str, limit: int, reopen=None) -> Iterator[tuple]:
+    """The archive's records: FastWARC for WARC, warcio for ARC, and warcio for a WARC whose
+    first record FastWARC cannot frame: headers ended by bare newlines, against the standard
+    but written by some tools, which warcio reads."""
+    if is_arc(path):
+        yield from _arc_records(raw, limit)
+        return
+    first = True
+    try:
+        for rec in _warc_records(raw, limit):
+            first = False
+            yield rec
+    except _Truncated as e:
+        if not (first and e.declared is None and reopen is not None):
+            raise
+        with reopen() as again:
+            yield from _arc_records(again, limit)
 
 
 def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
@@ -174,8 +194,7 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
     limit = options.max_doc_bytes
     try:
         with reopen() as raw:
-            records = _arc_records(raw, limit) if is_arc(path) else _warc_records(raw, limit)
-            for _, rtype, headers, content, _ in records:
+            for _, rtype, headers, content, _ in _records(raw, path, limit, reopen):
                 if rtype not in ("response", "resource"):
                     continue
                 try:
