@@ -2,10 +2,10 @@
 
 WARC (1.0, 1.1 and ClueWeb's 0.18; plain or gzip per record) is read with FastWARC, the fastest
 maintained reader (Resiliparse's project, C++); legacy ARC (``.arc``, ``.arc.gz``) with warcio,
-which FastWARC does not read. FastWARC's own HTTP parsing is off: the HTTP block is split and
-its body decoded leniently (``curate.web.http_block``), because real archives break the rules
-(ClueWeb separates headers with bare ``\\n`` and keeps ``Content-Encoding: gzip`` on bodies
-already decoded).
+which FastWARC does not read, and so is a WARC whose headers FastWARC cannot frame. FastWARC's
+own HTTP parsing is off: the HTTP block is split and its body decoded leniently
+(``curate.web.http_block``), because real archives break the rules (ClueWeb separates headers
+with bare ``\\n`` and keeps ``Content-Encoding: gzip`` on bodies already decoded).
 
 A ``response`` (or ``resource``) record of HTML or plain text with HTTP status 200, and a WET
 ``conversion`` record, becomes a document: its text (HTML through ``curate.web.html``), the
