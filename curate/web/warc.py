@@ -278,7 +278,7 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
     meta: dict[str, Any] = {"http_status": status, "content_type": ctype}
     if type_source != "http":
         meta["content_type_source"] = type_source
-    if headers.get("warc-truncated"):  # Common Crawl cuts payloads at 1 MiB: a partial page
+    if headers.get("warc-truncated"):  # a crawler cut a long payload short: a partial page
         meta["warc_truncated"] = headers["warc-truncated"].strip()
     from curate.web.html import decode_html
 
