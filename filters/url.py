@@ -71,7 +71,8 @@ def normalize_url(url: str) -> tuple[str, str]:
 
 class HostSet:
     """Normalized hosts as a sorted array of their 64-bit xxh3 hashes. A false match needs two
-    hosts with one hash: for 5 million entries, about one URL in 4 trillion."""
+    hosts with one hash: with 5 million entries, about one URL in a trillion (a few lookups
+    each)."""
 
     def __init__(self, hashes: np.ndarray) -> None:
         self.hashes = hashes
