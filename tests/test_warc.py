@@ -176,6 +176,42 @@ def test_warc_headers_ended_by_bare_newlines_are_read(tmp_path):
     assert all("Words of a page with bare newlines" in d["text"] for d in docs.values())
 
 
+def test_an_extracted_corpus_names_its_crawl_in_a_field(tmp_path):
+    """FineWeb's rows carry their snapshot as ``dump`` and their date as ``date``:
+    ``input.crawl_field`` makes the dumps the periods, as for web archives."""
+    rng, words = random.Random(5), "the of and river stone cloud lamp field story".split()
+    rows = [
+        {
+            "text": " ".join(rng.choice(words) for _ in range(60)) + ".",
+            "id": f"<urn:uuid:{i}>",
+            "dump": dump,
+            "url": f"https://site{i}.example/",
+            "date": date,
+        }
+        for i, (dump, date) in enumerate(
+            [
+                ("CC-MAIN-2013-20", "2013-05-18T07:12:01Z"),
+                ("CC-MAIN-2024-10", "2024-02-21T10:00:00Z"),
+            ]
+            * 4
+        )
+    ]
+    (tmp_path / "fineweb.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = {
+        "input": {"paths": [str(tmp_path / "fineweb.jsonl")], "time_field": "date"},
+        "filters": [],
+        "tokenizer": {"train": {"vocab_size": 300, "sample_docs": 8}},
+        "temporal": {"period": "crawl", "splits": {"train": [None, None]}},
+        "output": {"dir": str(tmp_path / "out")},
+    }
+    dumps = {"CC-MAIN-2013-20", "CC-MAIN-2024-10"}
+    for field, expected in (("crawl", {"no-crawl"}), ("dump", dumps)):
+        cfg["input"]["crawl_field"] = field
+        cfg["output"]["dir"] = str(tmp_path / f"out-{field}")
+        stats = build(cfg, IN_MEMORY)
+        assert set(stats["splits"]["train"]["periods"]) == expected, field
+
+
 def test_lenient_http_and_dates(tmp_path):
     """ClueWeb09's quirks: headers split by bare newlines, a Content-Encoding the stored body
     no longer has, an unreadable WARC-Date (the HTTP Date is used)."""

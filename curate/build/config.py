@@ -33,6 +33,9 @@ class InputConfig(_Strict):
     time_field: str = "timestamp"
     source_field: str = "source"
     url_field: str = "url"
+    # the crawl snapshot (temporal.period: crawl) of extracted corpora: FineWeb's ``dump``;
+    # web archives name theirs (warcinfo's isPartOf)
+    crawl_field: str = "crawl"
     default_source: str | None = None
     image_field: str = "image"  # bytes, a path relative to the input file, or {bytes, path}
     segments_field: str = "content"  # [{"text": ...} | {"image": path} | {"image_base64": ...}]

@@ -99,6 +99,10 @@ class RecordParser:
         metadata = {
             k: v for k, v in value.items() if k not in self._named and not isinstance(v, bytes)
         }
+        if inp.crawl_field != "crawl":  # the document's crawl, by the name periods read
+            crawl = lookup(value, inp.crawl_field)
+            if isinstance(crawl, str) and crawl.strip():
+                metadata["crawl"] = crawl
         if images and inp.modality == "image_text":
             text = text.replace(IMAGE_PLACEHOLDER, " ")
         normalized = normalize_text(text)
