@@ -1,5 +1,6 @@
-"""DataTrove's web pipeline on WARC files: WarcReader -> Trafilatura (its defaults) -> language
-ID -> Gopher repetition, Gopher quality, C4 and FineWeb quality filters -> JSONL, on
+"""DataTrove's web pipeline on WARC files, in FineWeb's order: WarcReader -> URLFilter (its
+shipped lists) -> Trafilatura (its defaults) -> language ID -> Gopher repetition, Gopher
+quality, C4 and FineWeb quality filters -> JSONL, on
 ``workers`` processes: the anchor for curate's end-to-end WARC figure. Runs in the benchmark
 environment (bench/.venv). Its language filter is given the lid.176 model file curate uses
 (it would download one).
@@ -41,6 +42,7 @@ def main() -> None:
         FineWebQualityFilter,
         GopherQualityFilter,
         GopherRepetitionFilter,
+        URLFilter,
     )
     from datatrove.pipeline.readers import WarcReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -50,6 +52,7 @@ def main() -> None:
     executor = LocalPipelineExecutor(
         pipeline=[
             WarcReader(warc_dir, glob_pattern="*.warc.gz"),
+            URLFilter(),
             Trafilatura(),
             ShippedLid(lid),
             GopherRepetitionFilter(),

@@ -1,9 +1,9 @@
 """End-to-end web crawl build: the four extraction gold sets' HTML (2,267 real pages, 272 MB)
 wrapped as a crawl (request, response and metadata records, a gzip member each, four crawl
-snapshots with spread dates) and built by curate (reading, extraction, language ID, the
-heuristic filters, exact and near dedup, tokenization, shards; two worker processes) beside
-DataTrove's WarcReader -> Trafilatura -> the same filters on the same files (two workers, in
-bench/.venv). Writes its section of BENCHMARKS.md.
+snapshots with spread dates) and built by curate (reading, extraction, the URL filter with
+its shipped lists, language ID, the heuristic filters, exact and near dedup, tokenization,
+shards; two worker processes) beside DataTrove's WarcReader -> URLFilter -> Trafilatura -> the
+same filters on the same files (FineWeb's order; two workers, in bench/.venv). Writes its section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def run_curate() -> dict:
     cfg = {
         "input": {"paths": [str(WORK / "in" / "*.warc.gz")], "max_doc_bytes": 20_000_000},
         "filters": [
+            {"url": {}},
             {"langid": {}},
             {"gopher_repetition": {}},
             {"gopher_quality": {}},
@@ -171,9 +172,12 @@ def render(r: dict) -> list[str]:
     for name, label in (
         (
             "curate",
-            "curate: read, extract (default), language ID, 4 heuristic filters, exact + near dedup, tokenize (a trained tokenizer), shards",
+            "curate: read, extract (default), URL lists, language ID, 4 heuristic filters, exact + near dedup, tokenize (a trained tokenizer), shards",
         ),
-        ("datatrove", "DataTrove: WarcReader, Trafilatura, language ID, the same 4 filters, JSONL"),
+        (
+            "datatrove",
+            "DataTrove: WarcReader, URLFilter (the same lists), Trafilatura, language ID, the same 4 filters, JSONL",
+        ),
     ):
         m = r.get(name)
         if not m:
