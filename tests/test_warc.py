@@ -279,6 +279,7 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
     html = page_html("Untyped", "Words of a page sent without a type stand here. " * 8).encode()
     untyped = "application/octet-stream"
     dns = {"Content_Type": "text/dns", "WARC_Target_URI": "dns:example.test"}  # Heritrix
+    packed, gz = gzip.compress(html, mtime=0), {"Content_Encoding": "gzip"}
     path = tmp_path / "untyped.warc.gz"
     path.write_bytes(
         b"".join(
@@ -302,6 +303,7 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
                 record("response", rng, when, http_response(html), WARC_Truncated="length"),
                 record("response", rng, when, b"example.test. 300 IN A 192.0.2.1\n", **dns),
                 record("response", rng, when, http_response(b"%PDF-1.7\n<html>" + html)),
+                record("response", rng, when, http_response(packed, Content_Type="", **gz)),
             ]
         )
     )
@@ -314,14 +316,16 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
         "document",
         "warc.not_text",
         "warc.not_text",
+        "document",
     ]
-    assert recs[-2].info["content_type"] == "text/dns" and recs[-2].info["http_status"] is None
-    assert recs[-1].info["content_type"] == "application/pdf"  # sent as text/html
-    assert recs[-1].info["declared_content_type"] == "text/html"
+    assert recs[-3].info["content_type"] == "text/dns" and recs[-3].info["http_status"] is None
+    assert recs[-2].info["content_type"] == "application/pdf"  # sent as text/html
+    assert recs[-2].info["declared_content_type"] == "text/html"
     docs = [r.value for r in recs if not isinstance(r, SkippedRecord)]
-    assert [d.get("content_type_source") for d in docs] == ["sniffed", "identified", None]
+    sources = ["sniffed", "identified", None, "sniffed"]  # the last sniffed once decoded
+    assert [d.get("content_type_source") for d in docs] == sources
     assert all("Words of a page sent without a type" in d["text"] for d in docs)
-    assert [d.get("warc_truncated") for d in docs] == [None, None, "length"]
+    assert [d.get("warc_truncated") for d in docs] == [None, None, "length", None]
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd"])

@@ -220,6 +220,10 @@ _HTML_START = re.compile(
 )
 
 
+def _untyped(ctype: str) -> bool:
+    return ctype in _UNTYPED or "/" not in ctype
+
+
 def _http_parts(rtype: str, headers: dict[str, str], content: bytes) -> tuple:
     """(status, HTTP headers, body, content type, charset, where the type came from) of a
     response or resource record: a ``resource`` has no HTTP block, and the HTTP header's content
@@ -229,9 +233,9 @@ def _http_parts(rtype: str, headers: dict[str, str], content: bytes) -> tuple:
     status, http, body = split_http(content) if rtype == "response" else (200, {}, content)
     ctype, charset = content_type(http.get("content-type") or headers.get("content-type") or "")
     source = "http"
-    if ctype in _UNTYPED or "/" not in ctype:
+    if _untyped(ctype):
         identified = content_type(headers.get("warc-identified-payload-type") or "")[0]
-        if identified not in _UNTYPED and "/" in identified:
+        if not _untyped(identified):
             ctype, source = identified, "identified"
         elif _HTML_START.match(body[:1024]):
             ctype, source = "text/html", "sniffed"
@@ -261,6 +265,12 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return SkippedRecord(position, "warc.not_text", nbytes, info)
     if status != 200:
         return SkippedRecord(position, "warc.http_status", nbytes, info)
+    if type_source == "http" and _untyped(ctype) and http.get("content-encoding"):
+        # an untyped compressed body: sniffed once decoded (and not decoded twice)
+        body = decoded_body(body, http, options.max_doc_bytes)
+        http = {k: v for k, v in http.items() if k not in ("content-encoding", "transfer-encoding")}
+        if _HTML_START.match(body[:1024]):
+            ctype, type_source = "text/html", "sniffed"
     info["content_type"] = ctype
     if side is not None and ctype.startswith("image/"):
         body = decoded_body(body, http, options.max_doc_bytes)
