@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.core.fileio import write_bytes
 from filters.url import LISTS_DIR, HostSet, domain_entry, normalize_url, url_words_key
 
 MEMBER = "datatrove/assets/url_filterblacklistsv0_3_0.tar.gz"
@@ -54,14 +55,16 @@ Compiled from {wheel}: {domains:,} domains, {urls:,} URL prefixes.
 """
 
 
-def compile_ut1(wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = "ut1_fineweb"):
+def compile_ut1(
+    wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = "ut1_fineweb"
+) -> tuple[int, int]:
     """Write ``NAME.hosts.npy``, ``NAME.urls.txt``, ``fineweb_url_words.json`` and the license
-    notice; each file written whole, then moved into place."""
+    notice, each atomically; return the numbers of domains and URL prefixes."""
     with zipfile.ZipFile(wheel) as zf:
         packed = zf.read(MEMBER)
         words = {
-            key: sorted({url_words_key(w) for w in _lines(zf.read(name))} - {""})
-            for key, name in WORD_LISTS.items()
+            key: sorted({url_words_key(w) for w in _lines(zf.read(member))} - {""})
+            for key, member in WORD_LISTS.items()
         }
     lines: dict[str, list[str]] = {}
     with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
@@ -83,13 +86,18 @@ def compile_ut1(wheel: str | Path, out_dir: str | Path = LISTS_DIR, name: str = 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hashed = HostSet.of(hosts).hashes
-    _atomic(out / f"{name}.hosts.npy", lambda f: np.save(f, hashed))
-    _atomic(out / f"{name}.urls.txt", lambda f: f.write("".join(u + "\n" for u in urls).encode()))
-    _atomic(out / "fineweb_url_words.json", lambda f: f.write(json.dumps(words).encode()))
+    npy = io.BytesIO()
+    np.save(npy, hashed)
     notice = NOTICE.format(
         member=MEMBER, wheel=Path(wheel).name, domains=len(hashed), urls=len(urls)
     )
-    _atomic(out / f"NOTICE-{name}.md", lambda f: f.write(notice.encode()))
+    for file, data in (
+        (f"{name}.hosts.npy", npy.getvalue()),
+        (f"{name}.urls.txt", "".join(u + "\n" for u in urls).encode()),
+        ("fineweb_url_words.json", json.dumps(words).encode()),
+        (f"NOTICE-{name}.md", notice.encode()),
+    ):
+        write_bytes(str(out / file), data)
     return len(hashed), len(urls)
 
 
@@ -98,13 +106,6 @@ def _lines(data: bytes) -> list[str]:
     off) left out."""
     lines = (ln.strip() for ln in data.decode("utf-8", "replace").splitlines())
     return [ln for ln in lines if ln and not ln.startswith("#")]
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
