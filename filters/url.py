@@ -114,9 +114,29 @@ def domain_entry(entry: str) -> tuple[str, bool]:
     return host, False
 
 
+def entry_lines(lines: Iterable[str]) -> list[str]:
+    """A list's entries: its lines stripped, blank and ``#`` lines (comments, and entries
+    DataTrove turned off) left out."""
+    stripped = (ln.strip() for ln in lines)
+    return [ln for ln in stripped if ln and not ln.startswith("#")]
+
+
 def list_lines(path: str | Path) -> list[str]:
     with open(path, encoding="utf-8", errors="replace") as f:
-        return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        return entry_lines(f)
+
+
+def split_entries(entries: Iterable[str]) -> tuple[set[str], list[str]]:
+    """A domain list's entries as (hosts, URL prefixes), by ``domain_entry``."""
+    hosts: set[str] = set()
+    prefixes: list[str] = []
+    for entry in entries:
+        host, is_url = domain_entry(entry)
+        if is_url:
+            prefixes.append(host)
+        elif host:
+            hosts.add(host)
+    return hosts, prefixes
 
 
 def shipped_paths(name: str) -> list[Path]:
@@ -226,13 +246,8 @@ class UrlFilter(Filter):
                         prefixes.extend(list_lines(os.path.join(folder, "urls")))
             else:
                 entries.update(list_lines(path))
-        hosts = set()
-        for entry in entries:
-            host, is_url = domain_entry(entry)
-            if is_url:
-                prefixes.append(host)
-            elif host:
-                hosts.add(host)
+        hosts, entry_prefixes = split_entries(entries)
+        prefixes.extend(entry_prefixes)
         sets = [HostSet.of(hosts)]
         for name in self.shipped:
             if name == "fineweb_url_words":

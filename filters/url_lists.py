@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from curate.core.fileio import write_bytes
-from filters.url import LISTS_DIR, HostSet, domain_entry, normalize_url, url_words_key
+from filters.url import (
+    LISTS_DIR,
+    HostSet,
+    entry_lines,
+    normalize_url,
+    split_entries,
+    url_words_key,
+)
 
 MEMBER = "datatrove/assets/url_filterblacklistsv0_3_0.tar.gz"
 WORD_LISTS = {  # FineWeb's URL word rules, beside it in the wheel
@@ -63,7 +70,7 @@ def compile_ut1(
     with zipfile.ZipFile(wheel) as zf:
         packed = zf.read(MEMBER)
         words = {
-            key: sorted({url_words_key(w) for w in _lines(zf.read(member))} - {""})
+            key: sorted({url_words_key(w) for w in _entries(zf.read(member))} - {""})
             for key, member in WORD_LISTS.items()
         }
     lines: dict[str, list[str]] = {}
@@ -72,17 +79,11 @@ def compile_ut1(
             base = os.path.basename(member.name)
             f = tar.extractfile(member) if member.isfile() else None
             if f is not None and base in ("domains", "urls"):
-                lines[base] = _lines(f.read())
+                lines[base] = _entries(f.read())
     if not lines.get("domains"):
         raise ValueError(f"{wheel}: {MEMBER} holds no domains file")
-    hosts, prefixes = set(), set(lines.get("urls", []))
-    for entry in lines["domains"]:
-        host, is_url = domain_entry(entry)
-        if is_url:
-            prefixes.add(host)
-        elif host:
-            hosts.add(host)
-    urls = sorted({normalize_url(p)[1] for p in prefixes})
+    hosts, prefixes = split_entries(lines["domains"])
+    urls = sorted({normalize_url(p)[1] for p in [*lines.get("urls", []), *prefixes]})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hashed = HostSet.of(hosts).hashes
@@ -101,11 +102,8 @@ def compile_ut1(
     return len(hashed), len(urls)
 
 
-def _lines(data: bytes) -> list[str]:
-    """A list's entries: blank lines and ``#`` lines (comments, and entries DataTrove turned
-    off) left out."""
-    lines = (ln.strip() for ln in data.decode("utf-8", "replace").splitlines())
-    return [ln for ln in lines if ln and not ln.startswith("#")]
+def _entries(data: bytes) -> list[str]:
+    return entry_lines(data.decode("utf-8", "replace").splitlines())
 
 
 def main(argv: list[str] | None = None) -> int:
