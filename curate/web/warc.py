@@ -198,7 +198,9 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
                 if rtype not in ("response", "resource"):
                     continue
                 try:
-                    status, http, body, ctype, charset, _ = _http_parts(rtype, headers, content)
+                    status, http, body, ctype, charset, _ = _http_parts(
+                        rtype, headers, content, limit
+                    )
                     url = _uri(headers.get("warc-target-uri"))
                     if status != 200 or not url:
                         continue
@@ -215,6 +217,7 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
 
 
 _UNTYPED = ("", "application/octet-stream", "unknown/unknown", "binary/octet-stream")
+_DECODED = ("content-encoding", "transfer-encoding")  # undone by decoded_body
 _HTML_START = re.compile(
     rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
@@ -224,20 +227,25 @@ def _untyped(ctype: str) -> bool:
     return ctype in _UNTYPED or "/" not in ctype
 
 
-def _http_parts(rtype: str, headers: dict[str, str], content: bytes) -> tuple:
+def _http_parts(rtype: str, headers: dict[str, str], content: bytes, limit: int) -> tuple:
     """(status, HTTP headers, body, content type, charset, where the type came from) of a
     response or resource record: a ``resource`` has no HTTP block, and the HTTP header's content
     type wins over the record's. Servers often send none, or ``application/octet-stream``, for a
     page: then Common Crawl's ``WARC-Identified-Payload-Type`` (its Tika detection), else the
-    body's first bytes (``<!doctype html>``, ``<html>``) say what it is."""
+    body's first bytes (``<!doctype html>``, ``<html>``) say what it is. A body sniffed so is
+    sniffed decoded (``limit``: ``decoded_body``'s), and returned decoded, with the HTTP headers
+    that would decode it again left out."""
     status, http, body = split_http(content) if rtype == "response" else (200, {}, content)
     ctype, charset = content_type(http.get("content-type") or headers.get("content-type") or "")
     source = "http"
     if _untyped(ctype):
         identified = content_type(headers.get("warc-identified-payload-type") or "")[0]
         if not _untyped(identified):
-            ctype, source = identified, "identified"
-        elif _HTML_START.match(body[:1024]):
+            return status, http, body, identified, charset, "identified"
+        if status == 200 and http.get("content-encoding"):
+            body = decoded_body(body, http, limit)
+            http = {k: v for k, v in http.items() if k not in _DECODED}
+        if _HTML_START.match(body[:1024]):
             ctype, source = "text/html", "sniffed"
     return status, http, body, ctype, charset, source
 
@@ -257,7 +265,9 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return side.text_page(record) if side is not None else record
     if rtype not in ("response", "resource"):
         return SkippedRecord(position, f"warc.{rtype}", nbytes, info)
-    status, http, body, ctype, charset, type_source = _http_parts(rtype, headers, content)
+    status, http, body, ctype, charset, type_source = _http_parts(
+        rtype, headers, content, options.max_doc_bytes
+    )
     info["http_status"] = status
     declared = content_type(headers.get("content-type") or "")[0]
     if status is None and declared and declared != "application/http":
@@ -265,12 +275,6 @@ def _record(position, rtype, headers, content, nbytes, crawl, options, side=None
         return SkippedRecord(position, "warc.not_text", nbytes, info)
     if status != 200:
         return SkippedRecord(position, "warc.http_status", nbytes, info)
-    if type_source == "http" and _untyped(ctype) and http.get("content-encoding"):
-        # an untyped compressed body: sniffed once decoded (and not decoded twice)
-        body = decoded_body(body, http, options.max_doc_bytes)
-        http = {k: v for k, v in http.items() if k not in ("content-encoding", "transfer-encoding")}
-        if _HTML_START.match(body[:1024]):
-            ctype, type_source = "text/html", "sniffed"
     info["content_type"] = ctype
     if side is not None and ctype.startswith("image/"):
         body = decoded_body(body, http, options.max_doc_bytes)
