@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 HEADER = (
@@ -40,3 +42,16 @@ def run_or_render(name: str, needs: Path, results: Path, run, render) -> None:
         return
     r = json.loads(results.read_text()) if args.render else run()
     replace_section(Path(args.out), name, render(r))
+
+
+def run_anchor(script: str, *args: object) -> dict | None:
+    """The JSON an anchor script in bench/ prints last, run in the benchmark environment
+    (bench/.venv, where the anchors are installed); None when that environment is absent."""
+    bench = Path(__file__).resolve().parent
+    py = bench / ".venv" / "bin" / "python"
+    if not py.exists():
+        return None
+    r = subprocess.run(
+        [str(py), str(bench / script), *map(str, args)], check=True, capture_output=True, text=True
+    )
+    return json.loads(r.stdout.strip().splitlines()[-1])

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sections import run_or_render
+from sections import run_anchor, run_or_render
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,19 +76,10 @@ def run_curate(all_urls: list[str]) -> dict:
 
 
 def run_datatrove(all_urls: list[str]) -> dict | None:
-    py = ROOT / "bench" / ".venv" / "bin" / "python"
-    if not py.exists():
-        return None
     WORK.mkdir(parents=True, exist_ok=True)
     listing = WORK / "urls.txt"
     listing.write_text("".join(u + "\n" for u in all_urls))
-    r = subprocess.run(
-        [str(py), str(ROOT / "bench" / "datatrove_url.py"), str(listing), str(REPEAT)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_anchor("datatrove_url.py", listing, REPEAT)
 
 
 def run() -> dict:

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sections import run_or_render
+from sections import run_anchor, run_or_render
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -118,26 +118,10 @@ def run_curate() -> dict:
 
 
 def run_datatrove() -> dict | None:
-    py = ROOT / "bench" / ".venv" / "bin" / "python"
-    if not py.exists():
-        return None
     out = WORK / "out-datatrove"
     shutil.rmtree(out, ignore_errors=True)
     lid = ROOT / "filters" / "models" / "lid.176.ftz"
-    r = subprocess.run(
-        [
-            str(py),
-            str(ROOT / "bench" / "datatrove_warc.py"),
-            str(WORK / "in"),
-            str(out),
-            str(lid),
-            "2",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_anchor("datatrove_warc.py", WORK / "in", out, lid, 2)
 
 
 def run() -> dict:
