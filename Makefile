@@ -129,7 +129,7 @@ models: $(STAMP)  ## retrain the shipped toxicity model (filters/models/toxicity
 	$(BIN)/curate train-classifier --out filters/models/toxicity \
 	  $(foreach f,$(TOXICITY_TRAIN),--labeled ../shared/evaldata/toxicity/$(f)) \
 	  --negative ../shared/evaldata/prose/prose.jsonl --exclude-id-prefix wikitext2 \
-	  --chunk-words 30
+	  --chunk-words 30 --lexicon
 
 clean:
 	rm -rf $(VENV) out data dist bench/work .pytest_cache .ruff_cache

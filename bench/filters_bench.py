@@ -137,7 +137,14 @@ def toxicity_figures() -> dict:
 
     meta = json.loads(Path(DEFAULT_MODEL).with_suffix(".json").read_text())
     # the model's own test split, for it and for a word-list baseline
-    from curate.core.classifier import _split, fasttext_text, load_classifier, positive_scores
+    from curate.core.classifier import (
+        _split,
+        fasttext_text,
+        load_classifier,
+        positive_scores,
+        prepared_text,
+        uses_lexicon,
+    )
 
     test = [
         (r["text"], r["label"] == 1)
@@ -145,7 +152,8 @@ def toxicity_figures() -> dict:
         if _split(fasttext_text(r["text"]), 0.2) == 2
     ]
     model, _ = load_classifier(DEFAULT_MODEL)
-    ours_at = positive_scores(model, [fasttext_text(t) for t, _ in test])
+    lexicon = uses_lexicon(model)
+    ours_at = positive_scores(model, [prepared_text(t, lexicon) for t, _ in test])
     words = subprocess.run(
         [
             str(ROOT / "bench" / ".venv" / "bin" / "python"),

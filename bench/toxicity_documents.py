@@ -81,11 +81,12 @@ class LineScores:
         self.model = model
 
     def __call__(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        from curate.core.classifier import fasttext_lines, positive_scores
+        from curate.core.classifier import positive_scores, prepared_lines, uses_lexicon
 
         out = []
+        lexicon = uses_lexicon(self.model)
         for text in texts:
-            prepared = fasttext_lines(text)
+            prepared = prepared_lines(text, lexicon)
             lines = [p for p in prepared if p]
             scores = np.asarray(positive_scores(self.model, lines) if lines else [], float)
             lengths = np.asarray([len(p) for p in lines], float)
@@ -108,6 +109,7 @@ def rules() -> dict:
                 bool((s >= t).any()) and n[s >= t].sum() >= share * n.sum()
             )
     out["filter default: 2+ lines >= 0.5, or 25% of chars"] = filter_rule()
+    out["filter rule at 0.9: 2+ lines >= 0.9, or 25% of chars"] = filter_rule(0.9)
     return out
 
 

@@ -64,6 +64,7 @@ TRAINED = (
     "paradetox",
 )
 SUITES = ("hatecheck", "hatemoji_check")  # templated functional tests: never trained on
+LEXICON = True  # `make models` trains with the profanity word-list feature (--lexicon)
 WORDLIST_SAMPLE = 1000  # rows per set for better-profanity (about 150 texts a second)
 
 
@@ -113,11 +114,11 @@ def train(examples: list[tuple[str, int]], seed: int = 0):
     validation split of ``examples``."""
     import fasttext
 
-    from curate.core.classifier import NEGATIVE, POSITIVE, best_threshold, fasttext_text
+    from curate.core.classifier import NEGATIVE, POSITIVE, best_threshold, prepared_text
 
     fit, val = [], []
     for text, label in examples:
-        line = fasttext_text(text)
+        line = prepared_text(text, LEXICON)
         if line:
             (val if _validation(line) else fit).append((line, label))
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -134,9 +135,10 @@ def train(examples: list[tuple[str, int]], seed: int = 0):
 
 
 def score(model, texts: list[str]) -> list[float]:
-    from curate.core.classifier import fasttext_text, positive_scores
+    from curate.core.classifier import positive_scores, prepared_text, uses_lexicon
 
-    return positive_scores(model, [fasttext_text(t) for t in texts])
+    lexicon = uses_lexicon(model)
+    return positive_scores(model, [prepared_text(t, lexicon) for t in texts])
 
 
 def roc_auc(scores: list[float], labels: list[int]) -> float:

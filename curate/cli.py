@@ -98,6 +98,17 @@ def _positive(value: str) -> float:
     return x
 
 
+def _char_ngrams(value: str) -> tuple[int, int]:
+    """An argparse type: ``MIN,MAX`` character n-gram lengths, 1 <= MIN <= MAX <= 10."""
+    try:
+        low, high = (int(x) for x in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX such as 4,4, got {value!r}") from None
+    if not 1 <= low <= high <= 10:
+        raise argparse.ArgumentTypeError(f"need 1 <= MIN <= MAX <= 10, got {value!r}")
+    return low, high
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from curate.core.errors import ConfigError
     from curate.demo.text import generate
@@ -183,7 +194,13 @@ def cmd_train_classifier(args) -> int:
             )
         )
         m = train_classifier(
-            examples, args.out, held_out=args.held_out, epoch=args.epoch, lr=args.lr
+            examples,
+            args.out,
+            held_out=args.held_out,
+            epoch=args.epoch,
+            lr=args.lr,
+            lexicon=args.lexicon,
+            char_ngrams=args.char_ngrams,
         )
     except ValueError as e:  # unusable labeled data (UnicodeDecodeError is one), said plainly
         print(f"curate: error: {e}", file=sys.stderr)
@@ -336,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--held-out", type=_fraction, default=0.2)
     c.add_argument("--epoch", type=_at_least(1), default=10)
     c.add_argument("--lr", type=_positive, default=0.2)
+    c.add_argument(
+        "--lexicon", action="store_true", help="add the profanity word-list feature (toxicity)"
+    )
+    c.add_argument(
+        "--char-ngrams", type=_char_ngrams, default=(0, 0), metavar="MIN,MAX",
+        help="character n-gram lengths (fastText minn,maxn; default none)",
+    )  # fmt: skip
     c.set_defaults(fn=cmd_train_classifier)
     x = sub.add_parser("decontam-index", help="build and save a benchmark decontamination index")
     x.add_argument("files", nargs="*", help="evaluation files (JSONL or Parquet)")

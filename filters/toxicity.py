@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from curate.core.classifier import (
     check_label,
-    fasttext_lines,
     load_classifier,
     positive_scores,
+    prepared_lines,
+    uses_lexicon,
 )
 from curate.core.document import Document
 from filters.base import Decision, Filter, Fraction
@@ -91,7 +92,8 @@ class Toxicity(Filter):
             return []
         model, _ = load_classifier(self.model)
         lines = [d.text.split("\n") for d in docs]
-        prepared = [fasttext_lines(d.text) for d in docs]
+        lexicon = uses_lexicon(model)  # a model trained with the word-list feature
+        prepared = [prepared_lines(d.text, lexicon) for d in docs]
         flat = [p for doc_prepared in prepared for p in doc_prepared if p]
         scores = iter(positive_scores(model, flat, self.label) if flat else ())
         out = []

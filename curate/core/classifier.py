@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 
+from curate.core.lexicon import FEATURE, MAX_HITS, line_hits, with_feature
+
 _MARKUP_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|_)+(?!\S)")  # a token with no letter or digit
 POSITIVE = "__label__pos"
 NEGATIVE = "__label__neg"
@@ -30,6 +32,21 @@ def fasttext_text(text: str) -> str:
     tokens without a letter or digit dropped (markup such as "= =" or "|" is not language, and
     a model should not learn where a data set happened to use it)."""
     return " ".join(_MARKUP_TOKEN.sub(" ", text.lower()).split())
+
+
+def prepared_text(text: str, lexicon: bool = False) -> str:
+    """``fasttext_text``, with the profanity feature tokens of ``curate.core.lexicon``
+    appended when the model is trained or scored ``lexicon``."""
+    line = fasttext_text(text)
+    if lexicon and line:
+        line += (" " + FEATURE) * min(sum(line_hits(text).values()), MAX_HITS)
+    return line
+
+
+def prepared_lines(text: str, lexicon: bool = False) -> list[str]:
+    """``fasttext_lines``, with the profanity feature per line when ``lexicon``."""
+    lines = fasttext_lines(text)
+    return with_feature(lines, text) if lexicon else lines
 
 
 def fasttext_lines(text: str) -> list[str]:
@@ -149,15 +166,21 @@ def train_classifier(
     lr: float = 0.2,
     word_ngrams: int = 2,
     dim: int = 50,
+    lexicon: bool = False,
+    char_ngrams: tuple[int, int] = (0, 0),
 ) -> Metrics:
-    """Train on the examples, write ``<out_prefix>.bin``, ``.ftz`` (quantized) and ``.json``."""
+    """Train on the examples, write ``<out_prefix>.bin``, ``.ftz`` (quantized) and ``.json``.
+    ``lexicon`` adds the profanity word-list feature (the model then carries its token, and
+    scorers add it too); ``char_ngrams`` (fastText's minn, maxn) adds character n-grams, which
+    carry a model to spellings its data never had, at a cost in speed (0, 0: none)."""
     import fasttext
 
     sets: tuple[list, list, list] = ([], [], [])
     for text, label in examples:
-        line = fasttext_text(text)
-        if line:
-            sets[_split(line, held_out)].append((line, bool(label)))
+        key = fasttext_text(text)  # the split does not depend on the features
+        if key:
+            line = prepared_text(text, lexicon)
+            sets[_split(key, held_out)].append((line, bool(label)))
     train, val, test = sets
     if not val or not test or len({lb for _, lb in train}) < 2:
         pos = sum(lb for s in sets for _, lb in s)
@@ -173,7 +196,7 @@ def train_classifier(
     try:
         model = fasttext.train_supervised(
             input=path, epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim, thread=1, seed=0,
-            minCount=2, verbose=0,
+            minCount=2, verbose=0, minn=char_ngrams[0], maxn=char_ngrams[1],
         )  # fmt: skip
     finally:
         os.unlink(path)
@@ -234,3 +257,9 @@ def load_classifier(path: str):
         with open(f"{prefix}.json") as f:
             meta = json.load(f)
     return fasttext.load_model(path), meta
+
+
+def uses_lexicon(model) -> bool:
+    """Whether a fastText model was trained with the profanity feature: its vocabulary holds
+    the feature's token, so a model file says how to prepare its input."""
+    return model.get_word_id(FEATURE) >= 0
