@@ -257,7 +257,8 @@ def render(r: dict) -> list[str]:
         "## Toxicity across platforms: leave one dataset out (issue 22)",
         "",
         f"{r['machine']}; {r['date']}; `python bench/toxicity_lodo.py` (`make bench`). For each "
-        "source, a fastText model trained by the shipped recipe (`make models`) without it, its "
+        "source, a fastText model trained by the shipped recipe (`make models`: the profanity "
+        "word-list feature included) without it, its "
         "threshold chosen on a validation split of its training sources only, scored on the "
         "whole held-out source; sources marked * are never in the recipe (license not stated "
         "or not permissive), so the recipe on all its sources scores them. Beside it: the "

@@ -51,7 +51,7 @@ def test_the_feature_is_one_token_per_hit_capped_per_line():
     assert FEATURE not in prepared[1] and prepared[2] == ""  # markup only: stays empty
     assert prepared[3] == f"fuck {FEATURE}"
     assert prepared_lines(text) == ["shit shit shit shit shit", "clean line", "", "fuck"]
-    assert with_feature(["clean"], "clean") == ["clean"]
+    assert with_feature(["clean"]) == ["clean"]
     assert prepared_text(text, lexicon=True).split().count(FEATURE) == MAX_HITS
 
 

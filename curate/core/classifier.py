@@ -46,7 +46,7 @@ def prepared_text(text: str, lexicon: bool = False) -> str:
 def prepared_lines(text: str, lexicon: bool = False) -> list[str]:
     """``fasttext_lines``, with the profanity feature per line when ``lexicon``."""
     lines = fasttext_lines(text)
-    return with_feature(lines, text) if lexicon else lines
+    return with_feature(lines) if lexicon else lines
 
 
 def fasttext_lines(text: str) -> list[str]:

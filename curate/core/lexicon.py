@@ -27,7 +27,6 @@ CACHE_SIZE = 1 << 20  # tokens remembered (Zipf: most tokens of a text were seen
 _LEET = str.maketrans("013457@$!", "oieastasi")
 _PART = re.compile(r"[\w@$!*]+")  # a word with its disguises, out of surrounding punctuation
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}")  # "fuuuck" -> "fuck" (no English word has 3 alike)
-_verdicts: dict[str, int] = {}  # a token's hits, per process
 
 
 # Words of the list that clean text uses to name things, not to insult: by this project's
@@ -108,40 +107,59 @@ def _token_hits(token: str) -> int:
     return n
 
 
-def _hits(tokens: list[str] | set[str]) -> int:
-    verdicts = _verdicts
-    n = 0
-    for t in tokens:
-        v = verdicts.get(t)
-        if v is None:
-            if len(verdicts) >= CACHE_SIZE:
-                verdicts.clear()
-            v = verdicts[t] = _token_hits(t)
-        n += v
-    return n
+class _Verdicts:
+    """Which tokens hit, remembered per process: the tokens never seen are found by one set
+    difference and judged once each (Zipf: few per text once warm), and a text without a hit
+    is told by one ``isdisjoint``, both in C."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.hitting: dict[str, int] = {}  # tokens with hits, and how many
+
+    def learn(self, tokens: set[str]) -> None:
+        new = tokens - self.seen
+        if len(self.seen) + len(new) > CACHE_SIZE:
+            self.seen.clear()
+            self.hitting.clear()
+            new = tokens
+        for t in new:
+            n = _token_hits(t)
+            if n:
+                self.hitting[t] = n
+        self.seen |= new
 
 
-def line_hits(text: str) -> dict[int, int]:
-    """Hits per line (``text.split("\\n")``'s numbering), lines without any left out."""
-    lower = text.lower()
-    if not _hits(set(lower.split())):
-        return {}  # most texts: one lookup per distinct token
+_verdicts = _Verdicts()
+
+
+def hits_per_line(lines: list[str]) -> dict[int, int]:
+    """Hits per line of lowercased ``lines`` (fastText's prepared lines will do: the tokens
+    they drop hold no letter), lines without any left out."""
+    tokens = set(" ".join(lines).split())
+    _verdicts.learn(tokens)
+    hitting = _verdicts.hitting
+    if hitting.keys().isdisjoint(tokens):
+        return {}  # most texts
     out: dict[int, int] = {}
-    for i, line in enumerate(lower.split("\n")):
-        n = _hits(line.split())
+    for i, line in enumerate(lines):
+        n = sum(hitting.get(t, 0) for t in line.split())
         if n:
             out[i] = n
     return out
 
 
-def with_feature(prepared: list[str], text: str) -> list[str]:
-    """``prepared`` (one fastText line per line of ``text``) with the feature token appended
-    once per hit, at most ``MAX_HITS``; empty lines stay empty."""
-    hits = line_hits(text)
+def line_hits(text: str) -> dict[int, int]:
+    """Hits per line of ``text`` (``text.split("\\n")``'s numbering)."""
+    return hits_per_line(text.lower().split("\n"))
+
+
+def with_feature(prepared: list[str]) -> list[str]:
+    """fastText's ``prepared`` lines with the feature token appended once per hit, at most
+    ``MAX_HITS``; empty lines stay empty."""
+    hits = hits_per_line(prepared)
     if not hits:
         return prepared
     out = list(prepared)
     for i, n in hits.items():
-        if i < len(out) and out[i]:
-            out[i] += (" " + FEATURE) * min(n, MAX_HITS)
+        out[i] += (" " + FEATURE) * min(n, MAX_HITS)
     return out
