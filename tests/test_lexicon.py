@@ -15,7 +15,7 @@ from curate.core.classifier import (
     train_classifier,
     uses_lexicon,
 )
-from curate.core.lexicon import FEATURE, MAX_HITS, line_hits, with_feature
+from curate.core.lexicon import FEATURE, MAX_HITS, hits_per_line, with_feature
 from filters.toxicity import DEFAULT_MODEL
 from tests.conftest import evaldata
 
@@ -41,7 +41,7 @@ from tests.conftest import evaldata
     ],
 )
 def test_hits(text, hits):
-    assert line_hits(text) == hits
+    assert hits_per_line(text.lower().split("\n")) == hits
 
 
 def test_the_feature_is_one_token_per_hit_capped_per_line():

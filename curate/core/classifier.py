@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 
-from curate.core.lexicon import FEATURE, MAX_HITS, line_hits, with_feature
+from curate.core.lexicon import FEATURE, with_feature
 
 _MARKUP_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|_)+(?!\S)")  # a token with no letter or digit
 POSITIVE = "__label__pos"
@@ -38,9 +38,7 @@ def prepared_text(text: str, lexicon: bool = False) -> str:
     """``fasttext_text``, with the profanity feature tokens of ``curate.core.lexicon``
     appended when the model is trained or scored ``lexicon``."""
     line = fasttext_text(text)
-    if lexicon and line:
-        line += (" " + FEATURE) * min(sum(line_hits(text).values()), MAX_HITS)
-    return line
+    return with_feature([line])[0] if lexicon else line
 
 
 def prepared_lines(text: str, lexicon: bool = False) -> list[str]:
@@ -179,7 +177,7 @@ def train_classifier(
     for text, label in examples:
         key = fasttext_text(text)  # the split does not depend on the features
         if key:
-            line = prepared_text(text, lexicon)
+            line = with_feature([key])[0] if lexicon else key
             sets[_split(key, held_out)].append((line, bool(label)))
     train, val, test = sets
     if not val or not test or len({lb for _, lb in train}) < 2:

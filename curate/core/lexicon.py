@@ -32,7 +32,7 @@ _REPEAT = re.compile(r"([^\W\d_])\1{2,}")  # "fuuuck" -> "fuck" (no English word
 # Words of the list that clean text uses to name things, not to insult: by this project's
 # definition (docs/filters.md) a page about sex, drugs, crime, religion or a group is not toxic.
 # Left out of the feature, by meaning, so that the feature marks profanity, slurs and sexual
-# slang only (a first version with them removed 2-6% of clean pages, on "meth", "sex", "gay").
+# slang only (a first version with them removed 1.7-6.2% of clean pages, on "meth", "sex").
 NAMING = frozenset(
     # anatomy, health
     "anal anus areole breasts clitoris crotch ejaculate ejaculated ejaculates ejaculating "
@@ -146,11 +146,6 @@ def hits_per_line(lines: list[str]) -> dict[int, int]:
         if n:
             out[i] = n
     return out
-
-
-def line_hits(text: str) -> dict[int, int]:
-    """Hits per line of ``text`` (``text.split("\\n")``'s numbering)."""
-    return hits_per_line(text.lower().split("\n"))
 
 
 def with_feature(prepared: list[str]) -> list[str]:
