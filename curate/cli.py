@@ -7,8 +7,9 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
+
+from curate.cli_types import at_least, char_ngrams, fraction, positive
 
 
 def _summary(stats: dict) -> str:
@@ -67,46 +68,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(_summary(stats))
     print(f"{'increment appended' if args.append else 'corpus written'} to {cfg.output.dir}")
     return 0 if stats["balance"]["balanced"] else 3
-
-
-def _at_least(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer from ``low`` (to ``high``), so that a value the command
-    cannot use is one line of usage error, not a traceback or a silent clamp."""
-
-    def integer(value: str) -> int:
-        n = int(value)
-        if n < low or (high is not None and n > high):
-            bounds = f"at least {low}" if high is None else f"from {low} to {high:,}"
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {n}")
-        return n
-
-    return integer
-
-
-def _fraction(value: str) -> float:
-    """An argparse type: a number strictly between 0 and 1."""
-    x = float(value)
-    if not 0 < x < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return x
-
-
-def _positive(value: str) -> float:
-    x = float(value)
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return x
-
-
-def _char_ngrams(value: str) -> tuple[int, int]:
-    """An argparse type: ``MIN,MAX`` character n-gram lengths, 1 <= MIN <= MAX <= 10."""
-    try:
-        low, high = (int(x) for x in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX such as 4,4, got {value!r}") from None
-    if not 1 <= low <= high <= 10:
-        raise argparse.ArgumentTypeError(f"need 1 <= MIN <= MAX <= 10, got {value!r}")
-    return low, high
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -314,14 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(fn=cmd_build)
     d = sub.add_parser("demo-data", help="generate the seeded demo corpus")
     d.add_argument("dir")
-    d.add_argument("--docs", type=_at_least(2), default=6000)
+    d.add_argument("--docs", type=at_least(2), default=6000)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--pairs", type=_at_least(0), default=400, help="image-text pairs (0: none)")
+    d.add_argument("--pairs", type=at_least(0), default=400, help="image-text pairs (0: none)")
     d.add_argument(
-        "--interleaved", type=_at_least(0), default=120, help="interleaved documents (need pairs)"
+        "--interleaved", type=at_least(0), default=120, help="interleaved documents (need pairs)"
     )
     d.add_argument(
-        "--web", type=_at_least(0), default=40, help="web pages per crawl in WARC (0: none)"
+        "--web", type=at_least(0), default=40, help="web pages per crawl in WARC (0: none)"
     )
     d.add_argument("--by-year", action="store_true", help="also one JSONL file per year")
     d.set_defaults(fn=cmd_demo_data)
@@ -329,15 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("corpus")
     r.add_argument("--out", required=True, help="report directory")
     r.add_argument(
-        "--sample", type=_at_least(1), default=2000, help="documents per period (at most)"
+        "--sample", type=at_least(1), default=2000, help="documents per period (at most)"
     )
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=cmd_drift)
     t = sub.add_parser("train-tokenizer", help="train a byte-level BPE on a config's inputs")
     t.add_argument("config")
     t.add_argument("--out", required=True)
-    t.add_argument("--vocab-size", type=_at_least(300, 2**24), default=32000)
-    t.add_argument("--sample-docs", type=_at_least(1), default=10000)
+    t.add_argument("--vocab-size", type=at_least(300, 2**24), default=32000)
+    t.add_argument("--sample-docs", type=at_least(1), default=10000)
     t.set_defaults(fn=cmd_train_tokenizer)
     c = sub.add_parser(
         "train-classifier", help="train a fastText classifier (quality, toxicity) on JSONL"
@@ -348,16 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--negative", action="append", default=[], help="JSONL of negative texts")
     c.add_argument("--label-field", default="label")
     c.add_argument("--positive-value", default="1", help="label value that means positive")
-    c.add_argument("--chunk-words", type=_at_least(0), default=0, help="cut long texts into chunks")
+    c.add_argument("--chunk-words", type=at_least(0), default=0, help="cut long texts into chunks")
     c.add_argument("--exclude-id-prefix", action="append", default=[])
-    c.add_argument("--held-out", type=_fraction, default=0.2)
-    c.add_argument("--epoch", type=_at_least(1), default=10)
-    c.add_argument("--lr", type=_positive, default=0.2)
+    c.add_argument("--held-out", type=fraction, default=0.2)
+    c.add_argument("--epoch", type=at_least(1), default=10)
+    c.add_argument("--lr", type=positive, default=0.2)
     c.add_argument(
         "--lexicon", action="store_true", help="add the profanity word-list feature (toxicity)"
     )
     c.add_argument(
-        "--char-ngrams", type=_char_ngrams, default=(0, 0), metavar="MIN,MAX",
+        "--char-ngrams", type=char_ngrams, default=(0, 0), metavar="MIN,MAX",
         help="character n-gram lengths (fastText minn,maxn; default none)",
     )  # fmt: skip
     c.set_defaults(fn=cmd_train_classifier)
