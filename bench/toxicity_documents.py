@@ -138,22 +138,30 @@ def clean_page_sets() -> dict[str, list[str]]:
     return sets
 
 
+# the filter itself on each page: the default rule, and only pages its language gate passes
+FILTER_ROW = "the filter as shipped: the default rule on English pages only"
+
+
 def run() -> dict:
     from curate.core.classifier import load_classifier
+    from curate.core.document import Document
     from filters.toxicity import Toxicity
 
     model, _ = load_classifier(str(ROOT / "filters" / "models" / "toxicity.ftz"))
     score, old = LineScores(model), LineScores(old_model())
     decide = rules()
     old_rule = "old model (Davidson): any line >= 0.5 (its default)"
+    shipped = Toxicity()
     rng = random.Random(0)
     toxic = [t for name in HELD_OUT for t, label in load(name) if label]
     clean_sets = clean_page_sets()
-    r: dict = {"rules": [*decide, old_rule], "clean": {}, "planted": {}}
+    r: dict = {"rules": [*decide, FILTER_ROW, old_rule], "clean": {}, "planted": {}}
 
     def rates(texts: list[str]) -> dict:
         scored = score(texts)
         out = {k: sum(f(s, n) for s, n in scored) / len(texts) for k, f in decide.items()}
+        docs = [Document(id=str(i), text=t, timestamp=None) for i, t in enumerate(texts)]
+        out[FILTER_ROW] = sum(not d.keep for d in shipped.apply_batch(docs)) / len(texts)
         out[old_rule] = sum(bool((s >= 0.5).any()) for s, _ in old(texts)) / len(texts)
         return out
 
@@ -203,7 +211,10 @@ def render(r: dict) -> list[str]:
         "pages it catches once a toxic passage from the four sets the model never trains on "
         "(Gab Hate Corpus, OLID, DynaHate, ETHOS) is planted at a random line and holds the "
         "given share of the page's characters (a passage is one post or more, so on long pages "
-        "the share reached, in the header, is above the one aimed at). Clean pages: "
+        "the share reached, in the header, is above the one aimed at). Every rule but one "
+        "scores every page; the filter as shipped scores only pages in its model's language "
+        "(English, detected from the first 500 characters as the filter does without langid "
+        "metadata) and keeps the others unscored. Clean pages: "
         + "; ".join(f"{name}: {row['pages']:,}" for name, row in clean.items())
         + ".",
         "",
