@@ -228,6 +228,10 @@ class UrlFilter(Filter):
                 raise ValueError(f"block list not found: {path}")
         if any(not s for s in self.substrings):
             raise ValueError("substrings: an empty one is in every URL and would block them all")
+        for entry in self.domains:
+            if not normalize_url(domain_entry(entry)[0])[0]:
+                hint = " (a file of domains goes in block_lists)" if os.path.exists(entry) else ""
+                raise ValueError(f"domains: {entry!r} names no host, so it blocks nothing{hint}")
 
     def __getstate__(self) -> dict:
         # the lists are read again where it is unpickled

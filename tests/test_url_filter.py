@@ -98,6 +98,19 @@ def test_plain_lists_as_found_in_the_wild(tmp_path):
         build_filters([{"url": {"substrings": ["casino", ""]}}])
 
 
+def test_an_inline_domain_that_names_no_host_is_refused(tmp_path):
+    """Found by probing: a file's path given as ``domains`` (not ``block_lists``) was taken as
+    a URL prefix without a host, which matches nothing: the build ran and blocked nothing."""
+    (tmp_path / "list.txt").write_text("bad.example\n")
+    with pytest.raises(Exception, match=r"names no host.*block_lists"):
+        build_filters([{"url": {"domains": [str(tmp_path / "list.txt")]}}])
+    with pytest.raises(Exception, match="names no host"):
+        build_filters([{"url": {"domains": ["bad.example", " # a comment"]}}])
+    (f,) = build_filters([{"url": {"domains": ["*.bad.example", "https://t.example/p/"]}}])
+    assert _decide(f, "http://x.bad.example/") == "blocked_domain"
+    assert _decide(f, "http://t.example/p/1") == "blocked_url"
+
+
 def test_the_shipped_list_blocks_adult_sites_and_nothing_else():
     """UT1 and FineWeb's URL word rules from DataTrove's wheel (make url-lists), used unless
     ``shipped: []``: adult domains, URL prefixes and words are blocked, ordinary sites (sex
