@@ -260,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, beam_args = argv[:i], argv[i + 1 :]
-    p = argparse.ArgumentParser(prog="curate", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="curate",
+        description="Turn raw documents and web crawls into tokenized, deduplicated, "
+        "temporally split Arrow corpora (README.md; reference pages in docs/).",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build a corpus; Beam options follow a '--'")
