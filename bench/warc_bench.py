@@ -3,7 +3,8 @@ wrapped as a crawl (request, response and metadata records, a gzip member each, 
 snapshots with spread dates) and built by curate (reading, extraction, the URL filter with
 its shipped lists, language ID, the heuristic filters, exact and near dedup, tokenization,
 shards; two worker processes) beside DataTrove's WarcReader -> URLFilter -> Trafilatura -> the
-same filters on the same files (FineWeb's order; two workers, in bench/.venv). Writes its section of BENCHMARKS.md.
+same filters on the same files (FineWeb's order; two workers, in bench/.venv). Writes its
+section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
