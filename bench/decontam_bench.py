@@ -168,7 +168,7 @@ def clean_sets() -> dict[str, list[tuple[str, str]]]:
     demo = WORK / "demo"
     truth = generate(demo, n_docs=6000, seed=0, huge_doc_bytes=1000)
     clean = set(truth["planted"]["clean"])
-    from curate.build.readers import read_file
+    from curate.readers.files import read_file
 
     docs = []
     for p in sorted((demo / "raw").iterdir()):
@@ -234,8 +234,8 @@ def full_build(prose: list[str], benchmarks: dict[str, list[dict]]) -> dict:
 
     import pyarrow as pa
 
-    from curate.build.config_file import parse_config
-    from curate.build.driver import run_build
+    from curate.driver.build import run_build
+    from curate.driver.config_file import parse_config
 
     rng = random.Random(5)
     work = WORK / "full"
@@ -295,9 +295,9 @@ def full_build(prose: list[str], benchmarks: dict[str, list[dict]]) -> dict:
 def cross_split(prose: list[str]) -> dict:
     """Training documents (prose, dated 2019) and test-period copies (2023) edited to a spread of
     true Jaccard: the full pipeline with ``cross_split_threshold: 0.5``; removed share by bin."""
-    from curate.build.config_file import parse_config
-    from curate.build.driver import run_build
     from curate.dedup.minhash import true_jaccard
+    from curate.driver.build import run_build
+    from curate.driver.config_file import parse_config
 
     rng = random.Random(1)
     work = WORK / "cross"

@@ -50,8 +50,8 @@ def sample(corpus: Path, mb: float) -> Path:
 
 
 def _screen(filters: list[dict] | None = None):
-    from curate.build.config_file import parse_config
-    from curate.build.process import Screen
+    from curate.driver.config_file import parse_config
+    from curate.stages.screen import Screen
 
     raw = {"input": {"paths": ["x"]}, "tokenizer": {"train": {}}, "output": {"dir": "o"}}
     if filters is not None:
@@ -60,7 +60,7 @@ def _screen(filters: list[dict] | None = None):
 
 
 def _batches(texts: list[str]):
-    from curate.build.process import SCREEN_BATCH
+    from curate.stages.screen import SCREEN_BATCH
 
     for i in range(0, len(texts), SCREEN_BATCH):
         yield [_doc(t) for t in texts[i : i + SCREEN_BATCH]]

@@ -121,8 +121,8 @@ def curve(items) -> tuple[list[dict], dict]:
 
 def pipeline_dedup(items, max_distance: int) -> dict:
     """The same images through a real build (image-text pairs in a tar), default rule."""
-    from curate.build.config_file import parse_config
-    from curate.build.driver import run_build
+    from curate.driver.build import run_build
+    from curate.driver.config_file import parse_config
 
     data = WORK / "dedup"
     data.mkdir(parents=True, exist_ok=True)
@@ -193,8 +193,8 @@ def make_pairs(n: int, size: tuple[int, int], name: str, shards: int = 8) -> Pat
 
 
 def pipeline_speed(root: Path, workers: int) -> dict:
-    from curate.build.config_file import parse_config
-    from curate.build.driver import run_build
+    from curate.driver.build import run_build
+    from curate.driver.config_file import parse_config
 
     out = WORK / f"speed-out-{workers}"
     cfg = parse_config(
@@ -280,7 +280,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    from curate.build.config import PerceptualDedupConfig
+    from curate.dedup.config import PerceptualDedupConfig
 
     default_d = PerceptualDedupConfig().max_distance
     items = dedup_set()
@@ -296,8 +296,8 @@ def main() -> None:
     load_root = make_pairs(1000, (800, 600), "loader")
     built = WORK / "loader-out"
     if not (built / "manifest.json").exists():
-        from curate.build.config_file import parse_config
-        from curate.build.driver import run_build
+        from curate.driver.build import run_build
+        from curate.driver.config_file import parse_config
 
         run_build(
             parse_config(

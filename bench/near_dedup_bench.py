@@ -89,8 +89,8 @@ def make_set(dest: Path, n_variants: int, seed: int = 0) -> list[dict]:
 
 
 def run_pipeline(raw: Path, out: Path, threshold: float, verify: str) -> dict[str, dict]:
-    from curate.build.config_file import parse_config
-    from curate.build.driver import run_build
+    from curate.driver.build import run_build
+    from curate.driver.config_file import parse_config
 
     cfg = parse_config(
         {

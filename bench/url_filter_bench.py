@@ -29,7 +29,7 @@ REPEAT = 20
 
 
 def urls() -> dict[str, list[str]]:
-    from curate.build.readers import read_file
+    from curate.web.documents import read_records
 
     out: dict[str, list[str]] = {}
     for name in ("scrapinghub_aeb", "trafilatura_eval"):
@@ -38,7 +38,7 @@ def urls() -> dict[str, list[str]]:
     out["shared WARC files"] = [
         rec.value["url"]
         for path in sorted((SHARED / "warc").glob("*.warc.gz"))
-        for rec in read_file(str(path))
+        for rec in read_records(str(path))
         if getattr(rec, "value", None) and rec.value.get("url")
     ]
     return out

@@ -30,9 +30,9 @@ def _summary(stats: dict) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from curate.build.config_file import load_config
-    from curate.build.driver import run_build
     from curate.core.console import beam_output_to_file
+    from curate.driver.build import run_build
+    from curate.driver.config_file import load_config
 
     cfg = load_config(args.config)
     if args.output:
@@ -123,9 +123,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> int:
-    from curate.build.config_file import load_config
-    from curate.build.driver import expand_inputs
-    from curate.build.process import sample_texts
+    from curate.driver.config_file import load_config
+    from curate.driver.input_files import expand_inputs
+    from curate.stages.screen import sample_texts
     from tokenization.bpe import train_bpe
 
     cfg = load_config(args.config)
@@ -176,11 +176,11 @@ def cmd_train_classifier(args) -> int:
 
 def cmd_decontam_index(args: argparse.Namespace) -> int:
     """Build the benchmark index once and save it, for ``decontamination: {index: PATH}``."""
-    from curate.build.config import DecontaminationConfig
-    from curate.build.config_file import load_config
     from curate.core.errors import ConfigError
+    from curate.decontam.config import DecontaminationConfig
     from curate.decontam.items import build_index
     from curate.decontam.stage import check_sources, sources
+    from curate.driver.config_file import load_config
 
     if bool(args.config) == bool(args.files):
         raise ConfigError("give evaluation files or --config (its decontamination section)")
@@ -351,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
     if not args.verbose:  # Beam's INFO and WARNING lines, and each retry's ERROR, only with -v
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
-    from curate.build.driver import BUILD_ERRORS
     from curate.core.errors import ConfigError
+    from curate.driver.build import BUILD_ERRORS
 
     try:
         return args.fn(args)

@@ -8,18 +8,12 @@ small records (run paths, dedup keys, counts, shard entries) pass through shuffl
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from itertools import chain
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from curate.build.config import BuildConfig
-from curate.build.process import FileProcessor, scan_units, screen_signals
-from curate.build.progress import mark_file_done, mark_partition_done
-from curate.build.report import build_manifest, build_stats, write_reports
-from curate.build.shards import merge_partition
 from curate.core.fileio import join
 from curate.core.memory import release_unused
 from curate.dedup.drops import read_drops, read_removed
@@ -34,31 +28,16 @@ from curate.dedup.lines import (
 )
 from curate.dedup.near import near_stage
 from curate.dedup.signatures import signature_path
-from curate.dedup.state import STATE_DIR, PriorState, prior_units, save_docs, save_units
+from curate.dedup.state import STATE_DIR, prior_units, save_docs, save_units
+from curate.format.reports import build_manifest, write_reports
 from curate.format.schema import shard_schema
+from curate.format.stats import build_stats
+from curate.stages.markers import mark_file_done, mark_partition_done
+from curate.stages.process import FileProcessor
+from curate.stages.screen import scan_units, screen_signals
+from curate.stages.shards import merge_partition
 from pipelines.dedup import Deduplicate
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    """Everything the workers need, decided once by the driver."""
-
-    cfg: BuildConfig  # validated once, by the driver; each stage reads the slice it needs
-    files: tuple[str, ...]
-    tokenizer_json: str
-    tokenizer_info: dict
-    work_dir: str
-    out_dir: str  # the build's staging folder: the corpus is published from there
-    # an append: the input files before ``prior.first_new`` are earlier increments', known by
-    # their saved dedup state (curate.dedup.state); only the files after it are read
-    prior: PriorState | None = None
-    # the decontamination index's benchmarks (items indexed and too short), for stats.json:
-    # the driver built the index when it read the config; a worker would build it again
-    benchmarks: tuple[dict, ...] = ()
-
-    @property
-    def first_file(self) -> int:
-        return self.prior.first_new if self.prior is not None else 0
+from pipelines.plan import BuildPlan
 
 
 class _ProcessFiles(beam.DoFn):

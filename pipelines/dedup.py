@@ -9,13 +9,12 @@ is decoded and re-encoded by a worker (docs/scaling.md)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
-from curate.build.temporal import split_ranks
 from curate.core.document import vertex_file
 from curate.core.fileio import join, write_jsonl
 from curate.core.memory import release_unused
@@ -47,9 +46,8 @@ from curate.dedup.signatures import (
     write_bucketed,
 )
 from curate.dedup.state import STATE_DIR, prior_bands, prior_exact, save_bands, save_exact
-
-if TYPE_CHECKING:
-    from pipelines.build import BuildPlan
+from curate.temporal.rules import split_ranks
+from pipelines.plan import BuildPlan
 
 
 def _spill(work_dir: str, name: str, edges: np.ndarray, buckets: int) -> list[tuple]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curate.build.config_file import parse_config
+from curate.driver.config_file import parse_config
 
 logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
 
@@ -92,7 +92,7 @@ def demo_config(raw_dir: Path, out_dir: Path, **overrides) -> dict:
 
 
 def build(cfg_dict: dict, beam_args=IN_MEMORY, overwrite: bool = False) -> dict:
-    from curate.build.driver import run_build
+    from curate.driver.build import run_build
 
     return run_build(parse_config(cfg_dict), beam_args, overwrite=overwrite)
 

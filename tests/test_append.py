@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.build.config_file import parse_config
-from curate.build.driver import BUILD_ERRORS, run_build
+from curate.driver.build import BUILD_ERRORS, run_build
+from curate.driver.config_file import parse_config
 from curate.format.compare import compare
 from curate.format.verify import verify_corpus
 from tests.conftest import IN_MEMORY, MULTI_PROCESS, build, read_jsonl_dir, tree_digest
@@ -143,7 +143,7 @@ def test_resume_after_an_append_with_increments(years, tmp_path):
 def test_a_killed_append_leaves_the_corpus_and_reruns_to_the_same_bytes(
     years, tmp_path, monkeypatch
 ):
-    import curate.build.append as append
+    import curate.driver.append as append
 
     ref, out = tmp_path / "ref", tmp_path / "c"
     for d in (ref, out):

@@ -13,7 +13,7 @@ import pyarrow.dataset as pads
 import pytest
 from tokenizers import Tokenizer
 
-from curate.build.driver import BuildError
+from curate.core.errors import BuildError
 from curate.dedup.minhash import LSHParams, true_jaccard
 from tests.conftest import (
     MULTI_PROCESS,

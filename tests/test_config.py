@@ -1,7 +1,7 @@
 import pytest
 
-from curate.build.config_file import load_config, parse_config
 from curate.core.errors import ConfigError
+from curate.driver.config_file import load_config, parse_config
 
 BASE = {
     "input": {"paths": ["x.jsonl"]},

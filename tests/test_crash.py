@@ -60,7 +60,7 @@ def test_killed_build_then_rerun_is_identical(demo, demo_build, tmp_path):
 
 HOLD = """
 import sys, time
-from curate.build.lease import Lease
+from curate.driver.lease import Lease
 with Lease(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
@@ -76,7 +76,8 @@ def _holder(out: Path) -> subprocess.Popen:
 def test_a_second_build_into_a_running_ones_directory_is_refused(demo, tmp_path):
     """A build holds a lease on its output directory: a second one is refused while the
     holder lives, takes over when the holder was killed, and the lease is gone after a build."""
-    from curate.build.driver import LEASE, BuildError
+    from curate.core.errors import BuildError
+    from curate.driver.lease import LEASE
 
     root, _ = demo
     out = tmp_path / "out"
@@ -95,7 +96,7 @@ def test_a_second_build_into_a_running_ones_directory_is_refused(demo, tmp_path)
 
 TAKE = """
 import sys, time
-from curate.build.lease import Lease, LeaseError
+from curate.driver.lease import Lease, LeaseError
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 try:
     with Lease(sys.argv[1]):
@@ -112,7 +113,7 @@ def test_a_stale_lease_is_taken_by_exactly_one_of_many_builds(tmp_path):
     import json
     import socket
 
-    from curate.build.lease import LEASE
+    from curate.driver.lease import LEASE
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip

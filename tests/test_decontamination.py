@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.build.readers import read_file
 from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.errors import ConfigError
 from curate.decontam.index import load_index
 from curate.decontam.items import BenchmarkFile, build_index
 from curate.decontam.stage import Decontaminate
 from curate.decontam.words import byte_words, words
+from curate.readers.files import read_file
 from tests.conftest import build, demo_config, evaldata, read_jsonl_dir, read_shards
 
 QUESTION = (
@@ -190,7 +190,7 @@ def test_interleaved_image_lines_stay_when_a_span_is_cut(index):
 
 
 def test_config_errors_name_the_problem(demo, tmp_path):
-    from curate.build.config_file import parse_config
+    from curate.driver.config_file import parse_config
 
     root, _ = demo
     bench = {"path": str(tmp_path / "missing.jsonl")}
@@ -310,8 +310,8 @@ def test_drift_reports_contamination_per_period(demo_build):
 def test_saved_index_builds_the_same_corpus(demo, demo_build, tmp_path, capsys):
     """`curate decontam-index` once, then builds that load it: the same decisions as a build
     that indexes the files itself."""
-    from curate.build.config_file import parse_config
     from curate.cli import main
+    from curate.driver.config_file import parse_config
 
     root, _ = demo
     files = [str(root / "benchmarks" / f"{b}_sample.jsonl") for b in ("gsm8k", "mmlu")]

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from curate.build.runs import dedup_key
 from curate.core.document import SORT_LAST
 from curate.dedup.clusters import band_pairs, cluster_members, exact_edges, removals
 from curate.dedup.components import (
@@ -34,6 +33,7 @@ from curate.dedup.signatures import (
     signature_path,
     write_signature_table,
 )
+from curate.stages.spill import dedup_key
 
 
 def by_bucket(edges: np.ndarray, buckets: int) -> list[np.ndarray]:

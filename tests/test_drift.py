@@ -195,7 +195,7 @@ def test_report_does_not_depend_on_the_hash_seed(report, tmp_path):
 
 
 def test_training_split_is_train_or_the_earliest():
-    from curate.build.temporal import training_split
+    from curate.temporal.rules import training_split
 
     assert training_split({"test": ["2020-01-01", None], "train": [None, "2020-01-01"]}) == "train"
     splits = {"late": ["2020-01-01T00:00:00Z", None], "early": [None, "2020-01-01T00:00:00Z"]}

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.build.config_file import load_config
 from curate.core.errors import ConfigError
+from curate.driver.config_file import load_config
 from curate.format.manifest import CorpusError
 from tests.test_fuzz_readers import OPS, mutate
 

@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from curate.build.config_file import parse_config
-from curate.build.parse import RecordError, RecordParser
-from curate.build.readers import BadRecord, RawRecord, read_file
-from curate.web.warc import SkippedRecord
+from curate.driver.config_file import parse_config
+from curate.readers.records import BadRecord, RawRecord, SkippedRecord
+from curate.stages.parse import RecordError, RecordParser
+from curate.web.documents import read_records
 from tests.conftest import zstd_members
 
 CASES = settings(
@@ -72,7 +72,7 @@ def consume(path: Path, modality: str = "text") -> Counter:
     """Read and parse every record of ``path``: the property is that nothing escapes."""
     out: Counter = Counter()
     p = parser(modality)
-    for rec in read_file(str(path), max_doc_bytes=MAX_DOC):
+    for rec in read_records(str(path), max_doc_bytes=MAX_DOC):
         if isinstance(rec, BadRecord):
             assert rec.kind and rec.error
             out[f"bad.{rec.kind}"] += 1
@@ -235,7 +235,7 @@ def test_random_bytes_never_escape(fmt, data):
 def _values(path: Path) -> list[str]:
     return [
         repr(sorted(rec.value.items()))
-        for rec in read_file(str(path), max_doc_bytes=MAX_DOC)
+        for rec in read_records(str(path), max_doc_bytes=MAX_DOC)
         if isinstance(rec, RawRecord)
     ]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from curate.build.config import LineDedupConfig
+from curate.dedup.config import LineDedupConfig
 from curate.dedup.lines import remove_units, repeated_units, unit_keys
 from tests.conftest import (
     MULTI_PROCESS,

@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.build.config_file import parse_config
-from curate.build.process import FileProcessor
-from curate.build.shards import merge_partition
+from curate.driver.config_file import parse_config
 from curate.format.schema import shard_schema
+from curate.stages.process import FileProcessor
+from curate.stages.shards import merge_partition
 from filters.registry import build_filters, signal_names
 from tokenization.bpe import train_bpe
 

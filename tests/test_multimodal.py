@@ -14,8 +14,9 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from curate.build.readers import BadRecord, RawRecord, read_file
 from curate.core.images import ImageError, ImageLimits, hamming, inspect_image
+from curate.readers.files import read_file
+from curate.readers.records import BadRecord, RawRecord
 from tests.conftest import IN_MEMORY, MULTI_PROCESS, assert_same_corpus, build, evaldata
 
 
@@ -387,8 +388,8 @@ def test_unsafe_image_paths_and_missing_images_are_quarantined(tmp_path):
         {"id": "e", "timestamp": "2020-01-01", "content": "not a list"},
     ]
     (tmp_path / "in" / "d.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    from curate.build.config_file import parse_config
-    from curate.build.parse import RecordError, RecordParser
+    from curate.driver.config_file import parse_config
+    from curate.stages.parse import RecordError, RecordParser
 
     cfg = parse_config(
         {
@@ -409,8 +410,8 @@ def test_unsafe_image_paths_and_missing_images_are_quarantined(tmp_path):
 def test_parquet_images_as_bytes_paths_and_hf_structs(tmp_path):
     import pyarrow.parquet as pq
 
-    from curate.build.config_file import parse_config
-    from curate.build.parse import RecordParser
+    from curate.driver.config_file import parse_config
+    from curate.stages.parse import RecordParser
 
     img = _png(Image.new("RGB", (300, 240), (9, 9, 9)))
     (tmp_path / "img.png").write_bytes(img)

@@ -78,8 +78,8 @@ def test_output_dir_with_foreign_files_is_refused_and_left_alone(demo, tmp_path)
         with pytest.raises(BuildError, match="not empty and is not a curate corpus"):
             build(_small(demo, out), overwrite=overwrite)
         assert _tree(out) == before
-    from curate.build.config_file import parse_config
     from curate.core.errors import ConfigError
+    from curate.driver.config_file import parse_config
 
     with pytest.raises(ConfigError, match="output.dir"):
         parse_config(_small(demo, tmp_path, output={"dir": ""}))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from curate.build.config_file import parse_config
-from curate.build.process import FileProcessor
 from curate.core.document import Document
+from curate.driver.config_file import parse_config
+from curate.stages.process import FileProcessor
 from filters.base import Decision, Filter
 from tokenization.bpe import train_bpe
 
@@ -55,7 +55,7 @@ def test_filter_exception_is_quarantined_and_the_rest_processed(tmp_path):
 def test_parser_exception_is_quarantined_and_the_rest_parsed(tmp_path):
     """The same dead letter for parsing: a bug that one record triggers (an image library's
     error on an odd file, say) is that record's quarantine entry, not a failed build."""
-    from curate.build.parse import RecordParser, parse_file
+    from curate.stages.parse import RecordParser, parse_file
 
     class ExplodesOnMarkerParser(RecordParser):
         def parse(self, value, origin, source_path=None):

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from curate.build.readers import BadRecord, RawRecord, read_file
+from curate.readers.files import read_file
+from curate.readers.records import BadRecord, RawRecord
 
 GOOD = [
     {"id": str(i), "text": f"document number {i}", "timestamp": "2020-01-01"} for i in range(500)
@@ -129,9 +130,9 @@ def test_parquet_as_pandas_and_spark_write_it(tmp_path):
     bad_type; a Decimal time was not a timestamp; a NaN in metadata was written as bare NaN."""
     import numpy as np
 
-    from curate.build.config_file import parse_config
-    from curate.build.parse import RecordError, RecordParser
     from curate.core.document import metadata_json
+    from curate.driver.config_file import parse_config
+    from curate.stages.parse import RecordError, RecordParser
 
     ns = np.array(["2020-03-04T05:06:07.123456789"] * 3, dtype="datetime64[ns]")
     pq.write_table(
@@ -189,8 +190,8 @@ def test_parquet_batch_python_cannot_hold_is_quarantined_row_by_row(tmp_path):
 def test_dotted_field_names_reach_into_nested_objects():
     """Found by probing: The Pile keeps its source in meta.pile_set_name; source_field
     'meta.pile_set_name' found nothing and every document got the default source."""
-    from curate.build.config_file import parse_config
-    from curate.build.parse import RecordError, RecordParser
+    from curate.driver.config_file import parse_config
+    from curate.stages.parse import RecordError, RecordParser
 
     cfg = parse_config(
         {

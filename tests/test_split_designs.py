@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from curate.build.temporal import stable_fraction
+from curate.temporal.rules import stable_fraction
 from tests.conftest import build, demo_config, read_shards
 
 

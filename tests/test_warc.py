@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from curate.build.readers import BadRecord, read_file
 from curate.demo.web import generate_web, http_response, page_html, record
+from curate.readers.records import BadRecord, SkippedRecord
+from curate.web.documents import read_records
 from curate.web.html import decode_html, extract
-from curate.web.warc import SkippedRecord
 from tests.conftest import (
     IN_MEMORY,
     MULTI_PROCESS,
@@ -30,7 +30,7 @@ from tests.conftest import (
 def _read(paths) -> tuple[Counter, dict[str, dict]]:
     counts, docs = Counter(), {}
     for p in paths:
-        for rec in read_file(str(p), max_doc_bytes=2_000_000):
+        for rec in read_records(str(p), max_doc_bytes=2_000_000):
             if isinstance(rec, SkippedRecord):
                 counts[rec.reason] += 1
             elif isinstance(rec, BadRecord):
@@ -235,7 +235,7 @@ def test_a_compressed_body_that_expands_without_bound_is_refused(tmp_path):
     bomb = gzip.compress(b"<p>" + b"a" * 50_000_000, mtime=0)
     path = tmp_path / "bomb.warc.gz"
     path.write_bytes(record("response", rng, when, http_response(bomb, Content_Encoding="gzip")))
-    (rec,) = list(read_file(str(path), max_doc_bytes=1_000_000))
+    (rec,) = list(read_records(str(path), max_doc_bytes=1_000_000))
     assert isinstance(rec, BadRecord) and rec.kind == "too_large"
 
 
@@ -263,7 +263,7 @@ def test_plain_text_without_a_charset_is_detected_not_assumed_utf8(tmp_path):
             "response", rng, when, http_response(text.encode("latin-1"), Content_Type="text/plain")
         )
     )
-    (rec,) = list(read_file(str(path)))
+    (rec,) = list(read_records(str(path)))
     assert rec.value["text"].startswith("Le café de la gare était fermé.")
 
 
@@ -307,7 +307,7 @@ def test_pages_sent_without_a_type_are_read_and_partial_pages_marked(tmp_path):
             ]
         )
     )
-    recs = list(read_file(str(path)))
+    recs = list(read_records(str(path)))
     assert [getattr(r, "reason", "document") for r in recs] == [
         "document",
         "document",
@@ -347,7 +347,7 @@ def test_brotli_and_zstd_bodies_are_decoded_bounded_and_checked(tmp_path, encodi
             for b in bodies
         )
     )
-    recs = list(read_file(str(path), max_doc_bytes=1_000_000))
+    recs = list(read_records(str(path), max_doc_bytes=1_000_000))
     assert [type(r).__name__ for r in recs] == ["RawRecord", "RawRecord", "BadRecord", "BadRecord"]
     assert all("Words of the packed page" in r.value["text"] for r in recs[:2])
     assert recs[2].kind == "too_large" and recs[3].kind in ("body_error", "too_large")
@@ -398,7 +398,7 @@ def test_an_archive_that_ends_inside_a_page_says_so(tmp_path, form):
     path.write_bytes(data)
     assert _read([path])[0] == {"document": 3}
     path.write_bytes(cut)
-    recs = list(read_file(str(path), max_doc_bytes=2_000_000))
+    recs = list(read_records(str(path), max_doc_bytes=2_000_000))
     assert [type(r).__name__ for r in recs] == ["RawRecord", "RawRecord", "BadRecord"], recs
     assert recs[-1].kind == "read_error" and "record 3 is truncated" in recs[-1].error
 
@@ -449,9 +449,9 @@ def test_a_page_over_the_time_budget_is_quarantined_and_the_next_one_read(tmp_pa
     path, alone = tmp_path / "t.warc.gz", tmp_path / "good.warc.gz"
     path.write_bytes(record("response", rng, when, http_response(bomb.encode())) + good_record)
     alone.write_bytes(good_record)
-    first, second = read_file(str(path), extractor="resiliparse", extract_timeout=1.0)
+    first, second = read_records(str(path), extractor="resiliparse", timeout_s=1.0)
     assert isinstance(first, BadRecord) and first.kind == "extract_timeout"
-    (direct,) = read_file(str(alone), extractor="resiliparse")
+    (direct,) = read_records(str(alone), extractor="resiliparse")
     assert second.value == direct.value and "ordinary words" in second.value["text"]
 
 
@@ -531,7 +531,9 @@ def test_wet_text_records_with_a_multimodal_modality(tmp_path, modality):
         + record("conversion", rng, when, text.encode(), WARC_Target_URI="http://example.com/a")
     )
     if modality == "image_text":
-        (only,) = list(read_file(str(tmp_path / "warc" / "t.warc.wet.gz"), modality=modality))[1:]
+        (only,) = list(read_records(str(tmp_path / "warc" / "t.warc.wet.gz"), modality=modality))[
+            1:
+        ]
         assert isinstance(only, SkippedRecord) and only.reason == "warc.page"
         return
     stats = _multimodal(tmp_path, modality, tmp_path / "o")

@@ -18,6 +18,7 @@ import numpy as np
 from curate.core.errors import ConfigError
 from curate.decontam.hashing import IdTable, WindowHasher
 from curate.decontam.words import WORD_BYTES, byte_words, word_bytes
+from curate.readers.streams import open_raw
 
 INDEX_FORMAT = "curate-decontam-index"
 INDEX_VERSION = 1
@@ -234,8 +235,6 @@ def _text(blob: np.ndarray) -> str:
 
 
 def load_index(path: str) -> BenchmarkIndex:
-    from curate.build.readers import open_raw
-
     try:
         with open_raw(path) as f:
             data = np.load(io.BytesIO(f.read()), allow_pickle=False)

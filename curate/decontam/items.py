@@ -22,6 +22,8 @@ from curate.core.errors import ConfigError
 from curate.decontam.hashing import WindowHasher
 from curate.decontam.index import BenchmarkIndex
 from curate.decontam.words import words
+from curate.readers.files import read_file
+from curate.readers.records import BadRecord
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _FIELD = re.compile(r"\{([^{}]*)\}")
@@ -62,8 +64,6 @@ def resolved_names(sources: Iterable[BenchmarkFile]) -> list[str]:
 def item_texts(source: BenchmarkFile) -> Iterator[tuple[str, str]]:
     """(item id, text) of every record; a record that cannot be read stops the build with its
     file and line: a silently skipped item is contamination nobody would see."""
-    from curate.build.readers import BadRecord, read_file
-
     fields = _FIELD.findall(source.text)
     for rec in read_file(source.path, "auto", 100_000_000):
         where = f"{source.path}, record {rec.position}"

@@ -20,9 +20,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from curate.build.config import DecontaminationConfig
 from curate.core.document import Document
 from curate.core.errors import ConfigError
+from curate.decontam.config import DecontaminationConfig
 from curate.decontam.index import BenchmarkIndex, Hit, load_index
 from curate.decontam.items import BenchmarkFile, build_index, resolved_names
 from curate.decontam.words import words_per_line

@@ -20,8 +20,8 @@ from itertools import groupby
 import pyarrow as pa
 import xxhash
 
-from curate.build.config import LineDedupConfig
 from curate.core.fileio import join, read_arrow_batch, write_arrow_batches
+from curate.dedup.config import LineDedupConfig
 from curate.dedup.signatures import Node, file_of
 
 _PARAGRAPH_BREAK = re.compile(r"(\n[ \t]*\n\s*)")

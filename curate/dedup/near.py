@@ -16,7 +16,7 @@ from curate.dedup.minhash import LSHParams
 from curate.dedup.perceptual import PerceptualParams
 
 if TYPE_CHECKING:
-    from curate.build.config import DedupConfig
+    from curate.dedup.config import DedupConfig
 
 
 class NearDuplicates(Protocol):

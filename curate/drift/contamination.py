@@ -29,7 +29,7 @@ def contamination_rows(
     if not dec:
         return []
     released = {b.get("name"): b.get("released") for b in dec.get("benchmarks", [])}
-    from curate.build.temporal import in_time_order
+    from curate.temporal.rules import in_time_order
 
     names = in_time_order(set(kept) | set(removed), starts)
     benches = sorted({b for p in names for b in (*kept.get(p, {}), *removed.get(p, {}))})

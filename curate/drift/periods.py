@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from curate.build.temporal import training_split
 from curate.core.document import UNDATED
 from curate.core.timeparse import parse_timestamp_us, us_to_datetime
 from curate.drift import stats as drift
 from curate.drift.contamination import add_matches
+from curate.temporal.rules import training_split
 
 
 @dataclass
@@ -104,7 +104,7 @@ def load(root: str) -> tuple[dict, dict[str, PeriodDocs]]:
                 strict=True,
             ):
                 pd.images.append((w, h, fmt, ph))
-    from curate.build.temporal import in_time_order
+    from curate.temporal.rules import in_time_order
 
     order = in_time_order(periods, {p: d.first for p, d in periods.items()})
     return manifest, {p: periods[p] for p in order}
@@ -126,8 +126,8 @@ def start_or_none(name: str, docs: PeriodDocs | None) -> datetime | None:
 
 def _row_period(row: dict, unit: str) -> str:
     """The period of a ``rejected/`` row without one (removed before periods are assigned)."""
-    from curate.build.temporal import crawl_period
     from curate.core.timeparse import period_of
+    from curate.temporal.rules import crawl_period
 
     if unit == "crawl":
         return crawl_period(row.get("crawl"))

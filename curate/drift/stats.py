@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from curate.build.temporal import stable_rank
+from curate.temporal.rules import stable_rank
 
 _WORD = re.compile(r"[^\W\d_]+")
 

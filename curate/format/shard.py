@@ -147,8 +147,8 @@ class Shard:
         return {v for b in self.batches for v in pc.unique(b.column("source")).to_pylist() if v}
 
     def id_fractions(self, seed: int) -> np.ndarray:
-        """Per document, ``curate.build.temporal.stable_fraction`` of its id."""
-        from curate.build.temporal import stable_fraction
+        """Per document, ``curate.temporal.rules.stable_fraction`` of its id."""
+        from curate.temporal.rules import stable_fraction
 
         ids = [i for b in self.batches for i in b.column("doc_id").to_pylist()]
         return np.array([stable_fraction(i, seed) for i in ids], np.float64)

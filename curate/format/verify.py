@@ -223,7 +223,7 @@ def _increments(root: str, manifest: dict) -> Iterator[str]:
 def _totals(root: str, inc: dict, own: dict, earlier: dict) -> Iterator[str]:
     """The corpus's totals after an increment are its totals before it plus its own; the
     totals before it are the SHA-256 its entry recorded and the earlier increment's totals."""
-    from curate.build.report import add_stats
+    from curate.format.stats import add_stats
 
     folder = os.path.join(root, inc["path"])
     try:

@@ -5,7 +5,7 @@ Two passes over the archive (images often come after the pages that show them). 
 keeps what the second needs: for interleaved documents the image bytes by URL (at most
 ``IMAGE_BUDGET`` bytes per archive: images past it stay out, their pages keep only text); for
 pairs the first non-empty alt text found for each image URL, with its page. The second reads
-every record as ``curate.web.warc`` does, and:
+every record as ``curate.web.documents`` does, and:
 
 - ``interleaved``: a page's main content (Trafilatura, which keeps the content's images in
   place as ``![alt](src)`` lines) becomes text and image segments in page order, OBELICS
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from curate.build.readers import RawRecord
+from curate.readers.records import RawRecord, SkippedRecord
 
 IMAGE_BUDGET = 256 * 1024 * 1024
 
@@ -82,8 +82,6 @@ class CrawlImages:
 
     def image(self, position: int, nbytes: int, info: dict, body: bytes, when: str | None):
         """An image response: a pair, or removed with its reason."""
-        from curate.web.warc import SkippedRecord
-
         found = self.alts.get(info["url"] or "") if self.modality == "image_text" else None
         if found is None:
             reason = "warc.image" if self.modality == "interleaved" else "warc.image_without_alt"

@@ -1,4 +1,6 @@
-"""Assign each document its temporal split and calendar period."""
+"""The temporal rules every wing applies the same way: a document's split and period, crawl
+periods, stable ranks and fractions of an id (held-out splits, controls, samples), the order of
+splits and periods, and evaluation windows."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from curate.build.config import TemporalConfig
 from curate.core.document import UNDATED
 from curate.core.timeparse import datetime_to_us, period_of
+from curate.temporal.config import TemporalConfig
 
 _LO, _HI = -(2**63), 2**63 - 1
 

@@ -1,51 +1,16 @@
-"""A build's progress. Its workers leave a small marker per finished input file and per written
-partition in the work directory (``progress/``, through Beam's FileSystems, so it works on any
-runner); the driver polls them. Markers carry counts only, never document data.
-"""
+"""A build's progress, shown while it runs: the driver polls the markers its workers leave
+(``curate.stages.markers``) in a thread."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from curate.core.console import PLAIN_EVERY, clock, human_size
-from curate.core.fileio import join, write_bytes
-
-
-def mark_file_done(work_dir: str, file_idx: int, records: int) -> None:
-    path = join(work_dir, "progress", f"read-{file_idx:05d}.json")
-    write_bytes(path, json.dumps({"file": file_idx, "records": records}).encode())
-
-
-def mark_partition_done(work_dir: str, split: str, period: str, shards: int) -> None:
-    path = join(work_dir, "progress", f"shards-{split}-{period}.json")
-    write_bytes(path, json.dumps({"shards": shards}).encode())
-
-
-def _markers(work_dir: str) -> list[tuple[str, dict]]:
-    folder = join(work_dir, "progress")
-    out = []
-    try:
-        if "://" not in folder:
-            paths = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".json")]
-        else:
-            paths = [m.path for m in FileSystems.match([join(folder, "*.json")])[0].metadata_list]
-    except (OSError, ValueError):
-        return out
-    for p in sorted(paths):
-        try:
-            with FileSystems.open(p) as f:
-                out.append((os.path.basename(p), json.loads(f.read())))
-        except (OSError, ValueError):
-            continue  # being written, or removed with the work folder
-    return out
+from curate.stages.markers import read_markers
 
 
 class BuildProgress:
@@ -61,7 +26,7 @@ class BuildProgress:
         self._thread: threading.Thread | None = None
 
     def status(self) -> dict[str, Any]:
-        markers = _markers(self.work_dir)
+        markers = read_markers(self.work_dir)
         read = [m for n, m in markers if n.startswith("read-")]
         parts = [m for n, m in markers if n.startswith("shards-")]
         elapsed = time.monotonic() - self.start

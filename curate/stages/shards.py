@@ -15,15 +15,17 @@ merge key (timestamp, id, origin) is unique, so the extra pass changes no output
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curate.build.config import OutputConfig
-from curate.core.document import SORT_LAST
+from curate.core.document import SORT_LAST, metadata_json
 from curate.core.fileio import AtomicWriter, join
 from curate.core.memory import release_unused
 from curate.core.timeparse import us_to_iso
+from curate.stages.config import OutputConfig
+from curate.stages.spill import RUN_BATCH_ROWS
 
 MERGE_FAN_IN = 32  # runs merged at once (see the module docstring)
 
@@ -85,8 +87,6 @@ def _merge_into_run(
     path: str,
 ) -> None:
     """One longer run from ``runs``, with drops left out and flags applied."""
-    from curate.build.runs import RUN_BATCH_ROWS
-
     schema = _run_schema(runs[0])
     w = AtomicWriter(path)
     with pa.ipc.new_stream(w, schema) as writer:
@@ -247,10 +247,6 @@ class _ShardSink:
 
 def _flagged(batch: pa.RecordBatch, i: int, kept_id: str) -> pa.RecordBatch:
     """Row ``i`` alone, with ``leaked_from: kept_id`` added to its metadata."""
-    import json
-
-    from curate.core.document import metadata_json
-
     row = batch.slice(i, 1)
     meta = row.column("metadata")[0].as_py()
     value = {**(json.loads(meta) if meta else {}), "leaked_from": kept_id}

@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from curate.build.config import BuildConfig
-from curate.build.parse import RecordParser, parse_file
-from curate.build.runs import Spill, run_schema
-from curate.build.temporal import TemporalAssigner
-from curate.core.document import IMAGE_PLACEHOLDER, Document, origin_sort_key
-from curate.core.errors import BuildError
+from curate.core.document import Document, origin_sort_key
 from curate.core.fileio import AtomicWriter, join
 from curate.core.timeparse import us_to_iso
-from curate.decontam.stage import Decontaminate, decontamination_signals
-from curate.dedup.lines import remove_units, unit_keys
+from curate.decontam.stage import Decontaminate
+from curate.dedup.lines import remove_units
 from curate.dedup.near import near_stage
-from filters.base import Filter
-from filters.registry import build_filters, signal_names
+from curate.stages.config import BuildConfig
+from curate.stages.parse import parse_file
+from curate.stages.screen import SCREEN_BATCH, Screen
+from curate.stages.spill import Spill, SpillSettings, run_schema
 from tokenization.bpe import Encoder, load_tokenizer
-
-SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
 
 
 @dataclass
@@ -64,104 +58,6 @@ class _RecordSink:
         return {"path": self.path, "kind": self.kind, "records": self.rows, **info}
 
 
-def screen_filters(cfg: BuildConfig) -> list[Filter]:
-    """The configured filters, then decontamination (on the text the filters would keep)."""
-    chain = build_filters(cfg.filters)
-    if cfg.decontamination is not None:
-        chain.append(Decontaminate.from_config(cfg.decontamination))
-    return chain
-
-
-def screen_signals(cfg: BuildConfig) -> list[str]:
-    """``signal_names(screen_filters(cfg))`` without building the decontamination index."""
-    return signal_names(build_filters(cfg.filters)) + decontamination_signals(cfg.decontamination)
-
-
-class Screen:
-    """Normalization check, the filter chain and the temporal split: the keep/remove decision."""
-
-    def __init__(self, cfg: BuildConfig):
-        self.parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
-        self.filters = screen_filters(cfg)
-        self.signals = signal_names(self.filters)
-        self.totals = [f"{f.name}.{t}" for f in self.filters for t in f.totals]
-        self.temporal = TemporalAssigner(cfg.temporal)
-        self.interleaved = cfg.input.modality == "interleaved"
-
-    def screen(self, docs: list[Document]) -> list[str | None]:
-        """Apply every filter in order, recording its signals and decision (``<name>.keep``)
-        on each document even after an earlier one rejected it, so that thresholds can be
-        re-tuned from the output alone. Per document: the first rejection is the reason; None
-        means keep. Documents go through one filter at a time (see ``Filter.apply_batch``)."""
-        reasons: list[str | None] = [None if d.text else "normalize.empty_text" for d in docs]
-        live = [i for i, r in enumerate(reasons) if r is None]
-        batch = [docs[i] for i in live]
-        for f in self.filters:
-            if not batch:
-                break
-            for i, doc, d in zip(live, batch, f.apply_batch(batch), strict=True):
-                for k, v in d.signals.items():
-                    doc.signals[f"{f.name}.{k}"] = v
-                doc.signals[f"{f.name}.keep"] = float(d.keep)
-                if d.text is not None:
-                    doc.text = d.text
-                doc.metadata.update(d.metadata)
-                if not d.keep and reasons[i] is None:
-                    reasons[i] = f"{f.name}.{d.reason}"
-        for i, doc in zip(live, batch, strict=True):
-            lost = self.interleaved and doc.text.count(IMAGE_PLACEHOLDER) != len(doc.images)
-            if reasons[i] is None and lost:
-                reasons[i] = "multimodal.image_placeholder_lost"  # a filter cut an image out
-            if reasons[i] is None:
-                crawl = doc.metadata.get("crawl")
-                crawl = crawl if isinstance(crawl, str) else None
-                doc.split, doc.period = self.temporal.assign(doc.timestamp, doc.id, crawl)
-                if doc.split is None:
-                    reasons[i] = "temporal.outside_splits"
-        return reasons
-
-    def reason_to_remove(self, doc: Document) -> str | None:
-        return self.screen([doc])[0]
-
-
-def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
-    """The first ``n`` documents that pass the screen, in input order: the tokenizer sample.
-    A BuildError when none does, saying what became of the records instead."""
-    screen = Screen(cfg)
-    out: list[str] = []
-    outcomes: Counter = Counter()  # why the records read were not taken
-    for file_idx, path in enumerate(files):
-        for rec in parse_file(screen.parser, file_idx, path, cfg.input):
-            if rec.doc is None:
-                outcomes[f"quarantined.{rec.error[0]}" if rec.error else rec.skipped.reason] += 1
-                continue
-            why = screen.reason_to_remove(rec.doc)
-            if why is not None:
-                outcomes[f"removed.{why}"] += 1
-                continue
-            out.append(rec.doc.text.replace(IMAGE_PLACEHOLDER, "\n"))
-            if len(out) >= n:
-                return out
-    if not out:
-        top = ", ".join(f"{k} {v:,}" for k, v in outcomes.most_common(5))
-        raise BuildError(
-            f"no document passed the filters, nothing to train the tokenizer on: of "
-            f"{outcomes.total():,} records, {top or 'none'}" + (" ..." if len(outcomes) > 5 else "")
-        )
-    return out
-
-
-def scan_units(cfg: BuildConfig, file_idx: int, path: str) -> Iterator[tuple[int, tuple]]:
-    """(unit key, document node) for line dedup: a first, light pass over one input file (the
-    main pass quarantines what cannot be parsed)."""
-    parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
-    for rec in parse_file(parser, file_idx, path, cfg.input):
-        if rec.doc is not None:
-            node = rec.doc.sort_key()
-            for key in unit_keys(rec.doc.text, cfg.dedup.lines):
-                yield key, node
-
-
 class FileProcessor:
     """Holds the parsed config, the screen and the tokenizer; built once per worker."""
 
@@ -178,15 +74,22 @@ class FileProcessor:
             fast=cfg.tokenizer.fast,
             image_token=cfg.tokenizer.image_token if cfg.multimodal else None,
         )
-        self.schema = run_schema(self.signals, cfg.output.keep_text, cfg.multimodal)
         for f in self.screen.filters:
             if isinstance(f, Decontaminate):
                 f.count_tokens = self.encoder.count
         near = cfg.dedup.near
         stage = near_stage(cfg.dedup)
-        self.lsh = stage.params if stage else None
-        self.keep_shingles = near is not None and near.verify == "true"
-        self.dedup = cfg.dedup.exact or self.lsh is not None  # documents need a table
+        self.spill = SpillSettings(
+            work_dir=work_dir,
+            schema=run_schema(self.signals, cfg.output.keep_text, cfg.multimodal),
+            signals=self.signals,
+            run_bytes=cfg.output.run_bytes,
+            modality=cfg.input.modality,
+            buckets=cfg.dedup.buckets,
+            exact=cfg.dedup.exact,
+            lsh=stage.params if stage else None,
+            keep_shingles=near is not None and near.verify == "true",
+        )
 
     def process(
         self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None
@@ -199,7 +102,7 @@ class FileProcessor:
         rejected = _RecordSink(
             join(out_dir, "rejected", f"filtered-{file_idx:05d}.jsonl"), "rejected"
         )
-        spill = Spill(self, file_idx, res)
+        spill = Spill(self.spill, file_idx)
         pending: list[tuple[Document, int]] = []
         kept: list[Document] = []
         size = self.cfg.input.batch_size
@@ -229,8 +132,13 @@ class FileProcessor:
             chunk = kept[i : i + size]
             spill.add(chunk, self._tokenize(chunk))
         spill.flush()
-        if self.dedup:
-            spill.write_tables(file_idx)
+        if self.spill.dedup:
+            spill.write_tables()
+        res.runs, res.exact_slices, res.band_slices = (
+            spill.runs,
+            spill.exact_slices,
+            spill.band_slices,
+        )
         for sink in (quarantine, rejected):
             info = sink.close()
             if info:

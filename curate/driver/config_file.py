@@ -9,8 +9,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from curate.build.config import BuildConfig
 from curate.core.errors import ConfigError
+from curate.decontam.stage import check_sources
+from curate.stages.config import BuildConfig
+from filters.registry import build_filters
 
 
 def _format_errors(err: ValidationError) -> str:
@@ -34,12 +36,8 @@ def parse_config(data: Any, base_dir: Path | None = None) -> BuildConfig:
         raise ConfigError(_format_errors(e)) from None
     if base_dir is not None:
         cfg = _resolve_paths(cfg, base_dir)
-    from filters.registry import build_filters
-
     build_filters(cfg.filters)  # fail now, with the filter's name, rather than on a worker
     if cfg.decontamination is not None:
-        from curate.decontam.stage import check_sources
-
         check_sources(cfg.decontamination)
     return cfg
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,9 +27,6 @@ from curate.dedup.signatures import (
     write_signature_table,
 )
 from curate.format.schema import shard_schema
-
-if TYPE_CHECKING:
-    from curate.build.process import FileProcessor, FileResult
 
 RUN_EXTRA = [pa.field("_ts_key", pa.int64()), pa.field("_origin", pa.string())]
 
@@ -59,11 +57,32 @@ def run_schema(signals: list[str], keep_text: bool, images: bool = False) -> pa.
     return pa.schema(list(base) + extra)
 
 
-class Spill:
-    """Buffers tokenized documents per (split, period) and writes sorted runs."""
+@dataclass(frozen=True)
+class SpillSettings:
+    """What a spill needs to know of the build, decided once per worker."""
 
-    def __init__(self, proc: FileProcessor, file_idx: int, res: FileResult):
-        self.proc, self.file_idx, self.res = proc, file_idx, res
+    work_dir: str
+    schema: pa.Schema  # run_schema(signals, ...)
+    signals: list[str]
+    run_bytes: int
+    modality: str
+    buckets: int
+    exact: bool  # exact dedup: each document's key
+    lsh: Any = None  # near-dedup's NearDuplicates, or None
+    keep_shingles: bool = False  # for exact verification of candidate pairs
+
+    @property
+    def dedup(self) -> bool:
+        """Whether documents need a table (exact or near dedup)."""
+        return self.exact or self.lsh is not None
+
+
+class Spill:
+    """Buffers tokenized documents per (split, period) and writes sorted runs; after
+    ``write_tables``, ``runs``, ``exact_slices`` and ``band_slices`` say what it wrote."""
+
+    def __init__(self, settings: SpillSettings, file_idx: int):
+        self.settings, self.file_idx = settings, file_idx
         self.buf: dict[tuple[str, str], list] = defaultdict(list)
         self.nbytes = 0
         self.chunk = 0
@@ -71,12 +90,16 @@ class Spill:
         self.shingles: list = []
         self.locations: list = []
         self.bands: list = []
+        self.runs: list[tuple[tuple[str, str], str]] = []
+        # (records file, bucket, first record, count): where each bucket's records are
+        self.exact_slices: list[tuple[str, int, int, int]] = []
+        self.band_slices: list[tuple[str, int, int, int]] = []
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
             self.buf[(doc.split, doc.period)].append((doc, tok))
             self.nbytes += len(doc.text) + tok.nbytes + sum(len(im.data) for im in doc.images)
-        if self.nbytes >= self.proc.cfg.output.run_bytes:
+        if self.nbytes >= self.settings.run_bytes:
             self.flush()
 
     def flush(self) -> None:
@@ -87,24 +110,22 @@ class Spill:
         self.chunk += 1
 
     def _write_run(self, part: tuple[str, str], items: list) -> None:
-        proc = self.proc
+        st = self.settings
         items.sort(key=lambda it: it[0].sort_key())
         split, period = part
         name = f"{self.file_idx:05d}-{self.chunk:04d}.arrow"
-        path = join(proc.work_dir, "runs", f"split={split}", f"period={period}", name)
-        table = rows_to_table(
-            [d for d, _ in items], [t for _, t in items], proc.schema, proc.signals
-        )
+        path = join(st.work_dir, "runs", f"split={split}", f"period={period}", name)
+        table = rows_to_table([d for d, _ in items], [t for _, t in items], st.schema, st.signals)
         w = AtomicWriter(path)
-        with pa.ipc.new_stream(w, proc.schema) as writer:
+        with pa.ipc.new_stream(w, st.schema) as writer:
             # small batches: the merge holds one batch per run, and runs multiply with input
             # files (at 64 rows, 43 MB per worker for 67 runs); shard batches are cut apart
             writer.write_table(table, max_chunksize=RUN_BATCH_ROWS)
         w.commit()
-        self.res.runs.append((part, path))
-        if not proc.dedup:
+        self.runs.append((part, path))
+        if not st.dedup:
             return
-        lsh = proc.lsh
+        lsh = st.lsh
         if lsh is not None:
             sigs, shingles = lsh.sign_documents([d for d, _ in items])
         for row, (doc, _) in enumerate(items):
@@ -112,33 +133,32 @@ class Spill:
                 ref = ref_of(self.file_idx, len(self.locations))
                 self.bands.append(band_records(lsh.band_keys(sigs[row]), ref))
                 self.sigs.append(sigs[row])
-                if proc.keep_shingles:
+                if st.keep_shingles:
                     self.shingles.append(shingles[row])
-            doc_key = document_key(doc, proc.cfg.input.modality)
+            doc_key = document_key(doc, st.modality)
             self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
 
-    def write_tables(self, file_idx: int) -> None:
+    def write_tables(self) -> None:
         """The document table (with signatures for near-dedup), the exact-dedup records and
-        the band records, whose slices go into the result."""
-        proc, lsh = self.proc, self.proc.lsh
-        path = signature_path(proc.work_dir, file_idx)
+        the band records, whose slices go into ``exact_slices`` and ``band_slices``."""
+        st, lsh, file_idx = self.settings, self.settings.lsh, self.file_idx
+        path = signature_path(st.work_dir, file_idx)
         if lsh is None:
             write_signature_table(path, self.locations)
         else:
-            shingles = self.shingles if proc.keep_shingles else None
+            shingles = self.shingles if st.keep_shingles else None
             write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
-        buckets = proc.cfg.dedup.buckets
-        if proc.cfg.dedup.exact and self.locations:
+        if st.exact and self.locations:
             locs = self.locations
             records = exact_records([loc.key for loc in locs], [loc.vertex for loc in locs])
-            path = exact_path(proc.work_dir, file_idx)
-            slices = write_bucketed(path, records, exact_buckets(records, buckets))
-            self.res.exact_slices = [(path, *s) for s in slices]
+            path = exact_path(st.work_dir, file_idx)
+            slices = write_bucketed(path, records, exact_buckets(records, st.buckets))
+            self.exact_slices = [(path, *s) for s in slices]
         if self.bands:
-            path = band_path(proc.work_dir, file_idx)
+            path = band_path(st.work_dir, file_idx)
             records = np.concatenate(self.bands)
-            slices = write_bucketed(path, records, band_buckets(records, buckets))
-            self.res.band_slices = [(path, *s) for s in slices]
+            slices = write_bucketed(path, records, band_buckets(records, st.buckets))
+            self.band_slices = [(path, *s) for s in slices]
 
 
 def _image_row(im) -> dict:

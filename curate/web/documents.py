@@ -1,61 +1,27 @@
-"""WARC, WET and ARC files to input records: one per WARC record, whatever its type.
-
-WARC (1.0, 1.1 and ClueWeb's 0.18; plain or gzip per record) is read with FastWARC, the fastest
-maintained reader (Resiliparse's project, C++); legacy ARC (``.arc``, ``.arc.gz``) with warcio,
-which FastWARC does not read, and so is a WARC whose headers FastWARC cannot frame. FastWARC's
-own HTTP parsing is off: the HTTP block is split and its body decoded leniently
-(``curate.web.http_block``), because real archives break the rules (ClueWeb separates headers
-with bare ``\\n`` and keeps ``Content-Encoding: gzip`` on bodies already decoded).
-
-A ``response`` (or ``resource``) record of HTML or plain text with HTTP status 200, and a WET
-``conversion`` record, becomes a document: its text (HTML through ``curate.web.html``), the
-``WARC-Date``, ``WARC-Record-ID``, target URI and the crawl (``isPartOf`` of the file's
-``warcinfo``), plus HTTP status, content type, charset and its source, title and language hint
-as metadata. Every other record is a ``SkippedRecord`` with a named reason, counted under
-``removed.warc.*`` so that ``stats.json`` balances record for record.
+"""A web archive's records to documents: a ``response`` (or ``resource``) record of HTML or
+plain text with HTTP status 200, and a WET ``conversion`` record, becomes a document: its text
+(HTML through ``curate.web.html``), the ``WARC-Date``, ``WARC-Record-ID``, target URI and the
+crawl (``isPartOf`` of the file's ``warcinfo``), plus HTTP status, content type, charset and its
+source, title and language hint as metadata. Every other record is a ``SkippedRecord`` with a
+named reason, counted under ``removed.warc.*`` so that ``stats.json`` balances record for
+record. The archive is framed by ``curate.readers.warc``; this wing adds what needs HTML.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
-from curate.build.readers import BadRecord, RawRecord
+from curate.readers.files import read_file
+from curate.readers.http import BadBody, TooLarge, content_type, decoded_body, split_http
+from curate.readers.records import BadRecord, RawRecord, SkippedRecord
+from curate.readers.warc import Truncated, records, warcinfo_field
 from curate.web.crawl_images import CrawlImages
-from curate.web.http_block import (
-    HEAD_LIMIT,
-    BadBody,
-    TooLarge,
-    content_type,
-    decoded_body,
-    split_http,
-)
 from curate.web.sandbox import ExtractTimeout, sandbox
 
 DOCUMENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
-RECORD_TYPES = {  # WARC 1.1's record types; any other is warc.unknown_type
-    "warcinfo",
-    "response",
-    "resource",
-    "request",
-    "metadata",
-    "revisit",
-    "conversion",
-    "continuation",
-}
-
-
-@dataclass(slots=True)
-class SkippedRecord:
-    """A record that is not a document (a request, a redirect, an image): removed under
-    ``reason`` (``warc.request``, ``warc.http_status``, ``warc.not_text``, ...)."""
-
-    position: int
-    reason: str
-    nbytes: int
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,10 +31,18 @@ class WebOptions:
     timeout_s: float = 0.0  # per page, in a child process (curate.web.sandbox); 0: in process
     modality: str = "text"  # interleaved / image_text: the archive's images too
 
+    def read(self, raw: IO[bytes], path: str, reopen: Callable[[], IO[bytes]]) -> Iterator:
+        """``curate.readers.files.read_file``'s ``web``: this archive's records as documents."""
+        return read_warc(raw, path, self, reopen)
 
-def is_arc(path: str) -> bool:
-    name = path.lower()
-    return name.endswith((".arc", ".arc.gz"))
+
+def read_records(
+    path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000, **options: Any
+) -> Iterator:
+    """Every record of one input file of any format, a web archive's pages as documents;
+    ``options``: ``WebOptions``' other fields (extractor, timeout_s, modality)."""
+    web = WebOptions(max_doc_bytes=max_doc_bytes, **options)
+    return read_file(path, fmt, max_doc_bytes, web=web.read)
 
 
 def read_warc(
@@ -81,12 +55,12 @@ def read_warc(
     side = None
     if options.modality != "text" and reopen is not None:
         side = _first_pass(reopen, path, options)
-    records = _records(raw, path, limit, reopen)
+    framed = records(raw, path, limit, reopen)
     crawl = None
     try:
-        for position, rtype, headers, content, nbytes in records:
+        for position, rtype, headers, content, nbytes in framed:
             if rtype == "warcinfo":
-                crawl = _warcinfo_field(content, "isPartOf") or crawl
+                crawl = warcinfo_field(content, "isPartOf") or crawl
             try:
                 yield _record(position, rtype, headers, content, nbytes, crawl, options, side)
             except TooLarge as e:
@@ -97,90 +71,10 @@ def read_warc(
                 yield BadRecord(position, "body_error", str(e))
             except Exception as e:  # noqa: BLE001 - one page's failure is its own entry
                 yield BadRecord(position, "extract_error", f"{type(e).__name__}: {e}"[:500])
-    except _Truncated as e:
+    except Truncated as e:
         yield BadRecord(e.position, "read_error", f"{path}: {e}")
     except Exception as e:  # noqa: BLE001 - a broken archive ends here, reported
         yield BadRecord(0, "read_error", f"{path}: {type(e).__name__}: {e}"[:500])
-
-
-class _Truncated(EOFError):
-    """The archive ends inside a record (or its headers lost their length): a partial page must
-    not pass for a whole one, and nothing after it can be framed."""
-
-    def __init__(self, position: int, declared: int | None, got: int) -> None:
-        super().__init__(
-            f"record {position} has no Content-Length (headers cut short?)"
-            if declared is None
-            else f"record {position} is truncated: it declares {declared} bytes, the archive "
-            f"ends after {got}"
-        )
-        self.position = position
-        self.declared = declared
-
-
-def _records(raw: IO[bytes], path: str, limit: int, reopen=None) -> Iterator[tuple]:
-    """The archive's records: FastWARC for WARC, warcio for ARC, and warcio for a WARC whose
-    first record FastWARC cannot frame: headers ended by bare newlines, against the standard
-    but written by some tools, which warcio reads."""
-    if is_arc(path):
-        yield from _arc_records(raw, limit)
-        return
-    first = True
-    try:
-        for rec in _warc_records(raw, limit):
-            first = False
-            yield rec
-    except _Truncated as e:
-        if not (first and e.declared is None and reopen is not None):
-            raise
-        with reopen() as again:
-            yield from _arc_records(again, limit)
-
-
-def _warc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
-
-    it = ArchiveIterator(
-        raw, parse_http=False, record_types=WarcRecordType.any_type, strict_mode=False
-    )
-    cap = limit + HEAD_LIMIT + 1
-    for position, rec in enumerate(it, 1):
-        headers = {k.lower(): v for k, v in rec.headers.astuples()}
-        content = rec.reader.read(cap)
-        if "content-length" not in headers:
-            raise _Truncated(position, None, len(content))
-        if len(content) < min(rec.content_length, cap):
-            raise _Truncated(position, rec.content_length, len(content))
-        rtype = headers.get("warc-type", "").strip().lower()
-        rtype = rtype if rtype in RECORD_TYPES else "unknown_type"
-        yield position, rtype, headers, content, rec.content_length
-
-
-def _arc_records(raw: IO[bytes], limit: int) -> Iterator[tuple]:
-    from warcio.archiveiterator import ArchiveIterator
-
-    cap = limit + HEAD_LIMIT + 1
-    for position, rec in enumerate(ArchiveIterator(raw, arc2warc=True), 1):
-        headers = {k.lower(): v for k, v in rec.rec_headers.headers}
-        # warcio has parsed the HTTP block of an ARC response: put it back as it was sent
-        head = b""
-        if rec.http_headers is not None and rec.rec_type == "response":
-            head = rec.http_headers.to_bytes()
-        body = rec.raw_stream.read(cap)
-        missing = getattr(rec.raw_stream, "limit", 0)  # warcio's LimitReader: bytes not there
-        if missing and len(body) < cap:
-            raise _Truncated(position, rec.length, rec.length - missing)
-        content = head + body
-        rtype = rec.rec_type if rec.rec_type in RECORD_TYPES else "unknown_type"
-        yield position, rtype, headers, content, len(content)
-
-
-def _warcinfo_field(content: bytes, name: str) -> str | None:
-    for line in content.decode("utf-8", "replace").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == name.lower() and value.strip():
-            return value.strip()
-    return None
 
 
 def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions) -> CrawlImages:
@@ -194,7 +88,7 @@ def _first_pass(reopen: Callable[[], IO[bytes]], path: str, options: WebOptions)
     limit = options.max_doc_bytes
     try:
         with reopen() as raw:
-            for _, rtype, headers, content, _ in _records(raw, path, limit, reopen):
+            for _, rtype, headers, content, _ in records(raw, path, limit, reopen):
                 if rtype not in ("response", "resource"):
                     continue
                 try:

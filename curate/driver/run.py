@@ -1,12 +1,11 @@
-"""Driver side of a build: check the inputs and the output directory, plan the work, run the
-Beam pipeline into a staging folder, check what it wrote and publish it
-(``curate.build.output_dir``). The one place that imports ``pipelines``.
-"""
+"""The Beam pipeline run by the driver, for a build and for an append: the runner's options
+(the single-machine default named explicitly), the input and work locations checked, the
+pipeline of ``pipelines/build.py`` run into a staging folder, and a worker's error or death
+turned into one message."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -14,31 +13,15 @@ from typing import IO, Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from curate.build.config import BuildConfig
-from curate.build.inputs import InputFile, check_unchanged, expand_inputs
-from curate.build.lease import LEASE, Lease
-from curate.build.output_dir import (
-    STAGING,
-    any_inside,
-    check_output_dir,
-    check_written,
-    clear_leftovers,
-    overlapping,
-    publish,
-)
-from curate.build.process import sample_texts
-from curate.build.progress import BuildProgress
 from curate.core.errors import BuildError, describe_failure, worker_deaths
-from curate.core.fileio import delete_tree, join, write_bytes
+from curate.core.fileio import join, write_bytes
 from curate.dedup.state import PriorState
-from tokenization.bpe import Encoder, TokenizerError, load_tokenizer, train_bpe
-
-__all__ = ["LEASE", "BuildError", "expand_inputs", "run_build"]
-
-
-# what a refused or failed build raises, each with a message for the person who ran it
-# (InputError, LeaseError and OutputError are BuildErrors)
-BUILD_ERRORS = (BuildError, TokenizerError)
+from curate.driver.input_files import InputFile
+from curate.driver.output_dir import any_inside, overlapping
+from curate.driver.progress import BuildProgress
+from curate.driver.tokenizer import prepare_tokenizer
+from curate.stages.config import BuildConfig
+from tokenization.bpe import TokenizerError
 
 
 def check_locations(cfg: BuildConfig, files: Sequence[InputFile]) -> None:
@@ -59,39 +42,6 @@ def check_locations(cfg: BuildConfig, files: Sequence[InputFile]) -> None:
             raise BuildError(
                 f"output.work_dir {work} is, holds or lies inside the input folder {folder}"
             )
-
-
-def prepare_tokenizer(cfg: BuildConfig, files: list[str]) -> tuple[str, dict[str, Any]]:
-    """Load or train the tokenizer; return its JSON and its manifest entry."""
-    tcfg = cfg.tokenizer
-    image_token = tcfg.image_token if cfg.multimodal else None
-    if tcfg.path:
-        tok = load_tokenizer(tcfg.path)
-        if image_token is not None and tok.token_to_id(image_token) is None:
-            tok.add_special_tokens([image_token])  # a new id after the vocabulary
-    else:
-        texts = sample_texts(cfg, files, tcfg.train.sample_docs)
-        extra = (image_token,) if image_token else ()
-        tok = train_bpe(
-            texts, tcfg.train.vocab_size, tcfg.eos_token, tcfg.train.min_frequency, extra
-        )
-    try:
-        encoder = Encoder(tok, tcfg.eos_token, fast=tcfg.fast, image_token=image_token)
-    except TokenizerError as e:
-        raise BuildError(str(e)) from None
-    tok_json = tok.to_str()
-    info = {
-        "path": "tokenizer.json",
-        "sha256": hashlib.sha256(tok_json.encode()).hexdigest(),
-        "vocab_size": encoder.vocab_size,
-        "eos_token": tcfg.eos_token,
-        "eos_id": encoder.eos_id,
-        "image_token": image_token,
-        "image_id": encoder.image_id,
-        "trained": tcfg.train is not None,
-        "encoder": encoder.backend,
-    }
-    return tok_json, info
 
 
 def default_beam_args() -> list[str]:
@@ -116,49 +66,6 @@ def beam_options(args: list[str]):
     except SystemExit:
         raise BuildError(f"invalid Beam option in {' '.join(args)!r}") from None
     return options
-
-
-def run_build(
-    cfg: BuildConfig,
-    beam_args: Sequence[str] | None = None,
-    overwrite: bool = False,
-    progress: IO[str] | None = None,
-    on_stuck: Callable[[str], None] | None = None,
-    append: bool = False,
-) -> dict:
-    """Build the corpus described by ``cfg``; returns the stats written to stats.json. One
-    build at a time per output directory (``Lease``); the old corpus, if any, is replaced
-    only once the new one is complete and checked. ``progress``: a stream to show the build's
-    progress on (``curate.build.progress``); ``on_stuck(message)``: called when a worker
-    process died and the runner does not stop (``curate.core.errors.worker_deaths``).
-    ``append``: add the inputs the corpus has not read yet as a new increment
-    (``curate.build.append``); returns that increment's stats."""
-    if append:
-        from curate.build.append import run_append
-
-        return run_append(cfg, beam_args, progress, on_stuck)
-    out_dir = cfg.output.dir
-    files = expand_inputs(cfg.input.paths)
-    check_locations(cfg, files)
-    with Lease(out_dir) as lease:
-        check_output_dir(out_dir, overwrite)
-        clear_leftovers(out_dir)
-        stage = join(out_dir, STAGING + lease.token)
-        work = work_folder(cfg, lease.token)
-        work_dir = work or join(stage, "_work")
-        try:
-            stats, manifest = guarded(
-                lambda: _build(cfg, files, stage, work_dir, beam_args, progress), on_stuck
-            )
-            check_built(stats, files)
-            check_written(stage, manifest)
-            check_unchanged(files)
-            publish(stage, out_dir, lease.token)
-        finally:
-            delete_tree(stage)
-            if work is not None:
-                delete_tree(work)
-    return stats
 
 
 def work_folder(cfg: BuildConfig, token: str) -> str | None:
@@ -187,7 +94,7 @@ def guarded(run: Callable[[], Any], on_stuck: Callable[[str], None] | None) -> A
         raise BuildError(describe_failure(e, deaths)) from e
 
 
-def _build(
+def run_pipeline(
     cfg: BuildConfig,
     files: list[InputFile],
     stage: str,
@@ -205,7 +112,8 @@ def _build(
 
     from curate.core.memory import trimming
     from curate.decontam.stage import index_for
-    from pipelines.build import BuildCorpus, BuildPlan
+    from pipelines.build import BuildCorpus
+    from pipelines.plan import BuildPlan
 
     paths = [f.path for f in files]
     if tokenizer is None:

@@ -24,21 +24,24 @@ from typing import IO, Any
 from apache_beam.io.filesystems import FileSystems
 
 from curate import __version__
-from curate.build.config import BuildConfig
-from curate.build.inputs import check_unchanged, expand_inputs
-from curate.build.lease import Lease
-from curate.build.output_dir import (
+from curate.core.errors import BuildError
+from curate.core.fileio import delete_tree, join, write_bytes
+from curate.dedup.state import STATE_DIR, PriorState
+from curate.driver.input_files import check_unchanged, expand_inputs
+from curate.driver.lease import Lease
+from curate.driver.output_dir import (
     STAGING,
     OutputError,
     check_written,
     clear_leftovers,
     move_into,
 )
-from curate.build.report import add_stats, datacard, increment_entry, json_bytes, split_views
-from curate.core.errors import BuildError
-from curate.core.fileio import delete_tree, join, write_bytes
-from curate.dedup.state import STATE_DIR, PriorState
+from curate.driver.run import check_built, check_locations, guarded, run_pipeline, work_folder
+from curate.driver.tokenizer import prepare_tokenizer
 from curate.format.manifest import CorpusError, parse_manifest
+from curate.format.reports import datacard, increment_entry, json_bytes, split_views
+from curate.format.stats import add_stats
+from curate.stages.config import BuildConfig
 
 INCREMENTS = "increments"
 CORPUS_STATS = "corpus-stats.json"  # the corpus's totals after an increment
@@ -59,8 +62,6 @@ def run_append(
 ) -> dict:
     """Append the inputs of ``cfg`` that the corpus in ``cfg.output.dir`` has not read;
     returns the new increment's stats."""
-    from curate.build.driver import _build, check_built, check_locations, guarded, work_folder
-
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
     check_locations(cfg, files)
@@ -87,7 +88,7 @@ def run_append(
         prior = prior_state(out_dir, manifest)
         try:
             stats, inc_manifest = guarded(
-                lambda: _build(
+                lambda: run_pipeline(
                     cfg, new, inc_stage, work_dir, beam_args, progress, tokenizer, prior, known
                 ),
                 on_stuck,
@@ -189,8 +190,6 @@ def check_same_config(cfg: BuildConfig, manifest: dict) -> None:
 def corpus_tokenizer(cfg: BuildConfig, out_dir: str, manifest: dict) -> tuple[str, dict]:
     """The corpus's own tokenizer (JSON, manifest entry). A config that names a tokenizer file
     must name the one the corpus was encoded with: a file changed since is refused."""
-    from curate.build.driver import prepare_tokenizer
-
     entry = manifest["tokenizer"]
     if cfg.tokenizer.path:
         _, info = prepare_tokenizer(cfg, [])

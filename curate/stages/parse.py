@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from curate.build.config import ImagesConfig, InputConfig, TemporalConfig
-from curate.build.readers import BadRecord, read_file
 from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.images import ImageError, ImageRecord, inspect_image
 from curate.core.normalize import normalize_text
-from curate.core.timeparse import TimestampError, datetime_to_us, parse_timestamp_us
-from curate.web.warc import SkippedRecord
+from curate.core.timeparse import TimestampError, datetime_to_us, parse_timestamp_us, us_to_iso
+from curate.readers.config import InputConfig
+from curate.readers.records import BadRecord, SkippedRecord
+from curate.stages.config import ImagesConfig
+from curate.temporal.config import TemporalConfig
+from curate.web.documents import read_records
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
 
@@ -210,8 +212,6 @@ class RecordParser:
 
     @staticmethod
     def _iso(us: int) -> str:
-        from curate.core.timeparse import us_to_iso
-
         return us_to_iso(us) or ""
 
 
@@ -249,15 +249,25 @@ class Parsed:
     skipped: SkippedRecord | None = None  # a web archive's record that is not a document
 
 
+def read_input(path: str, cfg: InputConfig) -> Iterator:
+    """Every record of one input file as ``input:`` says to read it: a web archive's pages
+    through HTML extraction (``curate.web``)."""
+    return read_records(
+        path,
+        cfg.format,
+        cfg.max_doc_bytes,
+        extractor=cfg.extractor,
+        timeout_s=cfg.extract_timeout,
+        modality=cfg.modality,
+    )
+
+
 def parse_file(
     parser: RecordParser, file_idx: int, path: str, input_cfg: InputConfig
 ) -> Iterator[Parsed]:
     """Every record of one input file, read and parsed: the one read -> parse loop of every
     pass over the inputs (the tokenizer sample, line dedup's scan, the main pass)."""
-    cfg = input_cfg
-    for rec in read_file(
-        path, cfg.format, cfg.max_doc_bytes, cfg.extractor, cfg.extract_timeout, cfg.modality
-    ):
+    for rec in read_input(path, input_cfg):
         if isinstance(rec, BadRecord):
             yield Parsed(rec.position, 0, None, (rec.kind, rec.error, rec.raw))
             continue

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 
 from apache_beam.io.filesystems import FileSystems
 
-from curate.build.lease import LEASE
 from curate.core.errors import BuildError
 from curate.core.fileio import delete_tree, join
+from curate.driver.lease import LEASE
 
 # what a finished corpus consists of, besides the lease; nothing else is ever replaced
 CORPUS_ENTRIES = (
@@ -28,7 +28,7 @@ CORPUS_ENTRIES = (
     "rejected",
     "quarantine",
     "dedup",  # the saved dedup state (curate.dedup.state)
-    "increments",  # appends (curate.build.append)
+    "increments",  # appends (curate.driver.append)
     "tokenizer.json",
     "stats.json",
     "DATACARD.md",

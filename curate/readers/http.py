@@ -98,7 +98,7 @@ def _unzstd(data: bytes, limit: int) -> bytes:
 
     import zstandard
 
-    from curate.build.readers import ZstdReader  # raises on a cut-off frame, memory bounded
+    from curate.readers.streams import ZstdReader  # raises on a cut-off frame, memory bounded
 
     try:
         out = io.BufferedReader(ZstdReader(io.BytesIO(data))).read(limit + 1)

@@ -1,0 +1,44 @@
+"""What a reader yields for each record of an input file: a ``RawRecord`` (a decoded JSON
+object, Parquet row, WebDataset sample or web page's fields), a ``BadRecord`` naming the position
+and the error so that the caller can quarantine it, or a ``SkippedRecord`` (a web archive's
+record that is not a document, removed under a named reason)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RAW_SNIPPET = 500
+
+
+@dataclass(slots=True)
+class RawRecord:
+    position: int  # 1-based line (JSONL) or 0-based row (Parquet)
+    value: Any
+    nbytes: int
+
+
+@dataclass(slots=True)
+class BadRecord:
+    position: int
+    kind: str
+    error: str
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class SkippedRecord:
+    """A record that is not a document (a request, a redirect, an image): removed under
+    ``reason`` (``warc.request``, ``warc.http_status``, ``warc.not_text``, ...)."""
+
+    position: int
+    reason: str
+    nbytes: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def snippet(data: bytes | str) -> str:
+    """The start of a raw record, as a quarantine entry shows it."""
+    if isinstance(data, bytes):
+        data = data[:RAW_SNIPPET].decode("utf-8", errors="backslashreplace")
+    return data[:RAW_SNIPPET]

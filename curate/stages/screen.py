@@ -1,0 +1,119 @@
+"""The keep/remove decision on a document, the same in every pass over the inputs: the
+normalization check, the configured filters, decontamination on the text they would keep, and
+the temporal split (``Screen``); the tokenizer's sample (``sample_texts``) and line dedup's
+first pass (``scan_units``) read the inputs through it too."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from curate.core.document import IMAGE_PLACEHOLDER, Document
+from curate.core.errors import BuildError
+from curate.decontam.stage import Decontaminate, decontamination_signals
+from curate.dedup.lines import unit_keys
+from curate.stages.config import BuildConfig
+from curate.stages.parse import RecordParser, parse_file
+from curate.temporal.rules import TemporalAssigner
+from filters.base import Filter
+from filters.registry import build_filters, signal_names
+
+SCREEN_BATCH = 64  # documents per filter call (see Filter.apply_batch)
+
+
+def screen_filters(cfg: BuildConfig) -> list[Filter]:
+    """The configured filters, then decontamination (on the text the filters would keep)."""
+    chain = build_filters(cfg.filters)
+    if cfg.decontamination is not None:
+        chain.append(Decontaminate.from_config(cfg.decontamination))
+    return chain
+
+
+def screen_signals(cfg: BuildConfig) -> list[str]:
+    """``signal_names(screen_filters(cfg))`` without building the decontamination index."""
+    return signal_names(build_filters(cfg.filters)) + decontamination_signals(cfg.decontamination)
+
+
+class Screen:
+    """Normalization check, the filter chain and the temporal split: the keep/remove decision."""
+
+    def __init__(self, cfg: BuildConfig):
+        self.parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
+        self.filters = screen_filters(cfg)
+        self.signals = signal_names(self.filters)
+        self.totals = [f"{f.name}.{t}" for f in self.filters for t in f.totals]
+        self.temporal = TemporalAssigner(cfg.temporal)
+        self.interleaved = cfg.input.modality == "interleaved"
+
+    def screen(self, docs: list[Document]) -> list[str | None]:
+        """Apply every filter in order, recording its signals and decision (``<name>.keep``)
+        on each document even after an earlier one rejected it, so that thresholds can be
+        re-tuned from the output alone. Per document: the first rejection is the reason; None
+        means keep. Documents go through one filter at a time (see ``Filter.apply_batch``)."""
+        reasons: list[str | None] = [None if d.text else "normalize.empty_text" for d in docs]
+        live = [i for i, r in enumerate(reasons) if r is None]
+        batch = [docs[i] for i in live]
+        for f in self.filters:
+            if not batch:
+                break
+            for i, doc, d in zip(live, batch, f.apply_batch(batch), strict=True):
+                for k, v in d.signals.items():
+                    doc.signals[f"{f.name}.{k}"] = v
+                doc.signals[f"{f.name}.keep"] = float(d.keep)
+                if d.text is not None:
+                    doc.text = d.text
+                doc.metadata.update(d.metadata)
+                if not d.keep and reasons[i] is None:
+                    reasons[i] = f"{f.name}.{d.reason}"
+        for i, doc in zip(live, batch, strict=True):
+            lost = self.interleaved and doc.text.count(IMAGE_PLACEHOLDER) != len(doc.images)
+            if reasons[i] is None and lost:
+                reasons[i] = "multimodal.image_placeholder_lost"  # a filter cut an image out
+            if reasons[i] is None:
+                crawl = doc.metadata.get("crawl")
+                crawl = crawl if isinstance(crawl, str) else None
+                doc.split, doc.period = self.temporal.assign(doc.timestamp, doc.id, crawl)
+                if doc.split is None:
+                    reasons[i] = "temporal.outside_splits"
+        return reasons
+
+    def reason_to_remove(self, doc: Document) -> str | None:
+        return self.screen([doc])[0]
+
+
+def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
+    """The first ``n`` documents that pass the screen, in input order: the tokenizer sample.
+    A BuildError when none does, saying what became of the records instead."""
+    screen = Screen(cfg)
+    out: list[str] = []
+    outcomes: Counter = Counter()  # why the records read were not taken
+    for file_idx, path in enumerate(files):
+        for rec in parse_file(screen.parser, file_idx, path, cfg.input):
+            if rec.doc is None:
+                outcomes[f"quarantined.{rec.error[0]}" if rec.error else rec.skipped.reason] += 1
+                continue
+            why = screen.reason_to_remove(rec.doc)
+            if why is not None:
+                outcomes[f"removed.{why}"] += 1
+                continue
+            out.append(rec.doc.text.replace(IMAGE_PLACEHOLDER, "\n"))
+            if len(out) >= n:
+                return out
+    if not out:
+        top = ", ".join(f"{k} {v:,}" for k, v in outcomes.most_common(5))
+        raise BuildError(
+            f"no document passed the filters, nothing to train the tokenizer on: of "
+            f"{outcomes.total():,} records, {top or 'none'}" + (" ..." if len(outcomes) > 5 else "")
+        )
+    return out
+
+
+def scan_units(cfg: BuildConfig, file_idx: int, path: str) -> Iterator[tuple[int, tuple]]:
+    """(unit key, document node) for line dedup: a first, light pass over one input file (the
+    main pass quarantines what cannot be parsed)."""
+    parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
+    for rec in parse_file(parser, file_idx, path, cfg.input):
+        if rec.doc is not None:
+            node = rec.doc.sort_key()
+            for key in unit_keys(rec.doc.text, cfg.dedup.lines):
+                yield key, node
