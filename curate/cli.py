@@ -39,8 +39,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output})})
     if args.input:
         cfg = cfg.model_copy(update={"input": cfg.input.model_copy(update={"paths": args.input})})
+    if args.status:
+        from curate.driver.status import build_status
+
+        for line in build_status(cfg, append=args.append):
+            print(line)
+        return 0
     if args.verbose:  # Beam's own lines as they come, no live display in between
-        stats = run_build(cfg, args.beam_args or None, args.overwrite, append=args.append)
+        stats = run_build(
+            cfg, args.beam_args or None, args.overwrite, append=args.append, restart=args.restart
+        )
     else:
         with beam_output_to_file() as (log, console):
 
@@ -57,6 +65,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                     progress=console,
                     on_stuck=stuck,
                     append=args.append,
+                    restart=args.restart,
                 )
             except BaseException:
                 if os.path.getsize(log):  # the pipeline ran: its log may say more
@@ -275,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--overwrite", action="store_true", help="replace a finished corpus")
     mode.add_argument(
         "--append", action="store_true", help="add the inputs the corpus has not read yet"
+    )
+    b.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the work a killed build saved (by default the same command resumes it)",
+    )
+    b.add_argument(
+        "--status", action="store_true", help="show the saved work, done and pending; run nothing"
     )
     b.set_defaults(fn=cmd_build)
     d = sub.add_parser("demo-data", help="generate the seeded demo corpus")

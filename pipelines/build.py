@@ -22,9 +22,7 @@ from curate.dedup.lines import (
     read_units,
     repeated_units,
     unit_drops_path,
-    unit_path,
     write_unit_drops,
-    write_unit_table,
 )
 from curate.dedup.near import near_stage
 from curate.dedup.signatures import signature_path
@@ -32,7 +30,9 @@ from curate.dedup.state import STATE_DIR, prior_units, save_docs, save_units
 from curate.format.reports import build_manifest, write_reports
 from curate.format.schema import shard_schema
 from curate.format.stats import build_stats
-from curate.stages.markers import mark_file_done, mark_partition_done
+from curate.stages.chain import run_chain
+from curate.stages.commits import Commits, digest
+from curate.stages.markers import mark_file_done, mark_partition_done, mark_unit_done
 from curate.stages.process import FileProcessor
 from curate.stages.screen import scan_units, screen_signals
 from curate.stages.shards import merge_partition
@@ -40,66 +40,106 @@ from pipelines.dedup import Deduplicate
 from pipelines.plan import BuildPlan
 
 
+def emit(outputs):
+    """A stage's ``(tag, element)`` pairs as Beam outputs (``main``: the main output)."""
+    for tag, value in outputs:
+        yield value if tag == "main" else pvalue.TaggedOutput(tag, value)
+
+
+def drops_digest(drops: dict[str, set[int]] | None) -> str:
+    """What line dedup removes from a file decides its units' bytes: part of their
+    fingerprint."""
+    if not drops:
+        return ""
+    return digest(sorted((origin, sorted(keys)) for origin, keys in drops.items()))
+
+
 class _ProcessFiles(beam.DoFn):
+    """The main pass over one input file, unit by unit (``curate.stages.chain``): what was
+    committed before is taken as it was, the rest is read, filtered, tokenized and spilled."""
+
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
     def setup(self):
         plan = self.plan
         self.proc = FileProcessor(plan.cfg, plan.tokenizer_json, plan.work_dir, plan.out_dir)
+        self.commits = Commits(plan.work_dir)
         self.docs_in = Metrics.counter("curate", "input_records")
 
     def process(self, item):
         file_idx, path, unit_drops = item
         if unit_drops is not None:
             unit_drops = read_unit_drops(unit_drops)
-        res = self.proc.process(file_idx, path, unit_drops)
-        self.docs_in.inc(res.counts["input_records"])
-        mark_file_done(self.plan.work_dir, file_idx, res.counts["input_records"])
-        yield from res.runs
-        for path, bucket, start, count in res.exact_slices:
-            yield pvalue.TaggedOutput("dedup", (bucket, (path, start, count)))
-        for path, bucket, start, count in res.band_slices:
-            yield pvalue.TaggedOutput("bands", (bucket, (path, start, count)))
-        yield pvalue.TaggedOutput("counts", res.counts)
-        for info in res.record_files:
-            yield pvalue.TaggedOutput("records", info)
+        plan, proc = self.plan, self.proc
+        outputs = run_chain(
+            self.commits,
+            "process",
+            file_idx,
+            plan.file_key(file_idx, drops_digest(unit_drops)),
+            lambda start: proc.units(file_idx, path, unit_drops, start),
+            lambda records: proc.finish(file_idx, records),
+            lambda unit, done, saved: mark_unit_done(plan.work_dir, file_idx, unit, done, saved),
+        )
+        records = sum(c["input_records"] for tag, c in outputs if tag == "counts")
+        self.docs_in.inc(records)
+        mark_file_done(plan.work_dir, file_idx, records)
+        yield from emit(outputs)
         release_unused()  # a bundle can hold many files: trim after each
 
 
 class _ScanUnits(beam.DoFn):
-    """Line dedup's first pass: one file's (unit key, document) records, written to the work
-    directory by bucket; (bucket, (table, batch)) pointers leave."""
+    """Line dedup's first pass over one file, unit by unit: its (unit key, document) records,
+    written to the work directory by bucket; (bucket, (table, batch)) pointers leave."""
 
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
     def setup(self):
-        self.cfg = self.plan.cfg
+        self.commits = Commits(self.plan.work_dir)
 
     def process(self, item):
         file_idx, path = item
-        table = unit_path(self.plan.work_dir, file_idx)
-        units = scan_units(self.cfg, file_idx, path)
-        for bucket, batch in write_unit_table(table, units, self.cfg.dedup.buckets):
-            yield bucket, (table, batch)
+        plan = self.plan
+        outputs = run_chain(
+            self.commits,
+            "scan",
+            file_idx,
+            plan.file_key(file_idx),
+            lambda start: scan_units(plan.cfg, plan.work_dir, file_idx, path, start),
+        )
+        yield from emit(outputs)
 
 
-def _repeated(bucket_pointers, plan: BuildPlan, min_docs: int):
+class _RepeatedUnits(beam.DoFn):
     """One bucket's unit records, read from every file's table, to removals written to the
     work directory: (input file, (table, batch)) pointers leave. The bucket's unit counts are
     saved as the corpus's dedup state; an append reads the earlier increments'."""
-    bucket, pointers = bucket_pointers
-    units = list(chain.from_iterable(read_units(*p) for p in sorted(pointers)))
-    prior = None
-    if plan.prior is not None:
-        prior = prior_units(plan.prior, bucket, [k for k, _ in units])
-    found = repeated_units(units, min_docs, prior)
-    for info in save_units(join(plan.out_dir, STATE_DIR), bucket, found.units):
-        yield pvalue.TaggedOutput("state", info)
-    yield pvalue.TaggedOutput("counts", found.counts)
-    work = plan.work_dir
-    yield from write_unit_drops(unit_drops_path(work, bucket), found.removals)
+
+    def __init__(self, plan: BuildPlan, min_docs: int):
+        self.plan, self.min_docs = plan, min_docs
+
+    def setup(self):
+        self.commits = Commits(self.plan.work_dir)
+
+    def process(self, item):
+        bucket, pointers = item
+        pointers = sorted(pointers)
+        key = f"lines/{bucket:05d}"
+        compute = lambda: self._repeated(bucket, pointers)  # noqa: E731
+        yield from self.commits.cached(key, self.plan.task_key(key, pointers), compute)
+
+    def _repeated(self, bucket, pointers):
+        plan = self.plan
+        units = list(chain.from_iterable(read_units(*p) for p in pointers))
+        prior = None
+        if plan.prior is not None:
+            prior = prior_units(plan.prior, bucket, [k for k, _ in units])
+        found = repeated_units(units, self.min_docs, prior)
+        for info in save_units(join(plan.out_dir, STATE_DIR), bucket, found.units):
+            yield pvalue.TaggedOutput("state", info)
+        yield pvalue.TaggedOutput("counts", found.counts)
+        yield from write_unit_drops(unit_drops_path(plan.work_dir, bucket), found.removals)
 
 
 class _UnitDrops(beam.PTransform):
@@ -121,7 +161,7 @@ class _UnitDrops(beam.PTransform):
             | "ScanUnits" >> beam.ParDo(_ScanUnits(self.plan))
             | "GroupUnits" >> beam.GroupByKey()
             | "RepeatedUnits"
-            >> beam.FlatMap(_repeated, self.plan, cfg.min_docs).with_outputs(
+            >> beam.ParDo(_RepeatedUnits(self.plan, cfg.min_docs)).with_outputs(
                 "state", "counts", main="drops"
             )
         )
@@ -145,14 +185,26 @@ class _WritePartition(beam.DoFn):
         cfg = self.plan.cfg
         self.cfg = cfg
         self.schema = shard_schema(screen_signals(cfg), cfg.output.keep_text, cfg.multimodal)
+        self.commits = Commits(self.plan.work_dir)
 
     def process(self, item):
         (split, period), grouped = item
-        drops, flags = read_drops(grouped["drops"])
-        entries = merge_partition(
+        runs, pointers = sorted(grouped["runs"]), sorted(grouped["drops"])
+        key = f"shards/{split}-{period}"
+        fingerprint = self.plan.task_key(key, [runs, pointers])
+        entries = self.commits.cached(
+            key, fingerprint, lambda: self._write(split, period, runs, pointers)
+        )
+        yield from entries
+        mark_partition_done(self.plan.work_dir, split, period, len(entries))
+        release_unused()
+
+    def _write(self, split, period, runs, pointers):
+        drops, flags = read_drops(pointers)
+        return merge_partition(
             split,
             period,
-            list(grouped["runs"]),
+            runs,
             drops,
             self.plan.out_dir,
             self.schema,
@@ -160,9 +212,6 @@ class _WritePartition(beam.DoFn):
             flags,
             self.plan.work_dir,
         )
-        yield from entries
-        mark_partition_done(self.plan.work_dir, split, period, len(entries))
-        release_unused()
 
 
 class _SaveDocuments(beam.DoFn):
@@ -172,12 +221,20 @@ class _SaveDocuments(beam.DoFn):
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
+    def setup(self):
+        self.commits = Commits(self.plan.work_dir)
+
     def process(self, item):
         file_idx, grouped = item
-        rows = read_removed(grouped["removed"])
+        pointers = sorted(grouped["removed"])
+        key = f"state/{file_idx:05d}"
+        fingerprint = self.plan.task_key(key, pointers)
+        yield from self.commits.cached(key, fingerprint, lambda: [self._save(file_idx, pointers)])
+
+    def _save(self, file_idx, pointers):
         plan = self.plan
         table = signature_path(plan.work_dir, file_idx)
-        yield save_docs(table, join(plan.out_dir, STATE_DIR), file_idx, rows)
+        return save_docs(table, join(plan.out_dir, STATE_DIR), file_idx, read_removed(pointers))
 
 
 class SumCounts(beam.CombineFn):

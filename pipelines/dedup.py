@@ -46,6 +46,7 @@ from curate.dedup.signatures import (
     write_bucketed,
 )
 from curate.dedup.state import STATE_DIR, prior_bands, prior_exact, save_bands, save_exact
+from curate.stages.commits import Commits
 from curate.temporal.rules import split_ranks
 from pipelines.plan import BuildPlan
 
@@ -76,9 +77,16 @@ class _ExactEdges(beam.DoFn):
         self.plan = plan
 
     def setup(self):
+        self.commits = Commits(self.plan.work_dir)
         self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
 
     def process(self, item):
+        key = f"exact/{item[0]:05d}"
+        inputs = sorted(item[1])
+        fingerprint = self.plan.task_key(key, inputs)
+        yield from self.commits.cached(key, fingerprint, lambda: list(self._process(item)))
+
+    def _process(self, item):
         bucket, slices = item
         records = np.concatenate([read_slice(EXACT_RECORD, *s) for s in sorted(slices)])
         for info in save_exact(join(self.plan.out_dir, STATE_DIR), bucket, records):
@@ -103,12 +111,22 @@ class _BandCandidates(beam.DoFn):
     pairs verified 4-5x: held in a shuffle, they made the driver grow with the corpus."""
 
     def __init__(self, plan: BuildPlan, max_bucket: int):
+        self.plan = plan
         self.work_dir = plan.work_dir
         self.state_dir = join(plan.out_dir, STATE_DIR)
         self.prior = plan.prior
         self.max_bucket = max_bucket
 
+    def setup(self):
+        self.commits = Commits(self.plan.work_dir)
+
     def process(self, item):
+        key = f"bands/{item[0]:05d}"
+        inputs = sorted(item[1])
+        fingerprint = self.plan.task_key(key, inputs)
+        yield from self.commits.cached(key, fingerprint, lambda: list(self._process(item)))
+
+    def _process(self, item):
         bucket, slices = item
         records = np.concatenate([read_slice(BAND_RECORD, *s) for s in sorted(slices)])
         for info in save_bands(self.state_dir, bucket, records):
@@ -143,9 +161,16 @@ class _VerifyPairs(beam.DoFn):
         self.ranks = ranks or {}
 
     def setup(self):
+        self.commits = Commits(self.plan.work_dir)
         self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
 
     def process(self, item):
+        key = f"verify/{item[0]:05d}"
+        inputs = sorted(item[1])
+        fingerprint = self.plan.task_key(key, inputs)
+        yield from self.commits.cached(key, fingerprint, lambda: list(self._process(item)))
+
+    def _process(self, item):
         file_idx, slices = item
         pairs = np.unique(_gather(slices), axis=0)
         pairs = pairs[np.lexsort((pairs[:, 0], ref_file(pairs[:, 1])))]  # other files in turn
@@ -185,35 +210,47 @@ class _VerifyPairs(beam.DoFn):
             yield pvalue.TaggedOutput("cross", (vertex(later), (vertex(earlier), s)))
 
 
+class _Step(beam.DoFn):
+    """One bucket's edges through one step of the star rounds (or to its labels), spilled to
+    the work directory: ``fn`` of the edges, by bucket of their source."""
+
+    def __init__(self, plan: BuildPlan, name: str, fn):
+        self.plan, self.name, self.fn = plan, name, fn
+
+    def setup(self):
+        self.commits = Commits(self.plan.work_dir)
+
+    def process(self, item):
+        bucket, slices = item
+        slices = sorted(slices)
+        name = f"{self.name}-{bucket:05d}"
+        work, buckets = self.plan.work_dir, self.plan.cfg.dedup.buckets
+        compute = lambda: _spill(work, name, self.fn(_gather(slices)), buckets)  # noqa: E731
+        key = f"cc/{name}"
+        yield from self.commits.cached(key, self.plan.task_key(key, slices), compute)
+
+
 class _Components(beam.PTransform):
     """Pointers to symmetric edges, by bucket of their source vertex, to pointers to
     (component, vertex) rows by bucket of the component, for every vertex with an edge, by
     unrolled star rounds; a component is named by its smallest vertex."""
 
-    def __init__(self, rounds: int, buckets: int, work_dir: str):
+    def __init__(self, plan: BuildPlan, rounds: int):
         super().__init__()
-        self.rounds = rounds
-        self.buckets = buckets
-        self.work_dir = work_dir
+        self.plan, self.rounds = plan, rounds
 
     def expand(self, edges):
-        n, work = self.buckets, self.work_dir
-
-        def step(star, name):
-            return lambda b, slices: _spill(work, f"{name}-{b:05d}", star(_gather(slices)), n)
-
-        def labels(b, slices):
-            return _spill(work, f"labels-{b:05d}", _labels(_gather(slices)), n)
-
+        plan = self.plan
         for r in range(self.rounds):
             edges = (
                 edges
                 | f"GroupL{r}" >> beam.GroupByKey()
-                | f"LargeStar{r}" >> beam.FlatMapTuple(step(large_star, f"large{r}"))
+                | f"LargeStar{r}" >> beam.ParDo(_Step(plan, f"large{r}", large_star))
                 | f"GroupS{r}" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMapTuple(step(small_star, f"small{r}"))
+                | f"SmallStar{r}" >> beam.ParDo(_Step(plan, f"small{r}", small_star))
             )
-        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.FlatMapTuple(labels)
+        labels = _Step(plan, "labels", _labels)
+        return edges | "GroupFinal" >> beam.GroupByKey() | "Labels" >> beam.ParDo(labels)
 
 
 def _labels(edges: np.ndarray) -> np.ndarray:
@@ -237,6 +274,7 @@ class _RemoveDuplicates(beam.DoFn):
         self.plan = plan
 
     def setup(self):
+        self.commits = Commits(self.plan.work_dir)
         cfg = self.plan.cfg
         self.flag = cfg.temporal.cross_split_duplicates == "flag"
         self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
@@ -245,6 +283,12 @@ class _RemoveDuplicates(beam.DoFn):
         self.cross = near is not None and near.cross_split_threshold is not None
 
     def process(self, item):
+        key = f"remove/{item[0]:05d}"
+        inputs = sorted(item[1])
+        fingerprint = self.plan.task_key(key, inputs)
+        yield from self.commits.cached(key, fingerprint, lambda: list(self._process(item)))
+
+    def _process(self, item):
         bucket, slices = item
         labels = _gather(slices)[:, ::-1]  # (vertex, component)
         members = cluster_members(labels, self.tables)
@@ -284,10 +328,17 @@ class _RemoveCrossSplit(beam.DoFn):
         self.plan = plan
 
     def setup(self):
+        self.commits = Commits(self.plan.work_dir)
         self.flag = self.plan.cfg.temporal.cross_split_duplicates == "flag"
         self.tables = SignatureTables(self.plan.work_dir, prior=self.plan.prior)
 
     def process(self, item):
+        key = f"cross/{item[0]:05d}"
+        inputs = sorted(item[1])
+        fingerprint = self.plan.task_key(key, inputs)
+        yield from self.commits.cached(key, fingerprint, lambda: list(self._process(item)))
+
+    def _process(self, item):
         bucket, evidence = item
         drops, rows, counts, removed = cross_split_removals(
             list(evidence), self.tables, self.plan.files, self.flag
@@ -350,7 +401,7 @@ class Deduplicate(beam.PTransform):
         buckets = cfg.dedup.buckets
         removed = (
             edges
-            | "Clusters" >> _Components(near.cc_rounds if near else 1, buckets, plan.work_dir)
+            | "Clusters" >> _Components(plan, near.cc_rounds if near else 1)
             | "GroupBuckets" >> beam.GroupByKey()
             | "Remove"
             >> beam.ParDo(_RemoveDuplicates(plan)).with_outputs(

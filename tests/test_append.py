@@ -281,3 +281,38 @@ def test_a_sigkilled_append_then_rerun_is_identical(years, tmp_path):
     assert tree_digest(out / inc) == tree_digest(ref / inc)
     assert (out / "stats.json").read_bytes() == (ref / "stats.json").read_bytes()
     assert verify_corpus(str(out)) == []
+
+
+@pytest.mark.parametrize("point", ["process:2", "shards:1", "publish:append"])
+def test_an_append_killed_at_a_point_resumes_to_the_same_bytes(years, tmp_path, point):
+    """An append killed inside its main pass, its shards or its commit (after the increment's
+    folder moved in, before the manifest names it): the same command finishes it, reusing
+    what it committed, with the bytes of an uninterrupted append."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    ref, out = tmp_path / "ref", tmp_path / "c"
+    for d in (ref, out):
+        build(_config([years / f"{y}.jsonl" for y in FIRST], d))
+    grown = {"input": {"paths": [str(years / "2020.jsonl")], "unit_bytes": 30_000}}
+    _append({**_config([years / "2020.jsonl"], ref), **grown})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({**_config([years / "2020.jsonl"], out), **grown}))
+    args = [str(Path(sys.executable).parent / "curate"), "build", str(cfg), "--append"]
+    args += ["--", *IN_MEMORY]
+    env = {**os.environ, "CURATE_FAILPOINT": point}
+    killed = subprocess.run(args, env=env, capture_output=True, text=True, start_new_session=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    env.pop("CURATE_FAILPOINT")
+    again = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    said = "committed now" if point.startswith("publish") else "curate: resuming: "
+    assert said in again.stderr, again.stderr
+    inc = "increments/0001"
+    assert tree_digest(out / inc) == tree_digest(ref / inc)
+    assert (out / "stats.json").read_bytes() == (ref / "stats.json").read_bytes()
+    assert verify_corpus(str(out)) == []

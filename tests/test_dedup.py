@@ -28,12 +28,28 @@ from curate.dedup.drops import (
 )
 from curate.dedup.signatures import (
     Location,
+    SignatureTable,
     SignatureTables,
     exact_records,
     signature_path,
+    unit_table_path,
     write_signature_table,
+    write_table_index,
 )
 from curate.stages.spill import dedup_key
+
+
+def write_file_table(work: str, file_idx: int, locations, *rest, units: int = 1) -> None:
+    """An input file's document table as the build writes it: one table per unit of the file
+    (its rows cut into ``units`` parts), and the index that joins them."""
+    cuts = np.linspace(0, len(locations), units + 1).astype(int)
+    tables = []
+    for u, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        path = unit_table_path(work, file_idx, u)
+        part = [x[a:b] if isinstance(x, list) else x for x in rest]
+        write_signature_table(path, locations[a:b], *part)
+        tables.append(path)
+    write_table_index(work, file_idx, tables)
 
 
 def by_bucket(edges: np.ndarray, buckets: int) -> list[np.ndarray]:
@@ -75,7 +91,7 @@ def _resolve(locations, work: str):
     by rank. "a" and "b" share a time: "a" wins; the undated copy sorts last."""
     for f in range(3):
         mine = [loc for loc in locations if loc.node[2].startswith(f"{f:08d}:")]
-        write_signature_table(signature_path(work, f), mine)
+        write_file_table(work, f, mine)
     records = exact_records([loc.key for loc in locations], [loc.vertex for loc in locations])
     labels = np.array(sorted(components(exact_edges(records).tolist()).items()), np.int64)
     members = cluster_members(labels, SignatureTables(work))
@@ -166,9 +182,7 @@ def test_signature_tables_answer_pairs_across_files(tmp_path):
             hv = shingle_hashes(text, 5)
             loc = Location(node, ("train", "2020-Q1"), f"run{i}", 7 + i, bytes(16))
             shingles = [hv] if keep else None
-            write_signature_table(
-                signature_path(work, i), [loc], [lsh.signature(text)], shingles, 64
-            )
+            write_file_table(work, i, [loc], [lsh.signature(text)], shingles, 64)
         tables = SignatureTables(work, max_open=1)  # evicts and reopens
         u, v = (1, (1 << 40) | 4)  # the documents' vertices
         got = list(tables.similarities([(u, v), (u, v)]))
@@ -184,6 +198,36 @@ def test_signature_tables_answer_pairs_across_files(tmp_path):
         # the compact handles band records carry resolve to the documents' vertices and answer
         assert [tables.vertex(ref_of(i, 0)) for i in (0, 1)] == [(0 << 40) | 1, (1 << 40) | 4]
         assert tables.ref_similarity(ref_of(0, 0), ref_of(1, 0)) == got[0][1]
+
+
+@pytest.mark.parametrize("units", [2, 5])
+def test_a_table_cut_into_units_reads_as_one(tmp_path, units):
+    """A file read in units has one document table per unit: joined by the index, rows,
+    vertices, signatures and shingles read as from one table (a resumed build's units)."""
+    from curate.dedup.minhash import LSHParams, shingle_hashes
+
+    lsh = LSHParams(num_perm=32)
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(50)]
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(23)]
+    locs = [
+        Location((i, f"d{i}", f"00000002:{i:012d}"), ("train", "q"), "run", i, bytes(16))
+        for i in range(len(texts))
+    ]
+    sigs = [lsh.signature(t) for t in texts]
+    shingles = [shingle_hashes(t, 5) for t in texts]
+    one, cut = str(tmp_path / "one"), str(tmp_path / "cut")
+    write_file_table(one, 2, locs, sigs, shingles, 32)
+    write_file_table(cut, 2, locs, sigs, shingles, 32, units=units)
+    a, b = SignatureTable(signature_path(one, 2)), SignatureTable(signature_path(cut, 2))
+    assert b.table.column("vertex").num_chunks == units
+    vertices = np.array([loc.vertex for loc in reversed(locs)], np.int64)
+    assert (a.rows(vertices) == b.rows(vertices)).all()
+    for row in range(len(texts)):
+        (sa, ha), (sb, hb) = a.signature_at(row), b.signature_at(row)
+        assert (sa == sb).all() and (ha == hb).all() and (sa == sigs[row]).all()
+        assert a.vertex(row) == b.vertex(row) == locs[row].vertex
+    assert a.documents(vertices).equals(b.documents(vertices).combine_chunks())
 
 
 def test_star_labels_refuse_a_graph_not_yet_converged():

@@ -110,8 +110,9 @@ _UNIT_SCHEMA = pa.schema(
 )
 
 
-def unit_path(work_dir: str, file_idx: int) -> str:
-    return join(work_dir, "units", f"{file_idx:05d}.arrow")
+def unit_path(work_dir: str, name: str) -> str:
+    """One unit's (unit key, document) records (``name``: its input file and unit)."""
+    return join(work_dir, "units", f"{name}.arrow")
 
 
 def write_unit_table(

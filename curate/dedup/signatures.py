@@ -10,6 +10,7 @@ shingle set or document id is ever copied into a shuffle.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from curate.core.document import origin_key, vertex_file
-from curate.core.fileio import AtomicWriter, join
+from curate.core.fileio import AtomicWriter, join, write_bytes
 from curate.dedup.near import similarity
 
 Node = tuple[int, str, str]  # (timestamp key, id, origin sort key)
@@ -91,12 +92,13 @@ def band_records(keys: list[bytes], ref: int) -> np.ndarray:
     return out
 
 
-def band_path(work_dir: str, file_idx: int) -> str:
-    return join(work_dir, "bands", f"{file_idx:05d}.bin")
+def band_path(work_dir: str, name: str) -> str:
+    """One unit's band records (``name``: its input file and unit)."""
+    return join(work_dir, "bands", f"{name}.bin")
 
 
-def exact_path(work_dir: str, file_idx: int) -> str:
-    return join(work_dir, "exact", f"{file_idx:05d}.bin")
+def exact_path(work_dir: str, name: str) -> str:
+    return join(work_dir, "exact", f"{name}.bin")
 
 
 def pair_path(work_dir: str, bucket: int) -> str:
@@ -138,7 +140,17 @@ def read_slice(dtype: np.dtype, path: str, start: int, count: int) -> np.ndarray
 
 
 def signature_path(work_dir: str, file_idx: int) -> str:
-    return join(work_dir, "sigs", f"{file_idx:05d}.arrow")
+    """An input file's document table: the list of its units' tables (``write_table_index``)."""
+    return join(work_dir, "sigs", f"{file_idx:05d}.json")
+
+
+def unit_table_path(work_dir: str, file_idx: int, unit: int) -> str:
+    return join(work_dir, "sigs", f"{file_idx:05d}-{unit:05d}.arrow")
+
+
+def write_table_index(work_dir: str, file_idx: int, tables: list[str]) -> None:
+    """The file's document table as its units' tables, in order: their rows follow on."""
+    write_bytes(signature_path(work_dir, file_idx), json.dumps({"tables": tables}).encode())
 
 
 def file_of(node: Node) -> int:
@@ -180,33 +192,52 @@ def write_signature_table(
     w.commit()
 
 
+def _read_table(path: str) -> pa.Table:
+    if FileSystems.get_scheme(path) is None:  # local: zero-copy, paged in on demand
+        source = pa.memory_map(path)
+    else:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            source = pa.BufferReader(f.read())
+    return pa.ipc.open_file(source).read_all()
+
+
 class SignatureTable:
-    """One input file's document table, read by row without materializing its columns."""
+    """One input file's document table, read by row without materializing its columns: one
+    Arrow file (a corpus's saved state), or the index of its units' files, whose record
+    batches follow on as the chunks of one table (zero-copy)."""
 
     def __init__(self, path: str):
-        if FileSystems.get_scheme(path) is None:  # local: zero-copy, paged in on demand
-            source = pa.memory_map(path)
-        else:
+        if path.endswith(".json"):
             with FileSystems.open(path, compression_type="uncompressed") as f:
-                source = pa.BufferReader(f.read())
-        self._table = pa.ipc.open_file(source).read_all()  # one record batch: zero-copy
+                parts = [_read_table(p) for p in json.loads(f.read())["tables"]]
+            self._table = pa.concat_tables(parts)
+        else:
+            self._table = _read_table(path)
         self.kind = (self._table.schema.metadata or {}).get(b"kind", b"minhash")
+        lengths = [len(c) for c in self._table.column(0).chunks]
+        self._starts = np.cumsum([0, *lengths])[:-1] if lengths else np.zeros(1, np.int64)
 
     @property
     def table(self) -> pa.Table:
         return self._table
 
-    @cached_property
-    def _sigs(self) -> np.ndarray:
-        col = self._table.column("sig").chunk(0)
-        return col.values.to_numpy().reshape(-1, col.type.list_size)
+    def _chunk(self, row: int) -> tuple[int, int]:
+        """The chunk that holds ``row``, and the row within it."""
+        i = int(np.searchsorted(self._starts, row, "right")) - 1
+        return i, row - int(self._starts[i])
 
     @cached_property
-    def _shingles(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _sigs(self) -> list[np.ndarray]:
+        out = []
+        for col in self._table.column("sig").chunks:
+            out.append(col.flatten().to_numpy().reshape(-1, col.type.list_size))
+        return out
+
+    @cached_property
+    def _shingles(self) -> list[tuple[np.ndarray, np.ndarray]] | None:
         if "shingles" not in self._table.column_names:
             return None
-        col = self._table.column("shingles").chunk(0)
-        return col.offsets.to_numpy(), col.values.to_numpy()
+        return [(c.offsets.to_numpy(), c.values.to_numpy()) for c in self._table["shingles"].chunks]
 
     @cached_property
     def _vertices(self) -> np.ndarray:
@@ -234,10 +265,12 @@ class SignatureTable:
 
     def signature_at(self, row: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The MinHash signature and, when kept, the sorted distinct shingle hashes."""
+        chunk, at = self._chunk(row)
+        sig = self._sigs[chunk][at]
         if self._shingles is None:
-            return self._sigs[row], None
-        offsets, values = self._shingles
-        return self._sigs[row], values[offsets[row] : offsets[row + 1]]
+            return sig, None
+        offsets, values = self._shingles[chunk]
+        return sig, values[offsets[at] : offsets[at + 1]]
 
     def split_at(self, row: int) -> str:
         return self._table.column("split")[row].as_py()

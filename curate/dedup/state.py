@@ -4,7 +4,8 @@ already in it without reading its shards (docs/append.md has the format and size
 Each build or append writes its own state under its folder (``dedup/`` at the corpus root for
 the first build, ``increments/NNNN/dedup/`` for each append); nothing written is rewritten:
 
-- ``docs/FFFFF.arrow``: per input file, every document that reached dedup, kept or not: the
+- ``docs/FFFFF.arrow``: per input file, every document that reached dedup, kept or not, in input
+  order (record batches of ``STATE_BATCH_ROWS``, whatever units the file was read in): the
   signature table's columns (vertex, rank, split, period, text key, MinHash signature or pHash,
   shingles when verified) plus ``kept`` and ``survivor`` (the vertex its duplicate cluster kept;
   -1 when none). Removed documents stay: a new copy near a removed one joins that cluster in a
@@ -32,6 +33,7 @@ from curate.core.fileio import AtomicWriter, join
 from curate.dedup.signatures import BAND_RECORD, EXACT_RECORD, SignatureTable
 
 STATE_DIR = "dedup"
+STATE_BATCH_ROWS = 65536  # rows per record batch of a saved document table
 
 
 def docs_path(state_dir: str, file_idx: int) -> str:
@@ -158,7 +160,12 @@ def save_docs(table_path: str, state_dir: str, file_idx: int, removed: np.ndarra
     path = docs_path(state_dir, file_idx)
     w = AtomicWriter(path)
     with pa.ipc.new_file(w, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max(len(table), 1))
+        if len(table) <= STATE_BATCH_ROWS:
+            writer.write_table(table.combine_chunks(), max_chunksize=max(len(table), 1))
+        else:  # batches of a fixed size, whatever units the rows came from
+            for start in range(0, len(table), STATE_BATCH_ROWS):
+                part = table.slice(start, STATE_BATCH_ROWS).combine_chunks()
+                writer.write_table(part, max_chunksize=STATE_BATCH_ROWS)
     return {"path": path, "kind": "dedup_state", "records": len(table), **w.commit()}
 
 

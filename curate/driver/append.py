@@ -7,8 +7,8 @@ An increment lives in its own folder, ``increments/NNNN/`` (shards under ``token
 and ``DATACARD.md``) and the copy of the manifest it extended (``previous-manifest.json``). It
 is staged like a build and published by one rename of its folder, then ``manifest.json`` is
 replaced: the commit. A killed append leaves the previous manifest, which names none of its
-files: the next append or build deletes the unnamed folder and starts again, and gives the same
-bytes. The corpus's totals are kept in the increment's folder (``corpus-stats.json``, listed in
+files; run again, it resumes from the units it committed (``curate.driver.resume``), or, killed
+between the rename and the manifest, finishes the commit, and gives the same bytes. The corpus's totals are kept in the increment's folder (``corpus-stats.json``, listed in
 the manifest); ``stats.json`` and ``DATACARD.md`` at the root are copies of them, made after
 the commit (and again by the next append, should the copy have been interrupted).
 """
@@ -30,24 +30,36 @@ from curate.dedup.state import STATE_DIR, PriorState
 from curate.driver.input_files import check_unchanged, expand_inputs
 from curate.driver.lease import Lease
 from curate.driver.output_dir import (
-    STAGING,
+    PUBLISHING,
+    STAGE,
     OutputError,
     check_written,
     clear_leftovers,
     move_into,
+    publish,
+    publishing,
 )
-from curate.driver.run import check_built, check_locations, guarded, run_pipeline, work_folder
+from curate.driver.resume import (
+    NOT_IN_OUTPUT,
+    append_kind,
+    prepare,
+    same_build,
+    saved_work_note,
+    work_folder,
+)
+from curate.driver.run import check_built, check_locations, guarded, run_pipeline
 from curate.driver.tokenizer import prepare_tokenizer
 from curate.format.manifest import CorpusError, parse_manifest
 from curate.format.reports import datacard, increment_entry, json_bytes, split_views
 from curate.format.stats import add_stats
+from curate.stages.commits import failpoint
 from curate.stages.config import BuildConfig
 
 INCREMENTS = "increments"
 CORPUS_STATS = "corpus-stats.json"  # the corpus's totals after an increment
 PREVIOUS_STATS = "previous-stats.json"  # and before it (for the first append: the build's own)
 # settings that may differ between increments: where the inputs and the work files are
-_MAY_DIFFER = {"input.paths", "output.dir", "output.work_dir"}
+_MAY_DIFFER = NOT_IN_OUTPUT
 
 
 def increment_path(index: int) -> str:
@@ -59,13 +71,26 @@ def run_append(
     beam_args: Sequence[str] | None = None,
     progress: IO[str] | None = None,
     on_stuck: Callable[[str], None] | None = None,
+    restart: bool = False,
+    say: Callable[[str], None] = print,
 ) -> dict:
     """Append the inputs of ``cfg`` that the corpus in ``cfg.output.dir`` has not read;
-    returns the new increment's stats."""
+    returns the new increment's stats. Like a build, a killed append resumes."""
     out_dir = cfg.output.dir
     files = expand_inputs(cfg.input.paths)
     check_locations(cfg, files)
-    with Lease(out_dir) as lease:
+    with Lease(out_dir):
+        stage = join(out_dir, STAGE)
+        work = work_folder(cfg)
+        work_dir = work or join(stage, "_work")
+        phase = publishing(stage)
+        if phase == "append":
+            done = _finish_append(cfg, files, stage, work, work_dir, restart, say)
+            if done is not None:
+                return done
+        elif phase is not None:  # a build killed while publishing: it was complete
+            publish(stage, out_dir)
+            _clean(stage, work)
         previous, manifest = read_corpus(out_dir)
         copy_totals(out_dir, manifest)  # an append killed right after its manifest
         check_same_config(cfg, manifest)
@@ -80,44 +105,90 @@ def run_append(
         clear_unlisted_increments(out_dir, manifest)
         index = len(manifest["increments"])
         rel = increment_path(index)
-        stage = join(out_dir, STAGING + lease.token)
         inc_stage = join(stage, rel)
-        work = work_folder(cfg, lease.token)
-        work_dir = work or join(stage, "_work")
+        kind = append_kind(index, previous)
+        resumption = prepare(cfg, new, stage, work_dir, kind, restart, len(known))
+        for line in resumption.lines:
+            say(f"curate: {line}")
         tokenizer = corpus_tokenizer(cfg, out_dir, manifest)
         prior = prior_state(out_dir, manifest)
         try:
             stats, inc_manifest = guarded(
                 lambda: run_pipeline(
-                    cfg, new, inc_stage, work_dir, beam_args, progress, tokenizer, prior, known
+                    cfg,
+                    new,
+                    inc_stage,
+                    work_dir,
+                    beam_args,
+                    progress,
+                    resumption,
+                    kind,
+                    tokenizer,
+                    prior,
+                    known,
+                    say,
                 ),
                 on_stuck,
             )
             check_built(stats, new)
             check_written(inc_stage, inc_manifest, tokenizer=False)
             check_unchanged(new)
-            FileSystems.delete([join(inc_stage, "manifest.json")])  # its entries move up
-            with FileSystems.open(corpus_stats_path(out_dir, manifest)) as f:
-                before = f.read()
-            with FileSystems.open(join(inc_stage, "stats.json")) as f:
-                own = f.read()
-            total = json_bytes(add_stats(json.loads(before), json.loads(own)))
-            digests = {"stats.json": hashlib.sha256(own).hexdigest()}
-            for name, data in (
-                ("previous-manifest.json", previous),
-                (PREVIOUS_STATS, before),
-                (CORPUS_STATS, total),
-            ):
-                digests[name] = write_bytes(join(inc_stage, name), data)["sha256"]
-            corpus = extend_manifest(manifest, inc_manifest, index, cfg, digests)
-            move_into(stage, out_dir, rel)
-            write_bytes(join(out_dir, "manifest.json"), json_bytes(corpus))
-            copy_totals(out_dir, corpus)
-        finally:
-            delete_tree(stage)
-            if work is not None:
-                delete_tree(work)
+        except BuildError as e:
+            raise saved_work_note(e, work_dir) from e.__cause__
+        FileSystems.delete([join(inc_stage, "manifest.json")])  # its entries move up
+        with FileSystems.open(corpus_stats_path(out_dir, manifest)) as f:
+            before = f.read()
+        with FileSystems.open(join(inc_stage, "stats.json")) as f:
+            own = f.read()
+        total = json_bytes(add_stats(json.loads(before), json.loads(own)))
+        digests = {"stats.json": hashlib.sha256(own).hexdigest()}
+        for name, data in (
+            ("previous-manifest.json", previous),
+            (PREVIOUS_STATS, before),
+            (CORPUS_STATS, total),
+        ):
+            digests[name] = write_bytes(join(inc_stage, name), data)["sha256"]
+        corpus = extend_manifest(manifest, inc_manifest, index, cfg, digests)
+        marker = {"phase": "append", "path": rel, "manifest": corpus}
+        write_bytes(join(stage, PUBLISHING), json.dumps(marker).encode())
+        _commit_increment(out_dir, stage, rel, corpus)
+        _clean(stage, work)
     return stats
+
+
+def _commit_increment(out_dir: str, stage: str, rel: str, corpus: dict) -> None:
+    """The increment's folder moved in, then the manifest that names it: the commit."""
+    if FileSystems.exists(join(stage, rel)):
+        move_into(stage, out_dir, rel)
+        failpoint("publish:append")
+    write_bytes(join(out_dir, "manifest.json"), json_bytes(corpus))
+    copy_totals(out_dir, corpus)
+
+
+def _clean(stage: str, work: str | None) -> None:
+    delete_tree(stage)
+    if work is not None:
+        delete_tree(work)
+
+
+def _finish_append(cfg, files, stage, work, work_dir, restart, say) -> dict | None:
+    """An append killed while it committed its increment: finish the commit. When that
+    append was this one, it is done: the increment's stats."""
+    with FileSystems.open(join(stage, PUBLISHING)) as f:
+        marker = json.loads(f.read())
+    corpus, rel = marker["manifest"], marker["path"]
+    entry = corpus["increments"][-1]
+    kind = {"append": entry["index"], "corpus": entry["previous_manifest"]["sha256"]}
+    known = {p for inc in corpus["increments"][:-1] for p in inc["inputs"]}
+    new = [f for f in files if f.path not in known]
+    same = not restart and same_build(cfg, new, work_dir, kind)
+    _commit_increment(cfg.output.dir, stage, rel, corpus)
+    _clean(stage, work)
+    say(f"curate: an append killed while committing {rel} into {cfg.output.dir}: committed now")
+    if not same:
+        return None
+    with FileSystems.open(join(cfg.output.dir, rel, "stats.json")) as f:
+        return json.loads(f.read())
 
 
 def corpus_stats_path(out_dir: str, manifest: dict) -> str:

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from apache_beam.io.filesystems import FileSystems
 
 from curate.core.errors import BuildError
-from curate.core.fileio import delete_tree, join
+from curate.core.fileio import delete_tree, join, write_bytes
 from curate.driver.lease import LEASE
+from curate.stages.commits import failpoint
 
 # what a finished corpus consists of, besides the lease; nothing else is ever replaced
 CORPUS_ENTRIES = (
@@ -33,8 +34,10 @@ CORPUS_ENTRIES = (
     "stats.json",
     "DATACARD.md",
 )
-STAGING = ".staging-"
+STAGING = ".staging-"  # the stages of curate builds before resumable ones (deleted)
+STAGE = ".staging"  # a build's stage: its corpus as it is built, kept until published
 REPLACED = ".replaced-"
+PUBLISHING = "PUBLISHING.json"  # in the stage while its corpus is moved in
 
 
 class OutputError(BuildError):
@@ -65,7 +68,7 @@ def _entries(out_dir: str) -> list[str]:
 def check_output_dir(out_dir: str, overwrite: bool) -> bool:
     """Whether ``out_dir`` holds a finished corpus (to be replaced: needs ``overwrite``).
     Refuses a folder holding anything that is not a curate corpus's own entry."""
-    names = [n for n in _entries(out_dir) if n != LEASE and not n.startswith(STAGING)]
+    names = [n for n in _entries(out_dir) if n not in (LEASE, STAGE) and not n.startswith(STAGING)]
     if "://" in out_dir:  # an object store: no listing, the manifest decides
         finished = FileSystems.exists(join(out_dir, "manifest.json"))
     else:
@@ -88,7 +91,8 @@ def check_output_dir(out_dir: str, overwrite: bool) -> bool:
 
 
 def clear_leftovers(out_dir: str) -> None:
-    """Staging folders of killed builds into this directory (the lease proves none runs)."""
+    """Staging folders of killed builds of an earlier curate, which could not resume (the
+    lease proves none runs)."""
     for name in _entries(out_dir):
         if name.startswith(STAGING):
             delete_tree(join(out_dir, name))
@@ -96,9 +100,12 @@ def clear_leftovers(out_dir: str) -> None:
 
 def check_written(stage: str, manifest: dict, tokenizer: bool = True) -> None:
     """Every file the manifest lists exists in ``stage`` with its size and SHA-256 (an
-    append's increment reuses the corpus's tokenizer: ``tokenizer=False``)."""
+    append's increment reuses the corpus's tokenizer: ``tokenizer=False``), and no other file
+    lies in the folders it lists files in: one left there by an earlier run of a resumed
+    build is deleted, so that only what the manifest names is published."""
     listed = [*manifest["shards"], *manifest.get("records", [])]
     listed += [manifest["tokenizer"]] if tokenizer else []
+    _remove_unlisted(stage, {e["path"] for e in listed})
     problems = []
     for entry in listed:
         path = join(stage, entry["path"])
@@ -116,6 +123,17 @@ def check_written(stage: str, manifest: dict, tokenizer: bool = True) -> None:
         )
 
 
+def _remove_unlisted(stage: str, listed: set[str]) -> None:
+    if "://" in stage:
+        return  # an object store's stage: its folders are written by this build alone
+    for folder in ("tokens", "rejected", "quarantine", "dedup"):
+        for d, _, names in os.walk(os.path.join(stage, folder)):
+            for name in names:
+                path = os.path.join(d, name)
+                if os.path.relpath(path, stage).replace(os.sep, "/") not in listed:
+                    os.remove(path)
+
+
 def _size_and_digest(path: str) -> tuple[int, str]:
     h, size = hashlib.sha256(), 0
     with FileSystems.open(path, compression_type="uncompressed") as f:
@@ -125,23 +143,47 @@ def _size_and_digest(path: str) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
-def publish(stage: str, out_dir: str, token: str) -> None:
-    """Move the staged corpus into ``out_dir``, replacing the old corpus's entries."""
-    aside = join(out_dir, REPLACED + token)
-    old = [n for n in ("manifest.json", *CORPUS_ENTRIES) if FileSystems.exists(join(out_dir, n))]
-    if old:
-        _mkdirs(aside)
-    for name in old:  # the manifest first: from here on the directory is unfinished
-        _move(join(out_dir, name), join(aside, name))
+def publish(stage: str, out_dir: str) -> None:
+    """Move the staged corpus into ``out_dir``, replacing the old corpus's entries: the old
+    entries aside (the manifest first: from then on the directory is unfinished), the new
+    ones in, the new manifest last. ``PUBLISHING.json`` in the stage says how far it got, so
+    that a build killed here finishes the move when run again."""
+    marker = join(stage, PUBLISHING)
+    aside = join(out_dir, REPLACED + "publish")
+    phase = publishing(stage)
+    if phase is None:
+        write_bytes(marker, json.dumps({"phase": "aside"}).encode())
+        phase = "aside"
+    if phase == "aside":
+        old = [
+            n for n in ("manifest.json", *CORPUS_ENTRIES) if FileSystems.exists(join(out_dir, n))
+        ]
+        if old:
+            _mkdirs(aside)
+        for name in old:
+            _move(join(out_dir, name), join(aside, name))
+        write_bytes(marker, json.dumps({"phase": "in"}).encode())
+        failpoint("publish:1")
     for name in CORPUS_ENTRIES:
         if FileSystems.exists(join(stage, name)):
             _move(join(stage, name), join(out_dir, name))
-    _move(join(stage, "manifest.json"), join(out_dir, "manifest.json"))
-    if old:
-        delete_tree(aside)
-    for name in _entries(out_dir):  # an earlier replacement that was interrupted
+            failpoint("publish:2")
+    if FileSystems.exists(join(stage, "manifest.json")):
+        _move(join(stage, "manifest.json"), join(out_dir, "manifest.json"))
+    for name in _entries(out_dir):  # the old corpus, and any earlier replacement's leftovers
         if name.startswith(REPLACED):
             delete_tree(join(out_dir, name))
+    if "://" in out_dir:
+        delete_tree(aside)
+
+
+def publishing(stage: str) -> str | None:
+    """How far a publish into the output directory got (None: it did not start)."""
+    try:
+        with FileSystems.open(join(stage, PUBLISHING)) as f:
+            return json.loads(f.read()).get("phase")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def move_into(stage: str, out_dir: str, rel: str) -> None:

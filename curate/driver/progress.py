@@ -27,11 +27,25 @@ class BuildProgress:
 
     def status(self) -> dict[str, Any]:
         markers = read_markers(self.work_dir)
-        read = [m for n, m in markers if n.startswith("read-")]
+        read = {m["file"]: m for n, m in markers if n.startswith("read-")}
+        units = [m for n, m in markers if n.startswith("unit-")]
         parts = [m for n, m in markers if n.startswith("shards-")]
         elapsed = time.monotonic() - self.start
-        done_bytes = sum(self.sizes[m["file"]] for m in read if 0 <= m["file"] < len(self.sizes))
-        records = sum(m["records"] for m in read)
+        size = lambda f: self.sizes[f] if 0 <= f < len(self.sizes) else 0  # noqa: E731
+        # a file is done, or read up to its last unit's offset (formats that seek)
+        reached = {f: size(f) for f in read}
+        records = sum(m["records"] for m in read.values())
+        saved: dict[int, int] = {}  # per file: the bytes an earlier run of the build read
+        for m in units:
+            at = size(m["file"]) if m["file"] in read else (m.get("offset") or 0)
+            reached[m["file"]] = max(reached.get(m["file"], 0), at)
+            if m["file"] not in read:
+                records += m["records"]
+            if m.get("saved"):
+                off = size(m["file"]) if m.get("offset") is None else m["offset"]
+                saved[m["file"]] = max(saved.get(m["file"], 0), off)
+        done_bytes = sum(reached.values())
+        now_bytes = done_bytes - sum(saved.values())  # read by this run, not taken as saved
         if len(read) < self.total_files:
             stage = "reading, filtering, tokenizing"
         elif not parts:
@@ -39,8 +53,12 @@ class BuildProgress:
         else:
             stage = "writing shards"
         eta = None
-        if read and len(read) < self.total_files and done_bytes:
-            eta = elapsed * (self.total_bytes - done_bytes) / done_bytes
+        left = self.total_bytes - done_bytes
+        todo = self.total_bytes - sum(saved.values())
+        # from bytes and time over the whole input, once a twentieth of this run's input is
+        # read and a quarter minute has passed: the first small files say little of the rest
+        if left > 0 and now_bytes >= 0.05 * todo and elapsed >= 15:
+            eta = elapsed * left / now_bytes
         return {
             "stage": stage, "files": len(read), "bytes": done_bytes, "records": records,
             "rate": records / elapsed if elapsed else 0.0, "elapsed": elapsed, "eta": eta,

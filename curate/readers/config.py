@@ -33,3 +33,7 @@ class InputConfig(Strict):
     segments_field: str = "content"  # [{"text": ...} | {"image": path} | {"image_base64": ...}]
     max_doc_bytes: int = Field(default=10_000_000, gt=0, le=2**31 - 1)  # Arrow string limit
     batch_size: int = Field(default=512, gt=0, le=1_000_000)
+    # a unit of work: a crash costs at most this much input read again (docs/build.md,
+    # "Crash and resume"); units end where a reader can start again, so output bytes do not
+    # depend on it
+    unit_bytes: int = Field(default=64_000_000, gt=0, le=2**40)

@@ -11,16 +11,15 @@ A web archive's pages become documents through HTML extraction, which lives abov
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import IO
 
 from curate.readers.jsonl import read_jsonl
 from curate.readers.parquet import read_parquet
-from curate.readers.records import BadRecord
+from curate.readers.records import BadRecord, Resume
 from curate.readers.streams import decompressed, open_raw
 from curate.readers.webdataset import read_tar
 
-# a web archive's records to documents: (raw stream, path, reopen) -> records
-ArchiveReader = Callable[[IO[bytes], str, Callable[[], IO[bytes]]], Iterator]
+# a web archive's records to documents: (raw stream, path, reopen, start, unit_bytes) -> records
+ArchiveReader = Callable[..., Iterator]
 
 
 def detect_format(path: str, fmt: str = "auto") -> str:
@@ -43,11 +42,14 @@ def read_file(
     fmt: str = "auto",
     max_doc_bytes: int = 10_000_000,
     web: ArchiveReader | None = None,
+    start: Resume | None = None,
+    unit_bytes: int = 0,
 ) -> Iterator:
     """Yield RawRecord / BadRecord for every record of one input file (and SkippedRecord for a
     web archive's records that are not documents). ``web``: how a web archive's records become
     documents (``curate.web.documents.WebOptions.read``); without it a web archive is one
-    ``read_error``."""
+    ``read_error``. Units of work: from ``start`` (a ``Resume`` the same reader yielded), and
+    with ``unit_bytes``, a ``Resume`` between records after each ``unit_bytes`` read."""
     fmt = detect_format(path, fmt)
     try:
         raw = open_raw(path)
@@ -56,13 +58,15 @@ def read_file(
         return
     with raw:
         if fmt == "parquet":
-            yield from read_parquet(raw, max_doc_bytes)
+            yield from read_parquet(raw, max_doc_bytes, start, unit_bytes)
         elif fmt == "warc":
             if web is None:
                 yield BadRecord(0, "read_error", f"{path}: a web archive needs an HTML extractor")
                 return
-            yield from web(raw, path, lambda: open_raw(path))
+            yield from web(raw, path, lambda: open_raw(path), start, unit_bytes)
         elif fmt == "webdataset":
-            yield from read_tar(decompressed(raw, path), max_doc_bytes)
+            yield from read_tar(decompressed(raw, path), max_doc_bytes, start, unit_bytes)
         else:
-            yield from read_jsonl(decompressed(raw, path), max_doc_bytes)
+            stream = decompressed(raw, path)
+            plain = stream is raw
+            yield from read_jsonl(stream, max_doc_bytes, start, unit_bytes, seekable=plain)

@@ -1,7 +1,8 @@
 """What a reader yields for each record of an input file: a ``RawRecord`` (a decoded JSON
 object, Parquet row, WebDataset sample or web page's fields), a ``BadRecord`` naming the position
 and the error so that the caller can quarantine it, or a ``SkippedRecord`` (a web archive's
-record that is not a document, removed under a named reason)."""
+record that is not a document, removed under a named reason). Asked for units of work, a
+reader also yields a ``Resume`` between records: a point it can start reading from again."""
 
 from __future__ import annotations
 
@@ -35,6 +36,26 @@ class SkippedRecord:
     reason: str
     nbytes: int
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Resume:
+    """Where a reader can start again, yielded before the record it names: that record's
+    ``position``, the byte offset of its start where the format can seek there (``None``: the
+    reader skips the records before it instead), and what the reader knew at that point
+    (``state``: a web archive's crawl, a Parquet row group). JSON-able, so that a saved unit of
+    work can name where the next one starts."""
+
+    position: int
+    offset: int | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"position": self.position, "offset": self.offset, "state": self.state}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Resume:
+        return cls(value["position"], value.get("offset"), dict(value.get("state") or {}))
 
 
 def snippet(data: bytes | str) -> str:

@@ -1,6 +1,8 @@
 """WebDataset tar shards: consecutive members sharing a key form one sample. Members are read
 into memory, never extracted; unsafe members (links, devices, names that escape the shard) and
-oversized ones are quarantined; a truncated archive is told from a whole one by its end block."""
+oversized ones are quarantined; a truncated archive is told from a whole one by its end block.
+Units of work start at a sample; a tar stream cannot seek, so the samples before one are read
+past without holding their members."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-from curate.readers.records import BadRecord, RawRecord, snippet
+from curate.readers.records import BadRecord, RawRecord, Resume, snippet
 from curate.readers.streams import STREAM_ERRORS
 
 
@@ -60,23 +62,30 @@ class _TailReader(io.RawIOBase):
         return len(chunk) == 512 and not chunk.strip(b"\0")
 
 
-def read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
+def read_tar(
+    raw: IO[bytes], max_member_bytes: int, start: Resume | None = None, unit_bytes: int = 0
+) -> Iterator:
     """WebDataset samples: consecutive members sharing a key form one record ``{ext: value}``
     (``json`` parsed and merged at the top level, ``txt`` decoded, other members as bytes).
     Members are read into memory, never extracted; an unsafe or oversized member is its own
-    quarantined record and its bytes are skipped."""
+    quarantined record and its bytes are skipped. From ``start``, the records before it are
+    read past; with ``unit_bytes``, a ``Resume`` before the first sample after each
+    ``unit_bytes`` of members."""
     import tarfile
 
     position = 0
+    first = start.position if start is not None else 1  # records before it are not yielded
     sample: dict[str, bytes] = {}
     key = None
+    since = 0
 
     def finish() -> Iterator:
         """The sample gathered so far, if any, as a record."""
         nonlocal sample, key, position
         if key is not None:
             position += 1
-            yield _tar_sample(position, key, sample)
+            if position >= first:
+                yield _tar_sample(position, key, sample)
             sample, key = {}, None
 
     stream = _TailReader(raw)
@@ -94,12 +103,20 @@ def read_tar(raw: IO[bytes], max_member_bytes: int) -> Iterator:
                 if why is not None:
                     yield from finish()
                     position += 1
-                    yield BadRecord(position, kind, why)
+                    if position >= first:
+                        yield BadRecord(position, kind, why)
                     continue
                 k, ext = _sample_key(m.name)
                 if k != key:
                     yield from finish()
                     key = k
+                    if unit_bytes and since >= unit_bytes and position + 1 > first:
+                        yield Resume(position + 1)
+                        since = 0
+                if position + 1 < first:
+                    sample[ext] = b""  # read past: tarfile skips the member's data
+                    continue
+                since += m.size
                 f = tar.extractfile(m)
                 sample[ext] = f.read() if f is not None else b""
             if not stream.zeros_at(tar.offset):

@@ -14,7 +14,7 @@ from curate.core.images import ImageError, ImageRecord, inspect_image
 from curate.core.normalize import normalize_text
 from curate.core.timeparse import TimestampError, datetime_to_us, parse_timestamp_us, us_to_iso
 from curate.readers.config import InputConfig
-from curate.readers.records import BadRecord, SkippedRecord
+from curate.readers.records import BadRecord, Resume, SkippedRecord
 from curate.stages.config import ImagesConfig
 from curate.temporal.config import TemporalConfig
 from curate.web.documents import read_records
@@ -249,13 +249,18 @@ class Parsed:
     skipped: SkippedRecord | None = None  # a web archive's record that is not a document
 
 
-def read_input(path: str, cfg: InputConfig) -> Iterator:
+def read_input(
+    path: str, cfg: InputConfig, start: Resume | None = None, unit_bytes: int = 0
+) -> Iterator:
     """Every record of one input file as ``input:`` says to read it: a web archive's pages
-    through HTML extraction (``curate.web``)."""
+    through HTML extraction (``curate.web``); from ``start``, with a ``Resume`` between units
+    of ``unit_bytes``."""
     return read_records(
         path,
         cfg.format,
         cfg.max_doc_bytes,
+        start,
+        unit_bytes,
         extractor=cfg.extractor,
         timeout_s=cfg.extract_timeout,
         modality=cfg.modality,
@@ -263,11 +268,20 @@ def read_input(path: str, cfg: InputConfig) -> Iterator:
 
 
 def parse_file(
-    parser: RecordParser, file_idx: int, path: str, input_cfg: InputConfig
-) -> Iterator[Parsed]:
+    parser: RecordParser,
+    file_idx: int,
+    path: str,
+    input_cfg: InputConfig,
+    start: Resume | None = None,
+    unit_bytes: int = 0,
+) -> Iterator[Parsed | Resume]:
     """Every record of one input file, read and parsed: the one read -> parse loop of every
-    pass over the inputs (the tokenizer sample, line dedup's scan, the main pass)."""
-    for rec in read_input(path, input_cfg):
+    pass over the inputs (the tokenizer sample, line dedup's scan, the main pass). With
+    ``unit_bytes``, the reader's ``Resume`` points come through between records."""
+    for rec in read_input(path, input_cfg, start, unit_bytes):
+        if isinstance(rec, Resume):
+            yield rec
+            continue
         if isinstance(rec, BadRecord):
             yield Parsed(rec.position, 0, None, (rec.kind, rec.error, rec.raw))
             continue

@@ -1,18 +1,24 @@
-"""Per-input-file work: parse, normalize, filter, assign split/period, tokenize, spill sorted runs.
+"""Per-input-file work: parse, normalize, filter, assign split/period, tokenize, spill sorted
+runs, one unit of work at a time.
 
-Runs on one worker per input file with bounded memory: kept documents are buffered per
-(split, period) and spilled as sorted Arrow IPC *runs* to the work directory whenever the buffer
-passes ``output.run_bytes``. Only small records leave this stage: run paths, exact-dedup keys
-and counts. Filter rejections and quarantine entries are written beside the output here.
+An input file is read as a chain of units (``input.unit_bytes`` of input each, cut where its
+reader can start again: ``curate.readers.records.Resume``), so that a crash costs a unit, not
+the file (``curate.stages.commits``). Within a unit, kept documents are buffered per (split,
+period) and spilled as sorted Arrow IPC *runs* to the work directory whenever the buffer passes
+``output.run_bytes``; a unit's filter rejections and quarantine entries are written as pieces,
+joined into the file's ``rejected/`` and ``quarantine/`` files once its last unit is done. Only
+small records leave this stage: run paths, pointers to dedup records, counts.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 
 from curate.core.document import Document, origin_sort_key
 from curate.core.fileio import AtomicWriter, join
@@ -20,15 +26,22 @@ from curate.core.timeparse import us_to_iso
 from curate.decontam.stage import Decontaminate
 from curate.dedup.lines import remove_units
 from curate.dedup.near import near_stage
+from curate.dedup.signatures import write_table_index
+from curate.readers.records import Resume
+from curate.stages.chain import Start, Unit
 from curate.stages.config import BuildConfig
 from curate.stages.parse import parse_file
 from curate.stages.screen import SCREEN_BATCH, Screen
 from curate.stages.spill import Spill, SpillSettings, run_schema
 from tokenization.bpe import Encoder, load_tokenizer
 
+RECORD_KINDS = (("quarantine", "quarantine", "part"), ("rejected", "rejected", "filtered"))
+
 
 @dataclass
 class FileResult:
+    """A whole file's work (``FileProcessor.process``): what its units wrote, summed."""
+
     runs: list[tuple[tuple[str, str], str]] = field(default_factory=list)
     # (records file, bucket, first record, count): where each bucket's exact / band records are
     exact_slices: list[tuple[str, int, int, int]] = field(default_factory=list)
@@ -38,7 +51,7 @@ class FileResult:
 
 
 class _RecordSink:
-    """Lazily opened JSONL file of rejected or quarantined records for one input file."""
+    """Lazily opened JSONL piece of rejected or quarantined records for one unit."""
 
     def __init__(self, path: str, kind: str):
         self.path, self.kind = path, kind
@@ -54,8 +67,33 @@ class _RecordSink:
     def close(self) -> dict | None:
         if self._w is None:
             return None
-        info = self._w.commit()
-        return {"path": self.path, "kind": self.kind, "records": self.rows, **info}
+        self._w.commit()
+        return {"kind": self.kind, "path": self.path, "records": self.rows}
+
+
+def record_path(out_dir: str, kind: str, file_idx: int) -> str:
+    """The input file's rejected or quarantine file in the corpus."""
+    folder, _, prefix = next(k for k in RECORD_KINDS if k[0] == kind)
+    return join(out_dir, folder, f"{prefix}-{file_idx:05d}.jsonl")
+
+
+def join_pieces(out_dir: str, file_idx: int, pieces: list[dict]) -> list[dict]:
+    """The file's rejected and quarantine files, its units' pieces joined in order; returns
+    their manifest entries."""
+    out = []
+    for kind, _, _ in RECORD_KINDS:
+        mine = [p for p in pieces if p["kind"] == kind]
+        if not mine:
+            continue
+        path = record_path(out_dir, kind, file_idx)
+        w = AtomicWriter(path)
+        for piece in mine:
+            with FileSystems.open(piece["path"], compression_type="uncompressed") as f:
+                while chunk := f.read(1 << 22):
+                    w.write(chunk)
+        info = w.commit()
+        out.append({"path": path, "kind": kind, "records": sum(p["records"] for p in mine), **info})
+    return out
 
 
 class FileProcessor:
@@ -91,58 +129,58 @@ class FileProcessor:
             keep_shingles=near is not None and near.verify == "true",
         )
 
+    def units(
+        self,
+        file_idx: int,
+        path: str,
+        unit_drops: dict[str, set[int]] | None = None,
+        begin: Start | None = None,
+    ) -> Iterator[Unit]:
+        """The file's units from ``begin`` on (the first), each yielded once written
+        (``curate.stages.chain``)."""
+        begin = begin or Start()
+        unit = _Unit(self, file_idx, path, begin, unit_drops)
+        reading = parse_file(
+            self.parser, file_idx, path, self.cfg.input, begin.resume, self.cfg.input.unit_bytes
+        )
+        for rec in reading:
+            if isinstance(rec, Resume):
+                done = unit.finish(rec)
+                yield done
+                begin = Start(begin.index + 1, rec, begin.first_row + done.rows)
+                unit = _Unit(self, file_idx, path, begin, unit_drops)
+                continue
+            unit.add(rec)
+        yield unit.finish(None)
+
+    def finish(self, file_idx: int, records: list[dict]) -> list:
+        """Once the file's last unit is done: its rejected and quarantine files joined from
+        the units' pieces, and its document table's index (``chain.run_chain``'s finish)."""
+        pieces = [p for r in records for p in r["pieces"]]
+        joined = join_pieces(self.out_dir, file_idx, pieces)
+        if self.spill.dedup:
+            write_table_index(self.work_dir, file_idx, [t for r in records for t in r["tables"]])
+        return [("records", info) for info in joined]
+
     def process(
         self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None
     ) -> FileResult:
-        out_dir = self.out_dir
+        """The whole file at once, without commits (tests and tools): its units' results
+        summed, its rejected and quarantine files joined."""
         res = FileResult()
-        quarantine = _RecordSink(
-            join(out_dir, "quarantine", f"part-{file_idx:05d}.jsonl"), "quarantine"
-        )
-        rejected = _RecordSink(
-            join(out_dir, "rejected", f"filtered-{file_idx:05d}.jsonl"), "rejected"
-        )
-        spill = Spill(self.spill, file_idx)
-        pending: list[tuple[Document, int]] = []
-        kept: list[Document] = []
-        size = self.cfg.input.batch_size
-        for rec in parse_file(self.parser, file_idx, path, self.cfg.input):
-            res.counts["input_records"] += 1
-            res.counts["input_bytes"] += rec.nbytes
-            if rec.skipped is not None:
-                self._skip(rejected, res, path, rec.skipped)
-                continue
-            if rec.doc is None:
-                self._quarantine(quarantine, res, path, rec.position, *rec.error)
-                continue
-            doc, origin = rec.doc, f"{file_idx}:{rec.position}"
-            res.counts["input_chars"] += doc.orig_chars
-            drop = unit_drops.get(origin_sort_key(origin)) if unit_drops else None
-            if drop and not self._drop_units(doc, drop, path, rec.position, rejected, res):
-                continue
-            pending.append((doc, rec.position))
-            if len(pending) >= SCREEN_BATCH:
-                kept += self._screen(pending, path, rejected, quarantine, res)
-                pending = []
-            while len(kept) >= size:
-                spill.add(kept[:size], self._tokenize(kept[:size]))
-                kept = kept[size:]
-        kept += self._screen(pending, path, rejected, quarantine, res)
-        for i in range(0, len(kept), size):
-            chunk = kept[i : i + size]
-            spill.add(chunk, self._tokenize(chunk))
-        spill.flush()
-        if self.spill.dedup:
-            spill.write_tables()
-        res.runs, res.exact_slices, res.band_slices = (
-            spill.runs,
-            spill.exact_slices,
-            spill.band_slices,
-        )
-        for sink in (quarantine, rejected):
-            info = sink.close()
-            if info:
-                res.record_files.append(info)
+        records = []
+        for unit in self.units(file_idx, path, unit_drops):
+            records.append({"pieces": unit.pieces, "tables": unit.tables})
+            for tag, value in unit.outputs:
+                if tag == "main":
+                    res.runs.append(value)
+                elif tag == "counts":
+                    res.counts.update(value)
+                else:
+                    bucket, (table, first, count) = value
+                    slices = res.exact_slices if tag == "dedup" else res.band_slices
+                    slices.append((table, bucket, first, count))
+        res.record_files = [info for _, info in self.finish(file_idx, records)]
         return res
 
     def _tokenize(self, docs: list[Document]) -> list[np.ndarray]:
@@ -225,6 +263,75 @@ class FileProcessor:
         if doc.metadata.get("crawl"):  # its period, with temporal.period: crawl
             row["crawl"] = doc.metadata["crawl"]
         rejected.add(row)
+
+
+class _Unit:
+    """One unit's work in progress: its counts, pieces, spill and the documents waiting for
+    the screen or the tokenizer."""
+
+    def __init__(self, proc: FileProcessor, file_idx: int, path: str, start: Start, drops):
+        self.proc, self.file_idx, self.path, self.start = proc, file_idx, path, start
+        self.drops = drops
+        self.res = _Counts()
+        name = f"{file_idx:05d}-{start.index:05d}"
+        pieces = join(proc.work_dir, "pieces")
+        self.quarantine = _RecordSink(join(pieces, f"quarantine-{name}.jsonl"), "quarantine")
+        self.rejected = _RecordSink(join(pieces, f"rejected-{name}.jsonl"), "rejected")
+        self.spill = Spill(proc.spill, file_idx, start.index, start.first_row)
+        self.pending: list[tuple[Document, int]] = []
+        self.kept: list[Document] = []
+
+    def add(self, rec) -> None:
+        proc, res, path = self.proc, self.res, self.path
+        res.counts["input_records"] += 1
+        res.counts["input_bytes"] += rec.nbytes
+        if rec.skipped is not None:
+            proc._skip(self.rejected, res, path, rec.skipped)
+            return
+        if rec.doc is None:
+            proc._quarantine(self.quarantine, res, path, rec.position, *rec.error)
+            return
+        doc, origin = rec.doc, f"{self.file_idx}:{rec.position}"
+        res.counts["input_chars"] += doc.orig_chars
+        drop = self.drops.get(origin_sort_key(origin)) if self.drops else None
+        if drop and not proc._drop_units(doc, drop, path, rec.position, self.rejected, res):
+            return
+        self.pending.append((doc, rec.position))
+        if len(self.pending) >= SCREEN_BATCH:
+            self.kept += proc._screen(self.pending, path, self.rejected, self.quarantine, res)
+            self.pending = []
+        size = proc.cfg.input.batch_size
+        while len(self.kept) >= size:
+            self.spill.add(self.kept[:size], proc._tokenize(self.kept[:size]))
+            self.kept = self.kept[size:]
+
+    def finish(self, end: Resume | None) -> Unit:
+        """Screen and spill what waits, write the unit's tables and pieces."""
+        proc, res, spill = self.proc, self.res, self.spill
+        self.kept += proc._screen(self.pending, self.path, self.rejected, self.quarantine, res)
+        size = proc.cfg.input.batch_size
+        for i in range(0, len(self.kept), size):
+            chunk = self.kept[i : i + size]
+            spill.add(chunk, proc._tokenize(chunk))
+        spill.flush()
+        tables = []
+        if proc.spill.dedup:
+            spill.write_tables()
+            tables = [spill.table_path]
+        outputs: list = [("main", run) for run in spill.runs]
+        outputs += [("dedup", (b, (p, first, n))) for p, b, first, n in spill.exact_slices]
+        outputs += [("bands", (b, (p, first, n))) for p, b, first, n in spill.band_slices]
+        outputs.append(("counts", res.counts))
+        pieces = [p for p in (s.close() for s in (self.quarantine, self.rejected)) if p]
+        nbytes = res.counts["input_bytes"]
+        return Unit(outputs, end, spill.added, nbytes, pieces, tables)
+
+
+class _Counts:
+    """A unit's counts, as the per-document steps add to them."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
 
 
 def _count_contamination(doc: Document, counts: Counter) -> None:

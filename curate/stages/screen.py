@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.errors import BuildError
 from curate.decontam.stage import Decontaminate, decontamination_signals
-from curate.dedup.lines import unit_keys
+from curate.dedup.lines import unit_keys, unit_path, write_unit_table
+from curate.readers.records import Resume
+from curate.stages.chain import Start, Unit
 from curate.stages.config import BuildConfig
 from curate.stages.parse import RecordParser, parse_file
 from curate.temporal.rules import TemporalAssigner
@@ -108,12 +110,30 @@ def sample_texts(cfg: BuildConfig, files: list[str], n: int) -> list[str]:
     return out
 
 
-def scan_units(cfg: BuildConfig, file_idx: int, path: str) -> Iterator[tuple[int, tuple]]:
-    """(unit key, document node) for line dedup: a first, light pass over one input file (the
-    main pass quarantines what cannot be parsed)."""
+def scan_units(
+    cfg: BuildConfig, work_dir: str, file_idx: int, path: str, begin: Start | None = None
+) -> Iterator[Unit]:
+    """Line dedup's first, light pass over one input file, a unit at a time: each unit's
+    (unit key, document) records written to the work directory by bucket; its elements are
+    ``(bucket, (table, batch))`` pointers (the main pass quarantines what cannot be parsed)."""
+    begin = begin or Start()
     parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
-    for rec in parse_file(parser, file_idx, path, cfg.input):
+    found: list[tuple[int, tuple]] = []
+    nbytes = 0
+
+    def unit(end: Resume | None) -> Unit:
+        table = unit_path(work_dir, f"{file_idx:05d}-{begin.index:05d}")
+        pointers = write_unit_table(table, found, cfg.dedup.buckets)
+        return Unit([("main", (b, (table, i))) for b, i in pointers], end, input_bytes=nbytes)
+
+    reading = parse_file(parser, file_idx, path, cfg.input, begin.resume, cfg.input.unit_bytes)
+    for rec in reading:
+        if isinstance(rec, Resume):
+            yield unit(rec)
+            begin, found, nbytes = Start(begin.index + 1, rec), [], 0
+            continue
+        nbytes += rec.nbytes
         if rec.doc is not None:
             node = rec.doc.sort_key()
-            for key in unit_keys(rec.doc.text, cfg.dedup.lines):
-                yield key, node
+            found += [(key, node) for key in unit_keys(rec.doc.text, cfg.dedup.lines)]
+    yield unit(None)

@@ -19,9 +19,10 @@ import json
 from collections.abc import Iterator
 
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 
 from curate.core.document import SORT_LAST, metadata_json
-from curate.core.fileio import AtomicWriter, join
+from curate.core.fileio import AtomicWriter, delete_files, join
 from curate.core.memory import release_unused
 from curate.core.timeparse import us_to_iso
 from curate.stages.config import OutputConfig
@@ -31,8 +32,6 @@ MERGE_FAN_IN = 32  # runs merged at once (see the module docstring)
 
 
 def _run_rows(path: str, run_idx: int, drop: set[int], flag: dict[int, str]) -> Iterator[tuple]:
-    from apache_beam.io.filesystems import FileSystems
-
     row = 0
     with FileSystems.open(path, compression_type="uncompressed") as f:
         reader = pa.ipc.open_stream(f)
@@ -74,8 +73,6 @@ def _merged(runs: list[str], drops: dict[str, set[int]], flags: dict[str, dict[i
 
 
 def _run_schema(path: str) -> pa.Schema:
-    from apache_beam.io.filesystems import FileSystems
-
     with FileSystems.open(path, compression_type="uncompressed") as f:
         return pa.ipc.open_stream(f).schema
 
@@ -123,8 +120,6 @@ def _premerge(
 ) -> list[str]:
     """Merge groups of ``fan_in`` runs until at most that many are left; drops and
     flags are applied in the first pass. Intermediate runs are deleted once merged."""
-    from apache_beam.io.filesystems import FileSystems
-
     level = 0
     while len(runs) > fan_in:
         merged = []
@@ -135,7 +130,7 @@ def _premerge(
             merged.append(path)
             release_unused()
         if level:
-            FileSystems.delete(runs)
+            delete_files(runs)
         runs, drops, flags = merged, {}, {}
         level += 1
     return runs
@@ -315,7 +310,5 @@ def merge_partition(
     emit()
     sink.close_shard()
     if premerged:  # intermediate runs only: a retried bundle merges the originals again
-        from apache_beam.io.filesystems import FileSystems
-
-        FileSystems.delete(runs)
+        delete_files(runs)
     return sink.infos

@@ -22,7 +22,7 @@ from curate.dedup.signatures import (
     exact_path,
     exact_records,
     ref_of,
-    signature_path,
+    unit_table_path,
     write_bucketed,
     write_signature_table,
 )
@@ -78,17 +78,23 @@ class SpillSettings:
 
 
 class Spill:
-    """Buffers tokenized documents per (split, period) and writes sorted runs; after
-    ``write_tables``, ``runs``, ``exact_slices`` and ``band_slices`` say what it wrote."""
+    """Buffers one unit's tokenized documents per (split, period) and writes sorted runs;
+    after ``write_tables``, ``runs``, ``exact_slices`` and ``band_slices`` say what it wrote.
+    A document's row in the file's document table is its place among the file's documents
+    in input order (``first_row``: the file's documents in its earlier units): neither where
+    runs were cut nor where units were cut changes a table."""
 
-    def __init__(self, settings: SpillSettings, file_idx: int):
+    def __init__(self, settings: SpillSettings, file_idx: int, unit: int = 0, first_row: int = 0):
         self.settings, self.file_idx = settings, file_idx
+        self.unit, self.first_row = unit, first_row
+        self.table_path = unit_table_path(settings.work_dir, file_idx, unit)
         self.buf: dict[tuple[str, str], list] = defaultdict(list)
         self.nbytes = 0
         self.chunk = 0
-        self.sigs: list = []
-        self.shingles: list = []
-        self.locations: list = []
+        self.added = 0  # documents added, in input order
+        self.sigs: dict[int, np.ndarray] = {}  # by row in the unit
+        self.shingles: dict[int, np.ndarray] = {}
+        self.locations: dict[int, Location] = {}
         self.bands: list = []
         self.runs: list[tuple[tuple[str, str], str]] = []
         # (records file, bucket, first record, count): where each bucket's records are
@@ -97,7 +103,8 @@ class Spill:
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
-            self.buf[(doc.split, doc.period)].append((doc, tok))
+            self.buf[(doc.split, doc.period)].append((doc, tok, self.added))
+            self.added += 1
             self.nbytes += len(doc.text) + tok.nbytes + sum(len(im.data) for im in doc.images)
         if self.nbytes >= self.settings.run_bytes:
             self.flush()
@@ -113,9 +120,11 @@ class Spill:
         st = self.settings
         items.sort(key=lambda it: it[0].sort_key())
         split, period = part
-        name = f"{self.file_idx:05d}-{self.chunk:04d}.arrow"
+        name = f"{self.file_idx:05d}-{self.unit:05d}-{self.chunk:04d}.arrow"
         path = join(st.work_dir, "runs", f"split={split}", f"period={period}", name)
-        table = rows_to_table([d for d, _ in items], [t for _, t in items], st.schema, st.signals)
+        table = rows_to_table(
+            [it[0] for it in items], [it[1] for it in items], st.schema, st.signals
+        )
         w = AtomicWriter(path)
         with pa.ipc.new_stream(w, st.schema) as writer:
             # small batches: the merge holds one batch per run, and runs multiply with input
@@ -127,36 +136,38 @@ class Spill:
             return
         lsh = st.lsh
         if lsh is not None:
-            sigs, shingles = lsh.sign_documents([d for d, _ in items])
-        for row, (doc, _) in enumerate(items):
+            sigs, shingles = lsh.sign_documents([it[0] for it in items])
+        for row, (doc, _, seq) in enumerate(items):
             if lsh is not None:
-                ref = ref_of(self.file_idx, len(self.locations))
+                ref = ref_of(self.file_idx, self.first_row + seq)
                 self.bands.append(band_records(lsh.band_keys(sigs[row]), ref))
-                self.sigs.append(sigs[row])
+                self.sigs[seq] = sigs[row]
                 if st.keep_shingles:
-                    self.shingles.append(shingles[row])
+                    self.shingles[seq] = shingles[row]
             doc_key = document_key(doc, st.modality)
-            self.locations.append(Location(doc.sort_key(), part, path, row, doc_key))
+            self.locations[seq] = Location(doc.sort_key(), part, path, row, doc_key)
 
     def write_tables(self) -> None:
         """The document table (with signatures for near-dedup), the exact-dedup records and
         the band records, whose slices go into ``exact_slices`` and ``band_slices``."""
         st, lsh, file_idx = self.settings, self.settings.lsh, self.file_idx
-        path = signature_path(st.work_dir, file_idx)
+        path, name = self.table_path, f"{file_idx:05d}-{self.unit:05d}"
+        locs = [self.locations[i] for i in range(self.added)]
         if lsh is None:
-            write_signature_table(path, self.locations)
+            write_signature_table(path, locs)
         else:
-            shingles = self.shingles if st.keep_shingles else None
-            write_signature_table(path, self.locations, self.sigs, shingles, lsh.num_perm, lsh.kind)
-        if st.exact and self.locations:
-            locs = self.locations
+            sigs = [self.sigs[i] for i in range(self.added)]
+            shingles = [self.shingles[i] for i in range(self.added)] if st.keep_shingles else None
+            write_signature_table(path, locs, sigs, shingles, lsh.num_perm, lsh.kind)
+        if st.exact and locs:
             records = exact_records([loc.key for loc in locs], [loc.vertex for loc in locs])
-            path = exact_path(st.work_dir, file_idx)
+            path = exact_path(st.work_dir, name)
             slices = write_bucketed(path, records, exact_buckets(records, st.buckets))
             self.exact_slices = [(path, *s) for s in slices]
         if self.bands:
-            path = band_path(st.work_dir, file_idx)
+            path = band_path(st.work_dir, name)
             records = np.concatenate(self.bands)
+            records = records[np.argsort(records["ref"], kind="stable")]  # input order
             slices = write_bucketed(path, records, band_buckets(records, st.buckets))
             self.band_slices = [(path, *s) for s in slices]
 

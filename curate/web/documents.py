@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from curate.readers.files import read_file
 from curate.readers.http import BadBody, TooLarge, content_type, decoded_body, split_http
-from curate.readers.records import BadRecord, RawRecord, SkippedRecord
+from curate.readers.records import BadRecord, RawRecord, Resume, SkippedRecord
 from curate.readers.warc import Truncated, records, warcinfo_field
 from curate.web.crawl_images import CrawlImages
 from curate.web.sandbox import ExtractTimeout, sandbox
@@ -31,34 +31,57 @@ class WebOptions:
     timeout_s: float = 0.0  # per page, in a child process (curate.web.sandbox); 0: in process
     modality: str = "text"  # interleaved / image_text: the archive's images too
 
-    def read(self, raw: IO[bytes], path: str, reopen: Callable[[], IO[bytes]]) -> Iterator:
+    def read(
+        self,
+        raw: IO[bytes],
+        path: str,
+        reopen: Callable[[], IO[bytes]],
+        start: Resume | None = None,
+        unit_bytes: int = 0,
+    ) -> Iterator:
         """``curate.readers.files.read_file``'s ``web``: this archive's records as documents."""
-        return read_warc(raw, path, self, reopen)
+        return read_warc(raw, path, self, reopen, start, unit_bytes)
 
 
 def read_records(
-    path: str, fmt: str = "auto", max_doc_bytes: int = 10_000_000, **options: Any
+    path: str,
+    fmt: str = "auto",
+    max_doc_bytes: int = 10_000_000,
+    start: Resume | None = None,
+    unit_bytes: int = 0,
+    **options: Any,
 ) -> Iterator:
-    """Every record of one input file of any format, a web archive's pages as documents;
-    ``options``: ``WebOptions``' other fields (extractor, timeout_s, modality)."""
+    """Every record of one input file of any format, a web archive's pages as documents
+    (``start`` and ``unit_bytes``: ``curate.readers.files.read_file``'s); ``options``:
+    ``WebOptions``' other fields (extractor, timeout_s, modality)."""
     web = WebOptions(max_doc_bytes=max_doc_bytes, **options)
-    return read_file(path, fmt, max_doc_bytes, web=web.read)
+    return read_file(path, fmt, max_doc_bytes, web.read, start, unit_bytes)
 
 
 def read_warc(
-    raw: IO[bytes], path: str, options: WebOptions, reopen: Callable[[], IO[bytes]] | None = None
+    raw: IO[bytes],
+    path: str,
+    options: WebOptions,
+    reopen: Callable[[], IO[bytes]] | None = None,
+    start: Resume | None = None,
+    unit_bytes: int = 0,
 ) -> Iterator:
-    """RawRecord (a document's fields), SkippedRecord or BadRecord for every record. For
-    interleaved documents or image-text pairs, ``reopen()`` gives the archive again for a
-    first pass over its images (``curate.web.crawl_images``)."""
+    """RawRecord (a document's fields), SkippedRecord or BadRecord for every record, from
+    ``start`` or the first (a ``Resume`` between them with ``unit_bytes``, naming the crawl
+    read so far). For interleaved documents or image-text pairs, ``reopen()`` gives the
+    archive again for a first pass over its images (``curate.web.crawl_images``)."""
     limit = options.max_doc_bytes
     side = None
     if options.modality != "text" and reopen is not None:
         side = _first_pass(reopen, path, options)
-    framed = records(raw, path, limit, reopen)
-    crawl = None
+    framed = records(raw, path, limit, reopen, start, unit_bytes)
+    crawl = start.state.get("crawl") if start is not None else None
     try:
-        for position, rtype, headers, content, nbytes in framed:
+        for item in framed:
+            if isinstance(item, Resume):
+                yield Resume(item.position, item.offset, {**item.state, "crawl": crawl})
+                continue
+            position, rtype, headers, content, nbytes = item
             if rtype == "warcinfo":
                 crawl = warcinfo_field(content, "isPartOf") or crawl
             try:
