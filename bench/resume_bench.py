@@ -47,7 +47,9 @@ def layouts(corpus: Path) -> dict[str, Path]:
             folder.mkdir(parents=True)
             per = -(-len(lines) // parts)
             for i in range(parts):
-                (folder / f"part-{i:05d}.jsonl").write_bytes(b"".join(lines[i * per : (i + 1) * per]))
+                (folder / f"part-{i:05d}.jsonl").write_bytes(
+                    b"".join(lines[i * per : (i + 1) * per])
+                )
             (folder / "DONE").write_text("")
         out[name] = folder
     return out
@@ -85,7 +87,9 @@ def previous_curate() -> Path:
     target = next((venv / "lib").glob("python*")) / "site-packages" / "zz_previous.pth"
     target.write_text(f"{tree}\n{site / 'site-packages'}\n")
     exe = venv / "bin" / "curate"
-    exe.write_text(f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom curate.cli import main\nsys.exit(main())\n")
+    exe.write_text(
+        f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom curate.cli import main\nsys.exit(main())\n"
+    )
     exe.chmod(0o755)
     return exe
 

@@ -8,9 +8,10 @@ and ``DATACARD.md``) and the copy of the manifest it extended (``previous-manife
 is staged like a build and published by one rename of its folder, then ``manifest.json`` is
 replaced: the commit. A killed append leaves the previous manifest, which names none of its
 files; run again, it resumes from the units it committed (``curate.driver.resume``), or, killed
-between the rename and the manifest, finishes the commit, and gives the same bytes. The corpus's totals are kept in the increment's folder (``corpus-stats.json``, listed in
-the manifest); ``stats.json`` and ``DATACARD.md`` at the root are copies of them, made after
-the commit (and again by the next append, should the copy have been interrupted).
+between the rename and the manifest, finishes the commit, and gives the same bytes. The
+corpus's totals are kept in the increment's folder (``corpus-stats.json``, listed in the
+manifest); ``stats.json`` and ``DATACARD.md`` at the root are copies of them, made after the
+commit (and again by the next append, should the copy have been interrupted).
 """
 
 from __future__ import annotations
