@@ -212,8 +212,7 @@ def render(r: dict) -> list[str]:
         f"- Corpus: {r['docs']:,} documents, {r['bytes'] / 1e6:.0f} MB of JSONL (the end-to-end "
         "bench's prose and articles), as one file or as 108 files; filters: gopher_quality; "
         "exact and near dedup; a fixed 32k BPE tokenizer; FnApiRunner, 2 worker processes; "
-        f"`input.unit_bytes` at its default (64 MB: the big file is one unit... plus its "
-        "downstream tasks)",
+        "`input.unit_bytes` at its default (16 MB: the big file is 4 units, a small file one)",
         "- A build is SIGKILLed with its whole process group at 30%, 60% and 90% of the "
         "uninterrupted build's time, then the same command is run; **share** is the rerun's "
         "time over the uninterrupted build's, **goal** the work remaining plus 10%. "

@@ -34,7 +34,7 @@ from curate.stages.chain import run_chain
 from curate.stages.commits import Commits, digest
 from curate.stages.markers import mark_file_done, mark_partition_done, mark_unit_done
 from curate.stages.process import FileProcessor
-from curate.stages.screen import scan_units, screen_signals
+from curate.stages.screen import scan_finish, scan_units, screen_signals
 from curate.stages.shards import merge_partition
 from pipelines.dedup import Deduplicate
 from pipelines.plan import BuildPlan
@@ -107,6 +107,7 @@ class _ScanUnits(beam.DoFn):
             file_idx,
             plan.file_key(file_idx),
             lambda start: scan_units(plan.cfg, plan.work_dir, file_idx, path, start),
+            lambda records: scan_finish(plan.cfg, plan.work_dir, file_idx, records),
         )
         yield from emit(outputs)
 

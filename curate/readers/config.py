@@ -36,4 +36,4 @@ class InputConfig(Strict):
     # a unit of work: a crash costs at most this much input read again (docs/build.md,
     # "Crash and resume"); units end where a reader can start again, so output bytes do not
     # depend on it
-    unit_bytes: int = Field(default=64_000_000, gt=0, le=2**40)
+    unit_bytes: int = Field(default=16_000_000, gt=0, le=2**40)

@@ -39,7 +39,7 @@ class Unit:
     rows: int = 0  # documents in the dedup tables (the next unit's rows follow)
     input_bytes: int = 0
     pieces: list[dict] = field(default_factory=list)  # joined into the file's files at its end
-    tables: list[str] = field(default_factory=list)  # its document tables
+    parts: dict[str, str] = field(default_factory=dict)  # files the file's end reads
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def run_chain(
                     "rows": unit.rows,
                     "input_bytes": unit.input_bytes,
                     "pieces": unit.pieces,
-                    "tables": unit.tables,
+                    "parts": unit.parts,
                     "seconds": round(time.monotonic() - began, 3),
                 }
                 written = list(files.values())

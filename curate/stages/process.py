@@ -32,7 +32,7 @@ from curate.stages.chain import Start, Unit
 from curate.stages.config import BuildConfig
 from curate.stages.parse import parse_file
 from curate.stages.screen import SCREEN_BATCH, Screen
-from curate.stages.spill import Spill, SpillSettings, run_schema
+from curate.stages.spill import Spill, SpillSettings, bucket_records, run_schema
 from tokenization.bpe import Encoder, load_tokenizer
 
 RECORD_KINDS = (("quarantine", "quarantine", "part"), ("rejected", "rejected", "filtered"))
@@ -155,12 +155,15 @@ class FileProcessor:
 
     def finish(self, file_idx: int, records: list[dict]) -> list:
         """Once the file's last unit is done: its rejected and quarantine files joined from
-        the units' pieces, and its document table's index (``chain.run_chain``'s finish)."""
+        the units' pieces, its document table's index, its dedup records by bucket
+        (``chain.run_chain``'s finish)."""
         pieces = [p for r in records for p in r["pieces"]]
-        joined = join_pieces(self.out_dir, file_idx, pieces)
+        out = [("records", info) for info in join_pieces(self.out_dir, file_idx, pieces)]
         if self.spill.dedup:
-            write_table_index(self.work_dir, file_idx, [t for r in records for t in r["tables"]])
-        return [("records", info) for info in joined]
+            parts = [r["parts"] for r in records]
+            write_table_index(self.work_dir, file_idx, [p["table"] for p in parts])
+            out += bucket_records(self.work_dir, file_idx, parts, self.cfg.dedup.buckets)
+        return out
 
     def process(
         self, file_idx: int, path: str, unit_drops: dict[str, set[int]] | None = None
@@ -168,19 +171,21 @@ class FileProcessor:
         """The whole file at once, without commits (tests and tools): its units' results
         summed, its rejected and quarantine files joined."""
         res = FileResult()
-        records = []
+        records, outputs = [], []
         for unit in self.units(file_idx, path, unit_drops):
-            records.append({"pieces": unit.pieces, "tables": unit.tables})
-            for tag, value in unit.outputs:
-                if tag == "main":
-                    res.runs.append(value)
-                elif tag == "counts":
-                    res.counts.update(value)
-                else:
-                    bucket, (table, first, count) = value
-                    slices = res.exact_slices if tag == "dedup" else res.band_slices
-                    slices.append((table, bucket, first, count))
-        res.record_files = [info for _, info in self.finish(file_idx, records)]
+            records.append({"pieces": unit.pieces, "parts": unit.parts})
+            outputs += unit.outputs
+        for tag, value in outputs + self.finish(file_idx, records):
+            if tag == "main":
+                res.runs.append(value)
+            elif tag == "counts":
+                res.counts.update(value)
+            elif tag == "records":
+                res.record_files.append(value)
+            else:
+                bucket, (table, first, count) = value
+                slices = res.exact_slices if tag == "dedup" else res.band_slices
+                slices.append((table, bucket, first, count))
         return res
 
     def _tokenize(self, docs: list[Document]) -> list[np.ndarray]:
@@ -314,17 +319,13 @@ class _Unit:
             chunk = self.kept[i : i + size]
             spill.add(chunk, proc._tokenize(chunk))
         spill.flush()
-        tables = []
         if proc.spill.dedup:
             spill.write_tables()
-            tables = [spill.table_path]
         outputs: list = [("main", run) for run in spill.runs]
-        outputs += [("dedup", (b, (p, first, n))) for p, b, first, n in spill.exact_slices]
-        outputs += [("bands", (b, (p, first, n))) for p, b, first, n in spill.band_slices]
         outputs.append(("counts", res.counts))
         pieces = [p for p in (s.close() for s in (self.quarantine, self.rejected)) if p]
         nbytes = res.counts["input_bytes"]
-        return Unit(outputs, end, spill.added, nbytes, pieces, tables)
+        return Unit(outputs, end, spill.added, nbytes, pieces, spill.parts)
 
 
 class _Counts:

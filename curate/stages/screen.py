@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from curate.core.document import IMAGE_PLACEHOLDER, Document
 from curate.core.errors import BuildError
 from curate.decontam.stage import Decontaminate, decontamination_signals
-from curate.dedup.lines import unit_keys, unit_path, write_unit_table
+from curate.dedup.lines import read_units, unit_keys, unit_path, write_unit_table
 from curate.readers.records import Resume
 from curate.stages.chain import Start, Unit
 from curate.stages.config import BuildConfig
@@ -114,8 +114,9 @@ def scan_units(
     cfg: BuildConfig, work_dir: str, file_idx: int, path: str, begin: Start | None = None
 ) -> Iterator[Unit]:
     """Line dedup's first, light pass over one input file, a unit at a time: each unit's
-    (unit key, document) records written to the work directory by bucket; its elements are
-    ``(bucket, (table, batch))`` pointers (the main pass quarantines what cannot be parsed)."""
+    (unit key, document) records written to the work directory (``scan_finish`` sorts the
+    file's by bucket once its last unit is done; the main pass quarantines what cannot be
+    parsed)."""
     begin = begin or Start()
     parser = RecordParser(cfg.input, cfg.temporal, cfg.images)
     found: list[tuple[int, tuple]] = []
@@ -123,8 +124,8 @@ def scan_units(
 
     def unit(end: Resume | None) -> Unit:
         table = unit_path(work_dir, f"{file_idx:05d}-{begin.index:05d}")
-        pointers = write_unit_table(table, found, cfg.dedup.buckets)
-        return Unit([("main", (b, (table, i))) for b, i in pointers], end, input_bytes=nbytes)
+        parts = {"units": table} if write_unit_table(table, found, 1) else {}
+        return Unit([], end, input_bytes=nbytes, parts=parts)
 
     reading = parse_file(parser, file_idx, path, cfg.input, begin.resume, cfg.input.unit_bytes)
     for rec in reading:
@@ -137,3 +138,12 @@ def scan_units(
             node = rec.doc.sort_key()
             found += [(key, node) for key in unit_keys(rec.doc.text, cfg.dedup.lines)]
     yield unit(None)
+
+
+def scan_finish(cfg: BuildConfig, work_dir: str, file_idx: int, records: list[dict]) -> list:
+    """A file's (unit key, document) records, its units' in order, in one table with a record
+    batch per bucket: ``(bucket, (table, batch))`` pointers, one per bucket and file."""
+    items = [it for r in records if r["parts"] for it in read_units(r["parts"]["units"], 0)]
+    table = unit_path(work_dir, f"{file_idx:05d}")
+    pointers = write_unit_table(table, items, cfg.dedup.buckets)
+    return [("main", (bucket, (table, batch))) for bucket, batch in pointers]

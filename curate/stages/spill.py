@@ -10,10 +10,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 
 from curate.core.document import Document, metadata_json, origin_sort_key
-from curate.core.fileio import AtomicWriter, join
+from curate.core.fileio import AtomicWriter, join, write_bytes
 from curate.dedup.signatures import (
+    BAND_RECORD,
+    EXACT_RECORD,
     Location,
     band_buckets,
     band_path,
@@ -79,7 +82,8 @@ class SpillSettings:
 
 class Spill:
     """Buffers one unit's tokenized documents per (split, period) and writes sorted runs;
-    after ``write_tables``, ``runs``, ``exact_slices`` and ``band_slices`` say what it wrote.
+    after ``write_tables``, ``runs`` and ``parts`` (its document table, exact and band records)
+    say what it wrote.
     A document's row in the file's document table is its place among the file's documents
     in input order (``first_row``: the file's documents in its earlier units): neither where
     runs were cut nor where units were cut changes a table."""
@@ -97,9 +101,7 @@ class Spill:
         self.locations: dict[int, Location] = {}
         self.bands: list = []
         self.runs: list[tuple[tuple[str, str], str]] = []
-        # (records file, bucket, first record, count): where each bucket's records are
-        self.exact_slices: list[tuple[str, int, int, int]] = []
-        self.band_slices: list[tuple[str, int, int, int]] = []
+        self.parts: dict[str, str] = {}  # table / exact / bands: the unit's files
 
     def add(self, docs: list[Document], ids: list) -> None:
         for doc, tok in zip(docs, ids, strict=True):
@@ -148,28 +150,57 @@ class Spill:
             self.locations[seq] = Location(doc.sort_key(), part, path, row, doc_key)
 
     def write_tables(self) -> None:
-        """The document table (with signatures for near-dedup), the exact-dedup records and
-        the band records, whose slices go into ``exact_slices`` and ``band_slices``."""
+        """The unit's document table (with signatures for near-dedup), and its exact-dedup
+        and band records in input order (``bucket_records`` sorts a file's into buckets once
+        its last unit is done)."""
         st, lsh, file_idx = self.settings, self.settings.lsh, self.file_idx
-        path, name = self.table_path, f"{file_idx:05d}-{self.unit:05d}"
+        name = f"{file_idx:05d}-{self.unit:05d}"
         locs = [self.locations[i] for i in range(self.added)]
         if lsh is None:
-            write_signature_table(path, locs)
+            write_signature_table(self.table_path, locs)
         else:
             sigs = [self.sigs[i] for i in range(self.added)]
             shingles = [self.shingles[i] for i in range(self.added)] if st.keep_shingles else None
-            write_signature_table(path, locs, sigs, shingles, lsh.num_perm, lsh.kind)
+            write_signature_table(self.table_path, locs, sigs, shingles, lsh.num_perm, lsh.kind)
+        self.parts["table"] = self.table_path
         if st.exact and locs:
             records = exact_records([loc.key for loc in locs], [loc.vertex for loc in locs])
-            path = exact_path(st.work_dir, name)
-            slices = write_bucketed(path, records, exact_buckets(records, st.buckets))
-            self.exact_slices = [(path, *s) for s in slices]
+            self.parts["exact"] = exact_path(st.work_dir, name)
+            write_bytes(self.parts["exact"], records.tobytes())
         if self.bands:
-            path = band_path(st.work_dir, name)
             records = np.concatenate(self.bands)
             records = records[np.argsort(records["ref"], kind="stable")]  # input order
-            slices = write_bucketed(path, records, band_buckets(records, st.buckets))
-            self.band_slices = [(path, *s) for s in slices]
+            self.parts["bands"] = band_path(st.work_dir, name)
+            write_bytes(self.parts["bands"], records.tobytes())
+
+
+def bucket_records(
+    work_dir: str, file_idx: int, parts: list[dict[str, str]], buckets: int
+) -> list[tuple[str, tuple]]:
+    """A file's exact and band records, its units' in order, as one file per kind sorted by
+    bucket: ``("dedup" | "bands", (bucket, (path, first record, count)))`` pointers, one per
+    bucket and file whatever the number of units (on the single-machine runner a shuffle
+    lives in the driver's memory)."""
+    out: list[tuple[str, tuple]] = []
+    name = f"{file_idx:05d}"
+    kinds = (
+        ("dedup", "exact", EXACT_RECORD, exact_path, exact_buckets),
+        ("bands", "bands", BAND_RECORD, band_path, band_buckets),
+    )
+    for tag, kind, dtype, where, bucket_of in kinds:
+        pieces = [_read_all(p[kind], dtype) for p in parts if p.get(kind)]
+        if not pieces:
+            continue
+        records = np.concatenate(pieces)
+        path = where(work_dir, name)
+        for bucket, start, count in write_bucketed(path, records, bucket_of(records, buckets)):
+            out.append((tag, (bucket, (path, start, count))))
+    return out
+
+
+def _read_all(path: str, dtype: np.dtype) -> np.ndarray:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return np.frombuffer(f.read(), dtype)
 
 
 def _image_row(im) -> dict:
